@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/sgerun/sgerun/runbook"
+	"github.com/spf13/cobra"
+)
+
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("want %s", what)
+		}
+		return nil
+	}
+}
+
+func parseVars(kv []string) (map[string]string, error) {
+	vars := map[string]string{}
+	for _, s := range kv {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return nil, usagef("--var %q: want name=value", s)
+		}
+		vars[k] = v
+	}
+	return vars, nil
+}
+
+func (a *app) runCmd() *cobra.Command {
+	var invPath string
+	var vars []string
+	var dry, force bool
+	cmd := &cobra.Command{
+		Use:   "run RUNBOOK --inventory FILE [--dry-run] [--var k=v]...",
+		Short: "Run a runbook",
+		Long: `Run a runbook against an inventory. With --dry-run, read-only steps run for
+real and every mutating step is printed per host with the exact command or
+file diff it would send; nothing changes on any host.
+
+` + exitCodesHelp,
+		Args: exactArgs(1, "one RUNBOOK file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := a.json()
+			if err != nil {
+				return err
+			}
+			overrides, err := parseVars(vars)
+			if err != nil {
+				return err
+			}
+			inv, err := loadInventory(invPath)
+			if err != nil {
+				return err
+			}
+			rb, err := runbook.Load(args[0])
+			if err != nil {
+				return err
+			}
+			s, _ := a.session(inv, rb, asJSON)
+			s.Vars, s.DryRun, s.Force = overrides, dry, force
+			out, err := s.Start(cmd.Context())
+			return a.finish(out, asJSON, err)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	f.StringArrayVar(&vars, "var", nil, "set a declared runbook variable, name=value (repeatable)")
+	f.BoolVarP(&dry, "dry-run", "n", false, "run read-only steps, print every change, change nothing")
+	f.BoolVar(&force, "force", false, "take over a stale lock")
+	return cmd
+}
+
+func (a *app) validateCmd() *cobra.Command {
+	var invPath string
+	var vars []string
+	cmd := &cobra.Command{
+		Use:   "validate RUNBOOK --inventory FILE",
+		Short: "Check a runbook and an inventory without connecting anywhere",
+		Args:  exactArgs(1, "one RUNBOOK file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			overrides, err := parseVars(vars)
+			if err != nil {
+				return err
+			}
+			inv, err := loadInventory(invPath)
+			if err != nil {
+				return err
+			}
+			rb, err := runbook.Load(args[0])
+			if err != nil {
+				return err
+			}
+			if err := runbook.Validate(rb, inv, overrides); err != nil {
+				return err
+			}
+			mut := 0
+			for _, st := range rb.Steps {
+				if !st.ReadOnly {
+					mut++
+				}
+			}
+			fmt.Fprintf(a.out, "%s: %d steps (%d mutating), inventory %s: %d hosts; ok\n",
+				rb.File, len(rb.Steps), mut, inv.File, len(inv.Hosts))
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a declared runbook variable, name=value")
+	return cmd
+}

@@ -1,0 +1,309 @@
+// Package inventory reads and validates an sgerun inventory: the hosts and
+// roles of one Grid Engine cluster and the settings of the failover around
+// it.
+//
+// Parse checks the whole file and reports every problem at once as a
+// *diag.List with file:line:col positions; the error matches
+// diag.ErrInvalid. A parsed Inventory is complete: defaults are filled in,
+// host patterns are expanded and every host reference is resolved, so
+// consumers never re-check it.
+//
+// Paths (ssh.identity_file, ssh.known_hosts, ssh.ssh_config and per-host
+// identity_file) are stored as written: a leading "~" is expanded by the
+// SSH transport, not here, and relative paths are relative to the working
+// directory of the process.
+package inventory
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Role names that the failover itself gives meaning to. Other role names
+// are free for runbooks to use.
+const (
+	// RoleMaster is the host running sge_qmaster now (exactly one).
+	RoleMaster = "master"
+	// RoleShadow is the host that takes over (exactly one).
+	RoleShadow = "shadow"
+	// RoleExecd are the hosts running sge_execd.
+	RoleExecd = "execd"
+	// RoleWitnesses are the hosts that vote on whether the master is down.
+	RoleWitnesses = "witnesses"
+	// SelectAll selects every host of the inventory.
+	SelectAll = "all"
+)
+
+// Values of Cluster.CommonShared.
+const (
+	// SharedAuto lets sgerun find out whether $SGE_ROOT/$SGE_CELL/common is
+	// shared between hosts.
+	SharedAuto = "auto"
+	// SharedYes says common/ is one shared directory (NFS).
+	SharedYes = "yes"
+	// SharedNo says every host has its own common/ (the Debian layout), so
+	// files such as act_qmaster must be written on every host.
+	SharedNo = "no"
+)
+
+// ErrUnknown is matched (errors.Is) when Select meets a name that is neither
+// a host nor a role.
+var ErrUnknown = errors.New("unknown host or role")
+
+// Inventory is a parsed and validated inventory.
+type Inventory struct {
+	// File is the name the inventory was parsed under.
+	File    string
+	Cluster Cluster
+	SSH     SSH
+	// Hosts are the expanded hosts, in file order.
+	Hosts []*Host
+	// Roles maps a role to its host names, expanded, de-duplicated and in
+	// the order they were listed. Master and shadow hold exactly one host;
+	// execd and witnesses are always present, possibly empty.
+	Roles  map[string][]string
+	Policy Policy
+	Hooks  Hooks
+	Watch  Watch
+
+	// byName indexes Hosts by lower-cased name; nil for an Inventory built
+	// by hand, in which case lookups scan Hosts.
+	byName map[string]*Host
+}
+
+// Host is one SGE host. Its connection fields are the effective values:
+// per-host settings where the inventory gives them, ssh: settings
+// otherwise.
+type Host struct {
+	// Name is the SGE host name, as act_qmaster holds it.
+	Name string
+	// Address is what SSH connects to; the name unless set. IPv6 addresses
+	// have no brackets.
+	Address string
+	// FenceAddress is the host's out-of-band (IPMI/BMC) address, or empty.
+	FenceAddress string
+	// User is the SSH login user.
+	User string
+	// IdentityFile is the SSH private key file, as written, or empty.
+	IdentityFile string
+	// Port is the SSH port.
+	Port int
+	// Line and Col locate the host's key in the inventory file.
+	Line, Col int
+}
+
+// Cluster describes the Grid Engine installation.
+type Cluster struct {
+	// SGERoot is $SGE_ROOT, an absolute path (cleaned).
+	SGERoot string
+	// SGECell is $SGE_CELL.
+	SGECell string
+	// QmasterPort is $SGE_QMASTER_PORT.
+	QmasterPort int
+	// ExecdPort is $SGE_EXECD_PORT.
+	ExecdPort int
+	// CommonShared is SharedAuto, SharedYes or SharedNo.
+	CommonShared string
+	// FenceCommand is run on the controller to power off the old master,
+	// with SGERUN_FENCE_HOST and SGERUN_FENCE_ADDRESS in its environment.
+	// Empty means no fencing command.
+	FenceCommand string
+	// RCMaster and RCExecd are absolute paths of the site's rc scripts, or
+	// empty to auto-detect $SGE_ROOT/$SGE_CELL/common/sgemaster and
+	// sgeexecd.
+	RCMaster, RCExecd string
+}
+
+// SSH holds the connection defaults for every host.
+type SSH struct {
+	// User is the login user; the current user when not set.
+	User string
+	// Port is the SSH port.
+	Port int
+	// IdentityFile is a private key file, or empty for the agent and
+	// ssh_config only.
+	IdentityFile string
+	// KnownHosts is the known_hosts file used for strict host key checks.
+	KnownHosts string
+	// TOFU accepts and records the key of a host not yet in KnownHosts.
+	TOFU bool
+	// Jump is a bastion "[user@]host[:port]" (see ParseJump), or empty.
+	Jump string
+	// SSHConfig is an ssh_config file; empty means ~/.ssh/config when it
+	// exists, and "none" disables it.
+	SSHConfig string
+	// ConnectTimeout bounds one TCP connect plus SSH handshake.
+	ConnectTimeout time.Duration
+	// MaxHandshakes bounds concurrent SSH handshakes.
+	MaxHandshakes int
+}
+
+// Policy holds the failover's decisions and limits.
+type Policy struct {
+	// Fanout is the most hosts one step works on at the same time.
+	Fanout int
+	// Quorum is how many voters (witnesses plus the shadow) must agree that
+	// the master is down.
+	Quorum int
+	// Antiflap is the least time between two automatic takeovers.
+	Antiflap time.Duration
+	// QmasterStartTimeout bounds the wait for a new qmaster to answer.
+	QmasterStartTimeout time.Duration
+	// HeartbeatStale is the age at which the qmaster heartbeat counts as
+	// stale.
+	HeartbeatStale time.Duration
+	// ExecTolerate is how many execd hosts may fail a step.
+	ExecTolerate Tolerance
+}
+
+// Hooks are command lines run on the controller around a takeover.
+type Hooks struct {
+	PreTakeover  []string
+	PostTakeover []string
+	PostFailure  []string
+	// Timeout bounds each hook command.
+	Timeout time.Duration
+}
+
+// Watch configures the monitor that triggers automatic takeovers.
+type Watch struct {
+	// Interval is the time between two checks.
+	Interval time.Duration
+	// Confirm is how long the master must look down before a takeover.
+	Confirm time.Duration
+}
+
+// Host returns the host with this name (compared without regard to case).
+func (inv *Inventory) Host(name string) (*Host, bool) {
+	if inv.byName != nil {
+		h, ok := inv.byName[strings.ToLower(name)]
+		return h, ok
+	}
+	for _, h := range inv.Hosts {
+		if strings.EqualFold(h.Name, name) {
+			return h, true
+		}
+	}
+	return nil, false
+}
+
+// Role returns a copy of the host names of a role, or nil for an unknown
+// role.
+func (inv *Inventory) Role(name string) []string {
+	return slices.Clone(inv.Roles[name])
+}
+
+// Select resolves a host selection. Each item is "all", a role name, a host
+// name or a pdsh-style pattern of host names ("gc[001-004]"). The result
+// holds each host once, in inventory order. Every item that names no known
+// host is reported; those errors match ErrUnknown.
+func (inv *Inventory) Select(sel []string) ([]string, error) {
+	want := make(map[string]bool)
+	var errs []error
+	for _, item := range sel {
+		if item == SelectAll {
+			for _, h := range inv.Hosts {
+				want[h.Name] = true
+			}
+			continue
+		}
+		if names, ok := inv.Roles[item]; ok {
+			for _, n := range names {
+				want[n] = true
+			}
+			continue
+		}
+		names, err := ExpandRange(item)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("select %q: %w", item, err))
+			continue
+		}
+		for _, n := range names {
+			h, ok := inv.Host(n)
+			if !ok {
+				errs = append(errs, fmt.Errorf("select %q: %w %q", item, ErrUnknown, n))
+				continue
+			}
+			want[h.Name] = true
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, h := range inv.Hosts {
+		if want[h.Name] {
+			out = append(out, h.Name)
+		}
+	}
+	return out, nil
+}
+
+// TemplateData returns a fresh view of the inventory for text/template,
+// keyed like the YAML:
+//
+//   - "cluster": sge_root, sge_cell, qmaster_port, execd_port,
+//     common_shared, fence_command, rc_master, rc_execd;
+//   - "hosts": host name -> {name, address, fence_address, port, user};
+//   - "host_names": every host name in inventory order;
+//   - "roles": role -> []string of host names;
+//   - "policy": fanout, quorum, exec_tolerate ("10%"), and antiflap,
+//     qmaster_start_timeout and heartbeat_stale both as a duration string
+//     ("30m0s") and as whole seconds under the same key with a "_seconds"
+//     suffix;
+//   - "ssh": user, port.
+//
+// Callers may modify the result.
+func (inv *Inventory) TemplateData() map[string]any {
+	c := inv.Cluster
+	hosts := make(map[string]any, len(inv.Hosts))
+	names := make([]string, 0, len(inv.Hosts))
+	for _, h := range inv.Hosts {
+		hosts[h.Name] = map[string]any{
+			"name":          h.Name,
+			"address":       h.Address,
+			"fence_address": h.FenceAddress,
+			"port":          h.Port,
+			"user":          h.User,
+		}
+		names = append(names, h.Name)
+	}
+	roles := make(map[string]any, len(inv.Roles))
+	for r, hs := range inv.Roles {
+		roles[r] = slices.Clone(hs)
+	}
+	p := inv.Policy
+	return map[string]any{
+		"cluster": map[string]any{
+			"sge_root":      c.SGERoot,
+			"sge_cell":      c.SGECell,
+			"qmaster_port":  c.QmasterPort,
+			"execd_port":    c.ExecdPort,
+			"common_shared": c.CommonShared,
+			"fence_command": c.FenceCommand,
+			"rc_master":     c.RCMaster,
+			"rc_execd":      c.RCExecd,
+		},
+		"hosts":      hosts,
+		"host_names": names,
+		"roles":      roles,
+		"policy": map[string]any{
+			"fanout":                        p.Fanout,
+			"quorum":                        p.Quorum,
+			"exec_tolerate":                 p.ExecTolerate.String(),
+			"antiflap":                      p.Antiflap.String(),
+			"antiflap_seconds":              int(p.Antiflap / time.Second),
+			"qmaster_start_timeout":         p.QmasterStartTimeout.String(),
+			"qmaster_start_timeout_seconds": int(p.QmasterStartTimeout / time.Second),
+			"heartbeat_stale":               p.HeartbeatStale.String(),
+			"heartbeat_stale_seconds":       int(p.HeartbeatStale / time.Second),
+		},
+		"ssh": map[string]any{
+			"user": inv.SSH.User,
+			"port": inv.SSH.Port,
+		},
+	}
+}

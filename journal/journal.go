@@ -1,0 +1,329 @@
+// Package journal keeps the durable record of sgerun runs: one directory per
+// run holding meta.json, the runbook as it ran, and journal.jsonl, an
+// append-only, fsynced event log. It also holds the per-inventory run lock.
+package journal
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sgerun/sgerun/steps"
+)
+
+// Event types, in the order a run writes them.
+const (
+	RunStart      = "run_start"
+	StepStart     = "step_start"
+	StepSkip      = "step_skip"
+	HostStart     = "host_start"
+	HostEnd       = "host_end"
+	StepEnd       = "step_end"
+	RollbackStart = "rollback_start"
+	UndoStart     = "undo_start"
+	UndoEnd       = "undo_end"
+	RollbackEnd   = "rollback_end"
+	Note          = "note"
+	RunEnd        = "run_end"
+)
+
+// Statuses of hosts, steps and runs.
+const (
+	StatusOK                 = "ok"
+	StatusFailed             = "failed"
+	StatusSkipped            = "skipped"
+	StatusRefused            = "refused"
+	StatusPlanned            = "planned" // dry run: would have been done
+	StatusTolerated          = "tolerated"
+	StatusRolledBack         = "rolled_back"
+	StatusRollbackIncomplete = "rollback_incomplete"
+	StatusInterrupted        = "interrupted"
+)
+
+// Event is one line of the journal.
+type Event struct {
+	Seq        int               `json:"seq"`
+	Time       time.Time         `json:"time"`
+	Type       string            `json:"type"`
+	Step       int               `json:"step"`
+	StepName   string            `json:"step_name,omitempty"`
+	Kind       string            `json:"kind,omitempty"`
+	Host       string            `json:"host,omitempty"`
+	Status     string            `json:"status,omitempty"`
+	Mutates    bool              `json:"mutates,omitempty"`
+	Attempt    int               `json:"attempt,omitempty"`
+	Output     *steps.Output     `json:"output,omitempty"`
+	DurationMS int64             `json:"duration_ms,omitempty"`
+	Error      string            `json:"error,omitempty"`
+	Undo       *steps.UndoRecord `json:"undo,omitempty"`
+	Data       map[string]any    `json:"data,omitempty"`
+	Plan       []string          `json:"plan,omitempty"`
+	Registered map[string]any    `json:"registered,omitempty"`
+	Hosts      []string          `json:"hosts,omitempty"`
+	Failed     []string          `json:"failed,omitempty"`
+	Message    string            `json:"message,omitempty"`
+	Undone     *UndoRef          `json:"undone,omitempty"`
+}
+
+// UndoRef points an undo event at the host_end event it reverts.
+type UndoRef struct {
+	Seq  int    `json:"seq"`
+	Step int    `json:"step"`
+	Host string `json:"host"`
+}
+
+// Meta describes a run; it is written once when the run starts.
+type Meta struct {
+	RunID       string            `json:"run_id"`
+	Runbook     string            `json:"runbook"`
+	RunbookFile string            `json:"runbook_file"`
+	Inventory   string            `json:"inventory"`
+	Vars        map[string]string `json:"vars,omitempty"`
+	DryRun      bool              `json:"dry_run"`
+	Started     time.Time         `json:"started"`
+	Controller  string            `json:"controller"`
+	PID         int               `json:"pid"`
+	User        string            `json:"user"`
+	Args        []string          `json:"args,omitempty"`
+}
+
+// Files inside a run directory.
+const (
+	MetaFile    = "meta.json"
+	RunbookFile = "runbook.yaml"
+	EventsFile  = "journal.jsonl"
+)
+
+// NewRunID returns a sortable, unique run id like 20261125-043512-a1b2c3.
+func NewRunID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// Writer appends events to a run's journal. Every Write is fsynced before
+// it returns, so a SIGKILL loses at most the event being written.
+type Writer struct {
+	mu  sync.Mutex
+	f   *os.File
+	dir string
+	seq int
+	now func() time.Time
+}
+
+// Create makes the run directory under base and writes meta and the runbook
+// source.
+func Create(base string, meta Meta, source []byte) (*Writer, error) {
+	dir := filepath.Join(base, meta.RunID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create run dir: %w", err)
+	}
+	mb, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode meta: %w", err)
+	}
+	if err := writeSynced(filepath.Join(dir, MetaFile), append(mb, '\n')); err != nil {
+		return nil, err
+	}
+	if err := writeSynced(filepath.Join(dir, RunbookFile), source); err != nil {
+		return nil, err
+	}
+	return Open(dir)
+}
+
+// Open opens an existing run's journal for appending (resume, rollback).
+func Open(dir string) (*Writer, error) {
+	_, events, err := Read(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, EventsFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	w := &Writer{f: f, dir: dir, now: time.Now}
+	if n := len(events); n > 0 {
+		w.seq = events[n-1].Seq
+	}
+	return w, nil
+}
+
+// Dir is the run directory.
+func (w *Writer) Dir() string { return w.dir }
+
+// Write stamps ev with a sequence number and time, appends it and fsyncs.
+func (w *Writer) Write(ev Event) (Event, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seq++
+	ev.Seq = w.seq
+	if ev.Time.IsZero() {
+		ev.Time = w.now().UTC()
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return ev, fmt.Errorf("encode event: %w", err)
+	}
+	if _, err := w.f.Write(append(b, '\n')); err != nil {
+		return ev, fmt.Errorf("write journal: %w", err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return ev, fmt.Errorf("sync journal: %w", err)
+	}
+	return ev, nil
+}
+
+// Close closes the journal file.
+func (w *Writer) Close() error { return w.f.Close() }
+
+// Read loads a run's meta and events. A torn last line (a write cut by a
+// crash) is ignored.
+func Read(dir string) (Meta, []Event, error) {
+	var meta Meta
+	mb, err := os.ReadFile(filepath.Join(dir, MetaFile))
+	if err != nil {
+		return meta, nil, fmt.Errorf("read run meta: %w", err)
+	}
+	if err := json.Unmarshal(mb, &meta); err != nil {
+		return meta, nil, fmt.Errorf("decode run meta: %w", err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, EventsFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return meta, nil, nil
+	}
+	if err != nil {
+		return meta, nil, fmt.Errorf("read journal: %w", err)
+	}
+	var events []Event
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var ev Event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			break // torn tail
+		}
+		events = append(events, ev)
+	}
+	return meta, events, nil
+}
+
+// Summary is one line of `sgerun history`.
+type Summary struct {
+	Meta
+	Dir      string
+	Status   string
+	Ended    time.Time
+	Steps    int
+	LastStep string
+}
+
+// Summarize condenses a run's events.
+func Summarize(dir string, meta Meta, events []Event) Summary {
+	s := Summary{Meta: meta, Dir: dir, Status: StatusInterrupted}
+	for _, ev := range events {
+		switch ev.Type {
+		case StepEnd, StepSkip:
+			s.Steps++
+			s.LastStep = ev.StepName
+		case RunEnd:
+			s.Status, s.Ended = ev.Status, ev.Time
+		}
+	}
+	return s
+}
+
+// List returns every run under base, newest first.
+func List(base string) ([]Summary, error) {
+	entries, err := os.ReadDir(base)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	var out []Summary
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(base, e.Name())
+		meta, events, err := Read(dir)
+		if err != nil {
+			continue
+		}
+		out = append(out, Summarize(dir, meta, events))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].RunID > out[j].RunID })
+	return out, nil
+}
+
+// Find resolves a run id (or a unique prefix of one) under base.
+func Find(base, id string) (string, error) {
+	if id == "" || strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
+		return "", fmt.Errorf("bad run id %q", id)
+	}
+	if fi, err := os.Stat(filepath.Join(base, id)); err == nil && fi.IsDir() {
+		return filepath.Join(base, id), nil
+	}
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		return "", fmt.Errorf("find run %s: %w", id, err)
+	}
+	var match []string
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), id) {
+			match = append(match, e.Name())
+		}
+	}
+	switch len(match) {
+	case 0:
+		return "", fmt.Errorf("no run %q in %s", id, base)
+	case 1:
+		return filepath.Join(base, match[0]), nil
+	}
+	return "", fmt.Errorf("run id %q is ambiguous (%s)", id, strings.Join(match, ", "))
+}
+
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", filepath.Base(path), err)
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open run dir: %w", err)
+	}
+	defer d.Close()
+	_ = d.Sync() // not every filesystem supports syncing a directory
+	return nil
+}

@@ -1,0 +1,182 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Interface names. Inside a host: schedIf and fileIf. Inside the
+// controller: the bridges schedBridge and fileBridge, and one veth end per
+// host and network named "<short>-s" / "<short>-f".
+const (
+	schedIf     = "sched0"
+	fileIf      = "file0"
+	schedBridge = "sched"
+	fileBridge  = "file"
+)
+
+// Net selects a lab network for Partition.
+type Net string
+
+// Lab networks.
+const (
+	NetSched Net = "sched"
+	NetFile  Net = "file"
+	NetAll   Net = "all"
+)
+
+// ifaces returns the host interfaces that net names.
+func (n Net) ifaces() ([]string, error) {
+	switch n {
+	case NetSched, "":
+		return []string{schedIf}, nil
+	case NetFile:
+		return []string{fileIf}, nil
+	case NetAll:
+		return []string{schedIf, fileIf}, nil
+	}
+	return nil, fmt.Errorf("%w: network %q (want sched, file or all)", ErrInvalidConfig, string(n))
+}
+
+// makeStateDir creates the state directory and its fixed subdirectories.
+func (l *Lab) makeStateDir(context.Context) error {
+	d := l.st.StateDir
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	if err := os.Chmod(d, 0o755); err != nil {
+		return fmt.Errorf("chmod state dir: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(d, markerFile), []byte("sgerun lab "+l.st.Name+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write marker: %w", err)
+	}
+	for _, sub := range []string{"ssh", "log", "run"} {
+		if err := os.MkdirAll(filepath.Join(d, sub), 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", sub, err)
+		}
+	}
+	for _, sub := range []string{"work", "tmp"} {
+		p := filepath.Join(d, sub)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", sub, err)
+		}
+		if err := os.Chmod(p, 0o1777); err != nil {
+			return fmt.Errorf("chmod %s: %w", sub, err)
+		}
+	}
+	return nil
+}
+
+// ipBatch runs iproute2 commands (one per line) inside namespace ns.
+func ipBatch(ctx context.Context, ns string, lines []string) error {
+	c := exec.CommandContext(ctx, "ip", "-n", ns, "-batch", "-")
+	c.Dir = "/"
+	c.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	c.WaitDelay = 3 * time.Second
+	if out, err := c.CombinedOutput(); err != nil {
+		return fmt.Errorf("ip -n %s -batch: %w: %s", ns, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// makeNetwork creates the controller namespace with both bridges, each
+// host's namespace with one veth into each bridge, and every namespace's
+// hosts file. No default route is added anywhere.
+func (l *Lab) makeNetwork(ctx context.Context) error {
+	ctl := l.Controller()
+	if _, err := run(ctx, "ip", "netns", "add", ctl); err != nil {
+		return err
+	}
+	ctlSched, ctlFile := l.ControllerAddrs()
+	lines := []string{
+		"link set lo up",
+		"link add " + schedBridge + " type bridge",
+		"link add " + fileBridge + " type bridge",
+		"addr add " + ctlSched + "/24 dev " + schedBridge,
+		"addr add " + ctlFile + "/24 dev " + fileBridge,
+		"link set " + schedBridge + " up",
+		"link set " + fileBridge + " up",
+	}
+	for _, h := range l.st.Hosts {
+		if _, err := run(ctx, "ip", "netns", "add", h.Name); err != nil {
+			return err
+		}
+		lines = append(lines,
+			"link add "+h.Short+"-s type veth peer name "+schedIf+" netns "+h.Name,
+			"link add "+h.Short+"-f type veth peer name "+fileIf+" netns "+h.Name,
+			"link set "+h.Short+"-s master "+schedBridge,
+			"link set "+h.Short+"-f master "+fileBridge,
+			"link set "+h.Short+"-s up",
+			"link set "+h.Short+"-f up",
+		)
+	}
+	if err := ipBatch(ctx, ctl, lines); err != nil {
+		return err
+	}
+	for _, h := range l.st.Hosts {
+		err := ipBatch(ctx, h.Name, []string{
+			"link set lo up",
+			"addr add " + h.SchedAddr + "/24 dev " + schedIf,
+			"addr add " + h.FileAddr + "/24 dev " + fileIf,
+			"link set " + schedIf + " up",
+			"link set " + fileIf + " up",
+		})
+		if err != nil {
+			return err
+		}
+	}
+	hosts := l.hostsFile()
+	for _, ns := range append([]string{ctl}, l.nsNames()...) {
+		dir := filepath.Join("/etc/netns", ns)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "hosts"), hosts, 0o644); err != nil {
+			return fmt.Errorf("write hosts file: %w", err)
+		}
+	}
+	// A copy for reference; ip netns exec uses the ones in /etc/netns.
+	if err := os.WriteFile(filepath.Join(l.st.StateDir, "hosts"), hosts, 0o644); err != nil {
+		return fmt.Errorf("write hosts file: %w", err)
+	}
+	return nil
+}
+
+// nsNames returns the host namespaces (without the controller).
+func (l *Lab) nsNames() []string {
+	var out []string
+	for _, h := range l.st.Hosts {
+		out = append(out, h.Name)
+	}
+	return out
+}
+
+// hostsFile renders the name table every lab namespace sees as /etc/hosts:
+// each SGE name maps to its scheduler address, "<name>-fs" to its file
+// address.
+func (l *Lab) hostsFile() []byte {
+	var b strings.Builder
+	b.WriteString("# generated by sgerun lab " + l.st.Name + "\n")
+	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	s, f := l.ControllerAddrs()
+	fmt.Fprintf(&b, "%s\t%s\n%s\t%s-fs\n", s, l.Controller(), f, l.Controller())
+	for _, h := range l.st.Hosts {
+		fmt.Fprintf(&b, "%s\t%s\n%s\t%s-fs\n", h.SchedAddr, h.Name, h.FileAddr, h.Name)
+	}
+	return []byte(b.String())
+}
+
+// startInits starts every host's init.
+func (l *Lab) startInits(ctx context.Context) error {
+	for i := range l.st.Hosts {
+		if err := l.startInit(ctx, &l.st.Hosts[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,277 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sgerun/sgerun/shell"
+)
+
+// initMarker is argv[0] of a host's init, which is how a host's init is
+// found again: "sgerun-lab-init:<namespace>".
+func initMarker(ns string) string { return "sgerun-lab-init:" + ns }
+
+// netnsDir is where iproute2 keeps named network namespaces.
+const netnsDir = "/run/netns"
+
+// nsNameRE matches the namespaces of lab name (group 1 is the name).
+func nsNameRE(name string) *regexp.Regexp {
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(name) + `-(ctl|master|shadow|exec[0-9]+)$`)
+}
+
+// startInit starts the host's init: a process in the host's network
+// namespace with its own PID, mount and UTS namespaces, and records its pid.
+func (l *Lab) startInit(ctx context.Context, h *hostState) error {
+	script := "hostname " + shell.Quote(h.Name) + " && exec -a " + shell.Quote(initMarker(h.Name)) +
+		" bash -c 'while :; do wait; sleep 1; done'"
+	c := exec.CommandContext(ctx, "setsid", "-f", "ip", "netns", "exec", h.Name,
+		"unshare", "--pid", "--fork", "--mount-proc", "--uts", "bash", "-c", script)
+	c.Dir = "/"
+	c.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
+	if out, err := c.CombinedOutput(); err != nil {
+		return fmt.Errorf("start init of %s: %w: %s", h.Name, err, bytes.TrimSpace(out))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pids := findMarked(initMarker(h.Name))
+		if len(pids) == 1 {
+			h.InitPID = pids[0]
+			return nil
+		}
+		if len(pids) > 1 {
+			return fmt.Errorf("start init of %s: %d inits found", h.Name, len(pids))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("start init of %s: init did not appear", h.Name)
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// livePID returns the pid of the host's init after checking that it is
+// still that host's init (not a reused pid). It does not modify h.
+func (l *Lab) livePID(h *hostState) (int, error) {
+	if h.InitPID > 0 && argv0(h.InitPID) == initMarker(h.Name) {
+		return h.InitPID, nil
+	}
+	// The state file may be stale (Boot from another process): look again.
+	if pids := findMarked(initMarker(h.Name)); len(pids) == 1 {
+		return pids[0], nil
+	}
+	return 0, fmt.Errorf("%w: %s", ErrHostDown, h.Name)
+}
+
+// argv0 returns the first element of a process's command line, or "".
+func argv0(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return ""
+	}
+	a, _, _ := bytes.Cut(b, []byte{0})
+	return string(a)
+}
+
+// pids lists every process id in /proc.
+func pids() []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// findMarked returns the pids whose argv[0] is marker.
+func findMarked(marker string) []int {
+	var out []int
+	for _, pid := range pids() {
+		if argv0(pid) == marker {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// netnsID returns the "net:[inode]" link of a process's network namespace.
+func netnsID(pid int) string {
+	s, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/net")
+	return s
+}
+
+// namespaces returns the lab's network namespaces that exist, by name.
+func namespaces(name string) []string {
+	ents, err := os.ReadDir(netnsDir)
+	if err != nil {
+		return nil
+	}
+	re := nsNameRE(name)
+	var out []string
+	for _, e := range ents {
+		if re.MatchString(e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// labProcesses returns every process of lab name: those inside one of its
+// network namespaces and its host inits, but never the calling process or
+// its ancestors.
+func labProcesses(name string) []int {
+	ids := map[string]bool{}
+	for _, ns := range namespaces(name) {
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(netnsDir, ns), &st); err == nil {
+			ids[fmt.Sprintf("net:[%d]", st.Ino)] = true
+		}
+	}
+	spare := ancestors()
+	prefix := initMarker(name + "-")
+	var out []int
+	for _, pid := range pids() {
+		if spare[pid] {
+			continue
+		}
+		if ids[netnsID(pid)] || strings.HasPrefix(argv0(pid), prefix) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// ancestors returns this process and its ancestors.
+func ancestors() map[int]bool {
+	out := map[int]bool{}
+	for pid := os.Getpid(); pid > 1 && !out[pid]; {
+		out[pid] = true
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		if err != nil {
+			break
+		}
+		next := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "PPid:"); ok {
+				next, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+		}
+		pid = next
+	}
+	return out
+}
+
+// teardown kills every process of lab name, deletes its namespaces and
+// hosts files and removes stateDir if it is a lab state directory. It needs
+// no state file, so it also cleans up after a crash.
+func teardown(ctx context.Context, name, stateDir string, lg *slog.Logger) error {
+	var errs []error
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		procs := labProcesses(name)
+		if len(procs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			errs = append(errs, fmt.Errorf("processes still alive: %v", procs))
+			break
+		}
+		for _, pid := range procs {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	for _, ns := range namespaces(name) {
+		// Deleting a host namespace deletes its veth ends, and with them
+		// the peers in the controller; deleting ctl deletes the bridges.
+		if _, err := run(ctx, "ip", "netns", "del", ns); err != nil {
+			errs = append(errs, err)
+		}
+		lg.Info("namespace deleted", "lab", name, "ns", ns)
+	}
+	re := nsNameRE(name)
+	if ents, err := os.ReadDir("/etc/netns"); err == nil {
+		for _, e := range ents {
+			if re.MatchString(e.Name()) {
+				if err := os.RemoveAll(filepath.Join("/etc/netns", e.Name())); err != nil {
+					errs = append(errs, fmt.Errorf("remove netns config: %w", err))
+				}
+			}
+		}
+	}
+	if err := removeStateDir(stateDir); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// removeStateDir removes dir if it carries the lab marker.
+func removeStateDir(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, markerFile)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, derr := os.Stat(dir); errors.Is(derr, fs.ErrNotExist) {
+				return nil
+			}
+			return fmt.Errorf("state dir %s has no %s marker: not removed", dir, markerFile)
+		}
+		return fmt.Errorf("state dir: %w", err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove state dir: %w", err)
+	}
+	return nil
+}
+
+// sleepCtx sleeps d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// waitFor polls cond every interval until it returns true, returns an
+// error, or timeout passes; what describes the condition in the error.
+func waitFor(ctx context.Context, timeout, interval time.Duration, what string, cond func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for {
+		ok, err := cond()
+		if ok {
+			return nil
+		}
+		last = err
+		if time.Now().After(deadline) {
+			if last != nil {
+				return fmt.Errorf("timed out after %s waiting for %s: %w", timeout, what, last)
+			}
+			return fmt.Errorf("timed out after %s waiting for %s", timeout, what)
+		}
+		if err := sleepCtx(ctx, interval); err != nil {
+			return fmt.Errorf("waiting for %s: %w", what, err)
+		}
+	}
+}

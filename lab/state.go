@@ -1,0 +1,129 @@
+package lab
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// stateVersion is bumped when the state file format changes.
+const stateVersion = 1
+
+// stateFile is the state file's name inside the state directory.
+const stateFile = "lab.json"
+
+// markerFile marks a directory as a lab state directory, so that teardown
+// never removes a directory it did not create.
+const markerFile = ".sgerun-lab"
+
+// Addresses of the two lab networks (a /24 each); the controller is .1,
+// master .11, shadow .12 and exec host i is .20+i on both.
+const (
+	schedNet = "10.71.0"
+	fileNet  = "10.72.0"
+)
+
+// state is what the state file records about an instance.
+type state struct {
+	Version  int         `json:"version"`
+	Name     string      `json:"name"`
+	StateDir string      `json:"state_dir"`
+	SGERoot  string      `json:"sge_root"`
+	Cell     string      `json:"sge_cell"`
+	User     string      `json:"user"`
+	Hosts    []hostState `json:"hosts"`
+}
+
+// hostState is a Host plus its running init.
+type hostState struct {
+	Host
+	// InitPID is the root-namespace pid of the host's init (PID 1 of the
+	// host's PID namespace); 0 when the host is down.
+	InitPID int `json:"init_pid"`
+}
+
+// newState lays out a fresh instance.
+func newState(cfg Config) state {
+	st := state{
+		Version:  stateVersion,
+		Name:     cfg.Name,
+		StateDir: cfg.StateDir,
+		SGERoot:  filepath.Join(cfg.StateDir, "sge"),
+		Cell:     cfg.Name,
+		User:     "sgeuser",
+	}
+	add := func(short string, role Role, octet int) {
+		st.Hosts = append(st.Hosts, hostState{Host: Host{
+			Name:      cfg.Name + "-" + short,
+			Short:     short,
+			Role:      role,
+			SchedAddr: schedNet + "." + strconv.Itoa(octet),
+			FileAddr:  fileNet + "." + strconv.Itoa(octet),
+		}})
+	}
+	add("master", RoleMaster, 11)
+	add("shadow", RoleShadow, 12)
+	for i := 1; i <= cfg.ExecHosts; i++ {
+		add("exec"+strconv.Itoa(i), RoleExec, 20+i)
+	}
+	return st
+}
+
+// readState loads the state file from dir.
+func readState(dir string) (state, error) {
+	var st state
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, fmt.Errorf("%w: no %s in %s", ErrNotFound, stateFile, dir)
+	}
+	if err != nil {
+		return st, fmt.Errorf("read state: %w", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("parse state %s: %w", dir, err)
+	}
+	if st.Version != stateVersion {
+		return st, fmt.Errorf("state %s: version %d, want %d", dir, st.Version, stateVersion)
+	}
+	if !nameRE.MatchString(st.Name) {
+		return st, fmt.Errorf("state %s: bad name %q", dir, st.Name)
+	}
+	return st, nil
+}
+
+// writeState replaces the state file atomically.
+func writeState(st state) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(st.StateDir, stateFile), append(b, '\n'), 0o644)
+}
+
+// writeFileAtomic writes data to a temp file beside path and renames it.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename %s: %w", path, err)
+	}
+	return nil
+}

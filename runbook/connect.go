@@ -1,0 +1,174 @@
+package runbook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/sshexec"
+	"github.com/sgerun/sgerun/steps"
+)
+
+// DefaultOutputCap is how many bytes of each stream a step keeps; the
+// journal records the full size.
+const DefaultOutputCap = 64 << 10
+
+// SSHConnector connects to inventory hosts through one sshexec.Pool, so
+// every step of a run reuses one connection per host.
+type SSHConnector struct {
+	Inventory *inventory.Inventory
+	Pool      *sshexec.Pool
+	// OutputCap bounds kept output per stream (0: DefaultOutputCap).
+	OutputCap int
+	local     *LocalTarget
+}
+
+// NewSSHConnector builds a connector from the inventory's ssh settings.
+func NewSSHConnector(inv *inventory.Inventory) (*SSHConnector, error) {
+	pool, err := sshexec.NewPool(PoolConfig(inv))
+	if err != nil {
+		return nil, fmt.Errorf("ssh: %w", err)
+	}
+	return &SSHConnector{Inventory: inv, Pool: pool}, nil
+}
+
+// PoolConfig maps the inventory's ssh section onto the transport.
+func PoolConfig(inv *inventory.Inventory) sshexec.Config {
+	s := inv.SSH
+	cfg := sshexec.Config{
+		User:           s.User,
+		Port:           s.Port,
+		TOFU:           s.TOFU,
+		Jump:           s.Jump,
+		ConnectTimeout: s.ConnectTimeout,
+		SSHConfigFile:  s.SSHConfig,
+		MaxHandshakes:  s.MaxHandshakes,
+	}
+	if s.IdentityFile != "" {
+		cfg.IdentityFiles = []string{s.IdentityFile}
+	}
+	if s.KnownHosts != "" {
+		cfg.KnownHostsFiles = []string{s.KnownHosts}
+	}
+	return cfg
+}
+
+// Host maps an inventory host onto the transport.
+func (c *SSHConnector) host(name string) (sshexec.Host, error) {
+	h, ok := c.Inventory.Host(name)
+	if !ok {
+		return sshexec.Host{}, fmt.Errorf("host %q is not in the inventory", name)
+	}
+	return sshexec.Host{Name: h.Name, Address: h.Address, Port: h.Port, User: h.User, IdentityFile: h.IdentityFile}, nil
+}
+
+// Target returns the host's target over its pooled connection.
+func (c *SSHConnector) Target(ctx context.Context, name string) (steps.Target, error) {
+	h, err := c.host(name)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := c.Pool.Client(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	return &remoteTarget{name: name, client: cl, cap: c.cap()}, nil
+}
+
+// Reach checks SSH reachability by opening (or reusing) the connection and
+// running `true`.
+func (c *SSHConnector) Reach(ctx context.Context, name string) error {
+	t, err := c.Target(ctx, name)
+	if err != nil {
+		return err
+	}
+	out, err := t.Query(ctx, "true", nil)
+	if err != nil {
+		return err
+	}
+	if out.ExitCode != 0 {
+		return fmt.Errorf("`true` exited %d", out.ExitCode)
+	}
+	return nil
+}
+
+// Local returns the controller target.
+func (c *SSHConnector) Local() steps.Target {
+	if c.local == nil {
+		c.local = &LocalTarget{Cap: c.cap()}
+	}
+	return c.local
+}
+
+// Close closes every connection.
+func (c *SSHConnector) Close() error { return c.Pool.Close() }
+
+func (c *SSHConnector) cap() int {
+	if c.OutputCap > 0 {
+		return c.OutputCap
+	}
+	return DefaultOutputCap
+}
+
+// remoteTarget is a steps.Target over one SSH connection.
+type remoteTarget struct {
+	name   string
+	client *sshexec.Client
+	cap    int
+}
+
+func (t *remoteTarget) Name() string { return t.name }
+
+func (t *remoteTarget) Query(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
+	return t.run(ctx, cmd, stdin)
+}
+
+func (t *remoteTarget) Exec(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
+	return t.run(ctx, cmd, stdin)
+}
+
+func (t *remoteTarget) run(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
+	stdout, stderr := sshexec.NewCappedBuffer(t.cap), sshexec.NewCappedBuffer(t.cap)
+	var in *bytes.Reader
+	if stdin != nil {
+		in = bytes.NewReader(stdin)
+	}
+	var err error
+	if in != nil {
+		err = t.client.Run(ctx, cmd, in, stdout, stderr)
+	} else {
+		err = t.client.Run(ctx, cmd, nil, stdout, stderr)
+	}
+	out := steps.Output{Cmd: cmd, Stdout: stdout.String(), Stderr: stderr.String(),
+		StdoutBytes: stdout.Total(), StderrBytes: stderr.Total()}
+	var ee *sshexec.ExitError
+	if errors.As(err, &ee) {
+		out.ExitCode = ee.Code
+		if ee.Signal != "" && ee.Code == 0 {
+			out.ExitCode = 128
+		}
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("%s: %w", t.name, err)
+	}
+	return out, nil
+}
+
+func (t *remoteTarget) ReadFile(ctx context.Context, path string) (steps.File, error) {
+	data, fi, err := t.client.ReadFile(ctx, path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return steps.File{}, nil
+	}
+	if err != nil {
+		return steps.File{}, err
+	}
+	return steps.File{Data: data, Mode: fi.Mode.Perm(), UID: fi.UID, GID: fi.GID, Exists: true}, nil
+}
+
+func (t *remoteTarget) WriteFile(ctx context.Context, path string, f steps.File) error {
+	return t.client.WriteFileAtomic(ctx, path, f.Data, f.Mode.Perm(), f.UID, f.GID)
+}

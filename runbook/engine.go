@@ -1,0 +1,542 @@
+package runbook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/steps"
+	"go.yaml.in/yaml/v3"
+)
+
+// Errors a run ends with; the CLI maps them to exit codes.
+var (
+	// ErrStepFailed: a step failed beyond its tolerance and rollback
+	// completed (exit 1).
+	ErrStepFailed = errors.New("step failed")
+	// ErrRefused: a safety gate refused (exit 3). It is steps.ErrRefused.
+	ErrRefused = steps.ErrRefused
+	// ErrRollbackIncomplete: a step failed and at least one undo failed;
+	// an operator must look (exit 4).
+	ErrRollbackIncomplete = errors.New("rollback incomplete")
+	// ErrInterrupted: the run was cancelled part-way; nothing was undone
+	// automatically (exit 4).
+	ErrInterrupted = errors.New("interrupted")
+)
+
+// Connector hands out the targets steps run on.
+type Connector interface {
+	// Target returns the target for an inventory host; one connection per
+	// host for the connector's life.
+	Target(ctx context.Context, host string) (steps.Target, error)
+	// Local returns the controller.
+	Local() steps.Target
+	// Reach checks that a host answers SSH from the controller.
+	Reach(ctx context.Context, host string) error
+}
+
+// Engine executes a validated runbook.
+type Engine struct {
+	Inventory *inventory.Inventory
+	Connector Connector
+	// Record writes an event durably (the journal) and returns it stamped.
+	// An error stops the run: nothing may happen that is not recorded.
+	Record func(journal.Event) (journal.Event, error)
+	// DryRun records mutations instead of performing them (the Connector
+	// must then be a dry one); read-only steps still run.
+	DryRun bool
+	// Run is the run's identity for templates.
+	Run Run
+}
+
+// State is what a run knows between steps; a resumed run rebuilds it from
+// the journal.
+type State struct {
+	// Registered holds the registered results by name.
+	Registered map[string]any
+	// Done marks steps that ended.
+	Done map[int]bool
+	// HostsDone holds, for a step that was interrupted, the hosts that had
+	// finished it, with their results.
+	HostsDone map[int]map[string]HostResult
+	// Undo lists the completed changes, oldest first.
+	Undo []UndoItem
+}
+
+// NewState returns an empty state.
+func NewState() *State {
+	return &State{Registered: map[string]any{}, Done: map[int]bool{}, HostsDone: map[int]map[string]HostResult{}}
+}
+
+// UndoItem is one completed change and how to revert it.
+type UndoItem struct {
+	Seq      int // the host_end event
+	Step     int
+	StepName string
+	Host     string
+	Record   steps.UndoRecord
+}
+
+// HostResult is the outcome of a step on one host.
+type HostResult struct {
+	Host   string
+	Result steps.Result
+	Err    string
+	OK     bool
+	Plan   []string
+	cause  error
+}
+
+// Execute runs the steps of rb that state has not done yet. On a failure
+// beyond tolerance it rolls back every recorded change in reverse order.
+func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, state *State) error {
+	data := baseData(e.Inventory, vars, e.Run)
+	data["reg"] = state.Registered
+	dryChanged := false
+	for _, st := range rb.Steps {
+		if state.Done[st.Index] {
+			continue
+		}
+		if ctx.Err() != nil {
+			return e.interrupted(st)
+		}
+		if st.When != "" {
+			ok, err := renderCond(st.Name, st.When, data)
+			if err != nil {
+				return e.fail(ctx, st, state, fmt.Errorf("step %q: when: %w", st.Name, err))
+			}
+			if !ok {
+				if _, err := e.Record(journal.Event{Type: journal.StepSkip, Step: st.Index, StepName: st.Name,
+					Kind: st.Kind, Status: journal.StatusSkipped, Message: "when: " + st.When}); err != nil {
+					return err
+				}
+				state.Done[st.Index] = true
+				continue
+			}
+		}
+		results, err := e.runStep(ctx, st, data, state)
+		if err != nil {
+			return err // journal failure
+		}
+		if ctx.Err() != nil {
+			return e.interrupted(st)
+		}
+		var failed, succeeded []string
+		var refused error
+		for _, h := range st.Hosts {
+			r := results[h]
+			if r.OK {
+				succeeded = append(succeeded, h)
+				continue
+			}
+			failed = append(failed, h)
+			if errors.Is(r.cause, steps.ErrRefused) {
+				refused = fmt.Errorf("step %q: %w", st.Name, r.cause)
+			}
+		}
+		advisory := e.DryRun && dryChanged && st.ReadOnly
+		allowed := st.Tolerate.Allowed(len(st.Hosts))
+		status := journal.StatusOK
+		switch {
+		case len(failed) == 0:
+		case advisory:
+			status = journal.StatusPlanned
+		case refused != nil:
+			status = journal.StatusRefused
+		case len(failed) <= allowed:
+			status = journal.StatusTolerated
+		default:
+			status = journal.StatusFailed
+		}
+		if e.DryRun && !st.ReadOnly {
+			dryChanged = true
+			if status == journal.StatusOK {
+				status = journal.StatusPlanned
+			}
+		}
+		var reg map[string]any
+		if st.Register != "" {
+			reg = registeredValue(st.Hosts, results, failed, succeeded)
+			state.Registered[st.Register] = reg
+		}
+		ev := journal.Event{Type: journal.StepEnd, Step: st.Index, StepName: st.Name, Kind: st.Kind,
+			Status: status, Mutates: !st.ReadOnly, Hosts: st.Hosts, Failed: failed}
+		if reg != nil {
+			ev.Registered = map[string]any{st.Register: reg}
+		}
+		if advisory {
+			ev.Message = "dry run: this check depends on changes that were only planned"
+		}
+		if _, err := e.Record(ev); err != nil {
+			return err
+		}
+		switch status {
+		case journal.StatusRefused:
+			return e.fail(ctx, st, state, refused)
+		case journal.StatusFailed:
+			return e.fail(ctx, st, state, fmt.Errorf("%w: %q failed on %d of %d host(s) (%s), tolerated %d: %s",
+				ErrStepFailed, st.Name, len(failed), len(st.Hosts), strings.Join(failed, ", "), allowed,
+				results[failed[0]].Err))
+		}
+		state.Done[st.Index] = true
+	}
+	return nil
+}
+
+// interrupted records that the run stopped at st without undoing anything.
+func (e *Engine) interrupted(st *Step) error {
+	_, _ = e.Record(journal.Event{Type: journal.Note, Step: st.Index, StepName: st.Name,
+		Status: journal.StatusInterrupted, Message: "cancelled; nothing was undone automatically"})
+	return fmt.Errorf("%w at step %q: run `sgerun rollback` or `sgerun resume` with this run id", ErrInterrupted, st.Name)
+}
+
+// fail rolls back and returns the error the run ends with.
+func (e *Engine) fail(ctx context.Context, st *Step, state *State, cause error) error {
+	if e.DryRun {
+		return cause
+	}
+	if ctx.Err() != nil {
+		return e.interrupted(st)
+	}
+	if err := e.Rollback(ctx, state.Undo); err != nil {
+		return fmt.Errorf("%w: %w (after: %w)", ErrRollbackIncomplete, err, cause)
+	}
+	return cause
+}
+
+// runStep runs st on its hosts with bounded parallelism and records each
+// host before and after.
+func (e *Engine) runStep(ctx context.Context, st *Step, data map[string]any, state *State) (map[string]HostResult, error) {
+	if _, err := e.Record(journal.Event{Type: journal.StepStart, Step: st.Index, StepName: st.Name,
+		Kind: st.Kind, Mutates: !st.ReadOnly, Hosts: st.Hosts}); err != nil {
+		return nil, err
+	}
+	results := make(map[string]HostResult, len(st.Hosts))
+	var todo []string
+	for _, h := range st.Hosts {
+		if r, ok := state.HostsDone[st.Index][h]; ok {
+			results[h] = r
+			continue
+		}
+		todo = append(todo, h)
+	}
+	workers := st.Parallel
+	if workers == 0 {
+		workers = e.Inventory.Policy.Fanout
+	}
+	workers = max(1, min(workers, len(todo)))
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	queue := make(chan string)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for h := range queue {
+				r, item, err := e.runHost(ctx, st, h, data)
+				mu.Lock()
+				results[h] = r
+				if item != nil {
+					state.Undo = append(state.Undo, *item)
+				}
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, h := range todo {
+		queue <- h
+	}
+	close(queue)
+	wg.Wait()
+	return results, firstErr
+}
+
+// runHost runs one step on one host. The returned error is a journal
+// failure only; step failures are in the HostResult.
+func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[string]any) (HostResult, *UndoItem, error) {
+	kind, _ := kindOf(st.Kind)
+	hr := HostResult{Host: host}
+	hdata := withHost(data, hostData(e.Inventory, host))
+	if kind.Local {
+		hdata["host"] = map[string]any{"name": controllerHost, "address": "", "fence_address": ""}
+	}
+	start := time.Now()
+	rendered, err := renderParams(st.Name, kind, st.Params, hdata)
+	var spec steps.Spec
+	if err == nil {
+		spec, err = kind.New(rendered)
+	}
+	startEv := journal.Event{Type: journal.HostStart, Step: st.Index, StepName: st.Name, Kind: st.Kind,
+		Host: host, Mutates: !st.ReadOnly}
+	if rendered != nil {
+		startEv.Data = map[string]any{"params": nodeValue(rendered)}
+	}
+	if _, jerr := e.Record(startEv); jerr != nil {
+		return hr, nil, jerr
+	}
+	var res steps.Result
+	var plan []string
+	attempts := 0
+	if err == nil {
+		for attempt := 0; attempt <= st.Retries; attempt++ {
+			attempts = attempt + 1
+			var target steps.Target
+			target, err = e.target(ctx, kind, host)
+			if err == nil {
+				res, plan, err = e.do(ctx, st, spec, target)
+			}
+			if err == nil || errors.Is(err, steps.ErrRefused) || ctx.Err() != nil || attempt == st.Retries {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(st.RetryDelay):
+			}
+		}
+	}
+	hr.Result, hr.Plan, hr.OK = res, plan, err == nil
+	end := journal.Event{Type: journal.HostEnd, Step: st.Index, StepName: st.Name, Kind: st.Kind, Host: host,
+		Mutates: !st.ReadOnly, Attempt: attempts, DurationMS: time.Since(start).Milliseconds(),
+		Data: res.Data, Plan: plan, Status: journal.StatusOK}
+	if res.Output != (steps.Output{}) {
+		out := res.Output
+		end.Output = &out
+	}
+	if err != nil {
+		hr.Err, hr.cause = err.Error(), err
+		end.Error, end.Status = hr.Err, journal.StatusFailed
+		if errors.Is(err, steps.ErrRefused) {
+			end.Status = journal.StatusRefused
+		}
+	} else if e.DryRun && !st.ReadOnly {
+		end.Status = journal.StatusPlanned
+	}
+	var item *UndoItem
+	if err == nil && !e.DryRun && !st.ReadOnly {
+		rec, uerr := e.undoRecord(st, res, hdata)
+		if uerr != nil {
+			end.Message = "undo not recorded: " + uerr.Error()
+		}
+		end.Undo = rec
+		if rec != nil {
+			item = &UndoItem{Step: st.Index, StepName: st.Name, Host: host, Record: *rec}
+		}
+	}
+	ev, jerr := e.Record(end)
+	if item != nil {
+		item.Seq = ev.Seq
+	}
+	return hr, item, jerr
+}
+
+func (e *Engine) target(ctx context.Context, kind steps.Kind, host string) (steps.Target, error) {
+	if kind.Local {
+		return e.Connector.Local(), nil
+	}
+	t, err := e.Connector.Target(ctx, host)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", host, err)
+	}
+	return t, nil
+}
+
+// do runs a spec with the step's timeout, collecting dry-run plan lines.
+func (e *Engine) do(ctx context.Context, st *Step, spec steps.Spec, t steps.Target) (steps.Result, []string, error) {
+	if st.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, st.Timeout)
+		defer cancel()
+	}
+	env := steps.Env{DryRun: e.DryRun, Reach: e.Connector.Reach}
+	p, planned := t.(Planner)
+	if planned {
+		p.TakePlan()
+	}
+	res, err := spec.Do(ctx, t, env)
+	var plan []string
+	if planned {
+		plan = p.TakePlan()
+	}
+	if err != nil && st.Timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("timed out after %s: %w", st.Timeout, err)
+	}
+	return res, plan, err
+}
+
+// undoRecord returns the step's explicit undo, rendered for this host, or
+// the kind's automatic one.
+func (e *Engine) undoRecord(st *Step, res steps.Result, hdata map[string]any) (*steps.UndoRecord, error) {
+	if st.Undo == nil {
+		return res.Undo, nil
+	}
+	ukind, _ := kindOf(st.Undo.Kind)
+	udata := maps.Clone(hdata)
+	udata["result"] = oneResult(HostResult{Result: res, OK: true})
+	rendered, err := renderParams(st.Name+" undo", ukind, st.Undo.Params, udata)
+	if err != nil {
+		return nil, err
+	}
+	params, ok := nodeValue(rendered).(map[string]any)
+	if !ok {
+		params = map[string]any{"cmd": rendered.Value}
+	}
+	return &steps.UndoRecord{Kind: st.Undo.Kind, Params: params}, nil
+}
+
+// Rollback reverts items newest first. Items of one step run in parallel
+// (bounded by the fanout); steps run one after another. Every undo is
+// journaled. It returns an error when any undo failed.
+func (e *Engine) Rollback(ctx context.Context, items []UndoItem) error {
+	if _, err := e.Record(journal.Event{Type: journal.RollbackStart, Step: -1,
+		Message: fmt.Sprintf("%d change(s) to undo", len(items))}); err != nil {
+		return err
+	}
+	var failures []string
+	for end := len(items); end > 0; {
+		begin := end - 1
+		for begin > 0 && items[begin-1].Step == items[end-1].Step {
+			begin--
+		}
+		failures = append(failures, e.undoGroup(ctx, items[begin:end])...)
+		end = begin
+	}
+	status := journal.StatusRolledBack
+	var err error
+	if len(failures) > 0 {
+		status = journal.StatusRollbackIncomplete
+		err = fmt.Errorf("%d undo(s) failed: %s", len(failures), strings.Join(failures, "; "))
+	}
+	if _, jerr := e.Record(journal.Event{Type: journal.RollbackEnd, Step: -1, Status: status}); jerr != nil {
+		return errors.Join(err, jerr)
+	}
+	return err
+}
+
+func (e *Engine) undoGroup(ctx context.Context, group []UndoItem) []string {
+	var (
+		mu       sync.Mutex
+		failures []string
+		wg       sync.WaitGroup
+	)
+	sem := make(chan struct{}, max(1, e.Inventory.Policy.Fanout))
+	for i := len(group) - 1; i >= 0; i-- {
+		it := group[i]
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := e.undoOne(ctx, it); err != nil {
+				mu.Lock()
+				failures = append(failures, fmt.Sprintf("%s on %s: %v", it.StepName, it.Host, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return failures
+}
+
+func (e *Engine) undoOne(ctx context.Context, it UndoItem) error {
+	ref := &journal.UndoRef{Seq: it.Seq, Step: it.Step, Host: it.Host}
+	rec := it.Record
+	if _, err := e.Record(journal.Event{Type: journal.UndoStart, Step: it.Step, StepName: it.StepName,
+		Kind: rec.Kind, Host: it.Host, Undo: &rec, Undone: ref}); err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := e.applyUndo(ctx, it)
+	ev := journal.Event{Type: journal.UndoEnd, Step: it.Step, StepName: it.StepName, Kind: rec.Kind,
+		Host: it.Host, Undone: ref, Status: journal.StatusOK, DurationMS: time.Since(start).Milliseconds()}
+	if res.Output != (steps.Output{}) {
+		out := res.Output
+		ev.Output = &out
+	}
+	if err != nil {
+		ev.Status, ev.Error = journal.StatusFailed, err.Error()
+	}
+	if _, jerr := e.Record(ev); jerr != nil {
+		return errors.Join(err, jerr)
+	}
+	return err
+}
+
+func (e *Engine) applyUndo(ctx context.Context, it UndoItem) (steps.Result, error) {
+	kind, ok := steps.Kinds()[it.Record.Kind]
+	if !ok {
+		return steps.Result{}, fmt.Errorf("unknown undo kind %q", it.Record.Kind)
+	}
+	var node yaml.Node
+	if err := node.Encode(it.Record.Params); err != nil {
+		return steps.Result{}, fmt.Errorf("undo params: %w", err)
+	}
+	spec, err := kind.New(&node)
+	if err != nil {
+		return steps.Result{}, fmt.Errorf("undo params: %w", err)
+	}
+	host := it.Host
+	if kind.Local {
+		host = controllerHost
+	}
+	t, err := e.target(ctx, kind, host)
+	if err != nil {
+		return steps.Result{}, err
+	}
+	return spec.Do(ctx, t, steps.Env{DryRun: e.DryRun, Reach: e.Connector.Reach})
+}
+
+// Planner is implemented by dry-run targets: TakePlan returns and clears
+// the mutations recorded since the last call.
+type Planner interface {
+	TakePlan() []string
+}
+
+// nodeValue decodes a node into plain Go values for the journal.
+func nodeValue(n *yaml.Node) any {
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return n.Value
+	}
+	return v
+}
+
+func oneResult(r HostResult) map[string]any {
+	data := map[string]any{}
+	maps.Copy(data, r.Result.Data)
+	return map[string]any{
+		"stdout": r.Result.Stdout, "stderr": r.Result.Stderr, "out": strings.TrimSpace(r.Result.Stdout),
+		"rc": r.Result.ExitCode, "ok": r.OK, "changed": r.Result.Changed, "data": data, "error": r.Err,
+	}
+}
+
+// registeredValue is what {{ .reg.NAME }} holds: the first host's result
+// at the top level, every host under .hosts, and the failed and succeeded
+// host lists.
+func registeredValue(hosts []string, results map[string]HostResult, failed, succeeded []string) map[string]any {
+	per := make(map[string]any, len(hosts))
+	for _, h := range hosts {
+		per[h] = oneResult(results[h])
+	}
+	var reg map[string]any
+	if len(hosts) > 0 {
+		reg = maps.Clone(per[hosts[0]].(map[string]any))
+	} else {
+		reg = oneResult(HostResult{})
+	}
+	reg["hosts"] = per
+	reg["failed"] = append([]string{}, failed...)
+	reg["succeeded"] = append([]string{}, succeeded...)
+	return reg
+}

@@ -1,0 +1,102 @@
+package runbook
+
+import (
+	"math"
+
+	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/steps"
+)
+
+// StateFromJournal rebuilds a run's state from its events, for resume: the
+// steps that ended, their registered values, the hosts that finished an
+// interrupted step, and the changes not yet undone.
+func StateFromJournal(events []journal.Event) *State {
+	st := NewState()
+	for _, ev := range events {
+		switch ev.Type {
+		case journal.StepEnd:
+			switch ev.Status {
+			case journal.StatusOK, journal.StatusTolerated:
+				st.Done[ev.Step] = true
+				delete(st.HostsDone, ev.Step)
+			}
+			for name, v := range ev.Registered {
+				st.Registered[name] = normalize(v)
+			}
+		case journal.StepSkip:
+			st.Done[ev.Step] = true
+		case journal.HostEnd:
+			if ev.Status != journal.StatusOK {
+				continue
+			}
+			if st.HostsDone[ev.Step] == nil {
+				st.HostsDone[ev.Step] = map[string]HostResult{}
+			}
+			r := steps.Result{Data: normalizeMap(ev.Data)}
+			if ev.Output != nil {
+				r.Output = *ev.Output
+			}
+			st.HostsDone[ev.Step][ev.Host] = HostResult{Host: ev.Host, Result: r, OK: true}
+		}
+	}
+	for k := range st.HostsDone {
+		if st.Done[k] {
+			delete(st.HostsDone, k)
+		}
+	}
+	st.Undo = PendingUndo(events)
+	return st
+}
+
+// PendingUndo lists the recorded changes of a run that no successful undo
+// has reverted yet, oldest first.
+func PendingUndo(events []journal.Event) []UndoItem {
+	undone := map[int]bool{}
+	for _, ev := range events {
+		if ev.Type == journal.UndoEnd && ev.Status == journal.StatusOK && ev.Undone != nil {
+			undone[ev.Undone.Seq] = true
+		}
+	}
+	var items []UndoItem
+	for _, ev := range events {
+		if ev.Type != journal.HostEnd || ev.Status != journal.StatusOK || ev.Undo == nil || undone[ev.Seq] {
+			continue
+		}
+		rec := *ev.Undo
+		rec.Params = normalizeMap(rec.Params)
+		items = append(items, UndoItem{Seq: ev.Seq, Step: ev.Step, StepName: ev.StepName, Host: ev.Host, Record: rec})
+	}
+	return items
+}
+
+// normalize turns JSON's float64 whole numbers back into ints, so templates
+// comparing with integers work the same after a resume.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int(x)
+		}
+		return x
+	case map[string]any:
+		return normalizeMap(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = normalize(e)
+		}
+		return out
+	}
+	return v
+}
+
+func normalizeMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = normalize(v)
+	}
+	return out
+}

@@ -1,0 +1,261 @@
+package runbook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/journal"
+)
+
+// LockMaxAge is the age after which a held lock is reported stale.
+const LockMaxAge = 6 * time.Hour
+
+// Session runs one runbook against one inventory end to end: lock, journal,
+// connections, execution, rollback and the final run_end event.
+type Session struct {
+	Inventory *inventory.Inventory
+	Runbook   *Runbook
+	// Vars are --var overrides.
+	Vars   map[string]string
+	DryRun bool
+	// StateDir holds the locks; LogDir the run directories.
+	StateDir string
+	LogDir   string
+	// Force takes over a stale lock.
+	Force bool
+	// Observe sees every event after it is journaled (the UI).
+	Observe func(journal.Event)
+	// Connector overrides the SSH connector (tests).
+	Connector Connector
+	// Args is the command line, kept in the run's meta.
+	Args []string
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Outcome is how a run ended.
+type Outcome struct {
+	RunID  string
+	Dir    string
+	Status string
+}
+
+// Start validates, locks and runs the runbook as a new run.
+func (s *Session) Start(ctx context.Context) (Outcome, error) {
+	if err := Validate(s.Runbook, s.Inventory, s.Vars); err != nil {
+		return Outcome{}, err
+	}
+	vars, _ := mergeVars(s.Runbook, s.Vars)
+	now := s.now()
+	meta := journal.Meta{
+		RunID: journal.NewRunID(now), Runbook: s.Runbook.Name, RunbookFile: s.Runbook.File,
+		Inventory: absPath(s.Inventory.File), Vars: s.Vars, DryRun: s.DryRun, Started: now.UTC(),
+		PID: os.Getpid(), Args: s.Args,
+	}
+	meta.Controller, _ = os.Hostname()
+	if u, err := user.Current(); err == nil {
+		meta.User = u.Username
+	}
+	release := func() error { return nil }
+	if !s.DryRun {
+		var err error
+		release, err = journal.Acquire(journal.LockPath(s.StateDir, s.Inventory.File), journal.LockInfo{
+			RunID: meta.RunID, Host: meta.Controller, PID: meta.PID, Time: now.UTC(), Inventory: meta.Inventory,
+		}, s.Force, LockMaxAge)
+		if err != nil {
+			return Outcome{RunID: meta.RunID}, fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+	}
+	defer release()
+	w, err := journal.Create(s.LogDir, meta, s.Runbook.Source)
+	if err != nil {
+		return Outcome{RunID: meta.RunID}, err
+	}
+	defer w.Close()
+	run := Run{ID: meta.RunID, Stamp: now.Format("20060102150405"), DryRun: s.DryRun}
+	return s.execute(ctx, w, meta, run, vars, NewState(), journal.Event{Type: journal.RunStart, Step: -1,
+		Message: fmt.Sprintf("runbook %s on %s", s.Runbook.Name, meta.Inventory)})
+}
+
+// Resume continues an interrupted run after its last completed step. The
+// runbook is the copy saved in the run directory.
+func (s *Session) Resume(ctx context.Context, dir string) (Outcome, error) {
+	meta, events, err := journal.Read(dir)
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{RunID: meta.RunID, Dir: dir}
+	if sum := journal.Summarize(dir, meta, events); sum.Status != journal.StatusInterrupted {
+		return out, fmt.Errorf("run %s already ended (%s); nothing to resume", meta.RunID, sum.Status)
+	}
+	if meta.DryRun {
+		return out, fmt.Errorf("run %s was a dry run; start a new one", meta.RunID)
+	}
+	if err := Validate(s.Runbook, s.Inventory, meta.Vars); err != nil {
+		return out, err
+	}
+	vars, _ := mergeVars(s.Runbook, meta.Vars)
+	release, err := s.lock(meta)
+	if err != nil {
+		return out, err
+	}
+	defer release()
+	w, err := journal.Open(dir)
+	if err != nil {
+		return out, err
+	}
+	defer w.Close()
+	state := StateFromJournal(events)
+	run := Run{ID: meta.RunID, Stamp: meta.Started.Local().Format("20060102150405")}
+	return s.execute(ctx, w, meta, run, vars, state, journal.Event{Type: journal.Note, Step: -1,
+		Message: fmt.Sprintf("resumed by pid %d; %d step(s) already done", os.Getpid(), len(state.Done))})
+}
+
+// Rollback undoes every change of a run that is not undone yet, newest
+// first, from the journal.
+func (s *Session) Rollback(ctx context.Context, dir string) (Outcome, error) {
+	meta, events, err := journal.Read(dir)
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{RunID: meta.RunID, Dir: dir}
+	release, err := s.lock(meta)
+	if err != nil {
+		return out, err
+	}
+	defer release()
+	w, err := journal.Open(dir)
+	if err != nil {
+		return out, err
+	}
+	defer w.Close()
+	conn, closeConn, err := s.connector()
+	if err != nil {
+		return out, err
+	}
+	defer closeConn()
+	e := &Engine{Inventory: s.Inventory, Connector: conn, Record: s.recorder(w)}
+	items := PendingUndo(events)
+	if _, err := e.Record(journal.Event{Type: journal.Note, Step: -1,
+		Message: fmt.Sprintf("rollback requested by pid %d", os.Getpid())}); err != nil {
+		return out, err
+	}
+	rerr := e.Rollback(ctx, items)
+	out.Status = journal.StatusRolledBack
+	if rerr != nil {
+		out.Status = journal.StatusRollbackIncomplete
+		rerr = fmt.Errorf("%w: %w", ErrRollbackIncomplete, rerr)
+	}
+	_, jerr := e.Record(journal.Event{Type: journal.RunEnd, Step: -1, Status: out.Status})
+	return out, errors.Join(rerr, jerr)
+}
+
+func (s *Session) lock(meta journal.Meta) (func() error, error) {
+	host, _ := os.Hostname()
+	release, err := journal.Acquire(journal.LockPath(s.StateDir, s.Inventory.File), journal.LockInfo{
+		RunID: meta.RunID, Host: host, PID: os.Getpid(), Time: s.now().UTC(), Inventory: absPath(s.Inventory.File),
+	}, s.Force, LockMaxAge)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	return release, nil
+}
+
+func (s *Session) execute(ctx context.Context, w *journal.Writer, meta journal.Meta, run Run, vars map[string]any,
+	state *State, first journal.Event) (Outcome, error) {
+	out := Outcome{RunID: meta.RunID, Dir: w.Dir()}
+	conn, closeConn, err := s.connector()
+	if err != nil {
+		return out, err
+	}
+	defer closeConn()
+	e := &Engine{Inventory: s.Inventory, Connector: conn, Record: s.recorder(w), DryRun: s.DryRun, Run: run}
+	if _, err := e.Record(first); err != nil {
+		return out, err
+	}
+	runErr := e.Execute(ctx, s.Runbook, vars, state)
+	out.Status = StatusOf(runErr, s.DryRun)
+	if errors.Is(runErr, ErrInterrupted) {
+		// The run can be resumed: no run_end.
+		return out, runErr
+	}
+	ev := journal.Event{Type: journal.RunEnd, Step: -1, Status: out.Status}
+	if runErr != nil {
+		ev.Error = runErr.Error()
+	}
+	if _, err := e.Record(ev); err != nil {
+		return out, errors.Join(runErr, err)
+	}
+	return out, runErr
+}
+
+// StatusOf names how a run ended.
+func StatusOf(err error, dry bool) string {
+	switch {
+	case err == nil && dry:
+		return journal.StatusPlanned
+	case err == nil:
+		return journal.StatusOK
+	case errors.Is(err, ErrInterrupted):
+		return journal.StatusInterrupted
+	case errors.Is(err, ErrRollbackIncomplete):
+		return journal.StatusRollbackIncomplete
+	case errors.Is(err, ErrRefused):
+		return journal.StatusRefused
+	}
+	return journal.StatusFailed
+}
+
+func (s *Session) connector() (Connector, func(), error) {
+	var conn Connector = s.Connector
+	closer := func() {}
+	if conn == nil {
+		sc, err := NewSSHConnector(s.Inventory)
+		if err != nil {
+			return nil, nil, err
+		}
+		conn, closer = sc, func() { sc.Close() }
+	}
+	if s.DryRun {
+		conn = &DryConnector{Real: conn}
+	}
+	return conn, closer, nil
+}
+
+// recorder journals an event, then shows it.
+func (s *Session) recorder(w *journal.Writer) func(journal.Event) (journal.Event, error) {
+	var mu sync.Mutex
+	return func(ev journal.Event) (journal.Event, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		ev, err := w.Write(ev)
+		if err != nil {
+			return ev, err
+		}
+		if s.Observe != nil {
+			s.Observe(ev)
+		}
+		return ev, nil
+	}
+}
+
+func (s *Session) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}

@@ -1,0 +1,314 @@
+package runbook
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+	"text/template/parse"
+
+	"github.com/sgerun/sgerun/shell"
+	"go.yaml.in/yaml/v3"
+)
+
+// quoteFuncs are the functions whose output is safe to put into shell text.
+var quoteFuncs = map[string]bool{"q": true, "qjoin": true}
+
+// funcs returns the template functions available in runbooks.
+func funcs() template.FuncMap {
+	return template.FuncMap{
+		// q quotes a value as one shell word.
+		"q": func(v any) string { return shell.Quote(fmt.Sprint(v)) },
+		// qjoin quotes each element of a list and joins them with spaces.
+		"qjoin": func(v any) string {
+			var words []string
+			for _, s := range toStrings(v) {
+				words = append(words, shell.Quote(s))
+			}
+			return strings.Join(words, " ")
+		},
+		"join":      func(sep string, v any) string { return strings.Join(toStrings(v), sep) },
+		"trim":      strings.TrimSpace,
+		"lines":     func(s string) []string { return strings.Fields(strings.ReplaceAll(s, "\r", "")) },
+		"contains":  func(sub, s string) bool { return strings.Contains(s, sub) },
+		"hasPrefix": func(prefix, s string) bool { return strings.HasPrefix(s, prefix) },
+		"basename":  path.Base,
+		"dirname":   path.Dir,
+		"default": func(def, v any) any {
+			if v == nil || fmt.Sprint(v) == "" {
+				return def
+			}
+			return v
+		},
+		// kv returns the value of key in "key<spaces>value" text, such as
+		// SGE's bootstrap; "" when absent.
+		"kv": func(key, text string) string {
+			for _, line := range strings.Split(text, "\n") {
+				f := strings.Fields(line)
+				if len(f) >= 2 && f[0] == key {
+					return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), key))
+				}
+			}
+			return ""
+		},
+		"atoi": func(s string) int { n, _ := strconv.Atoi(strings.TrimSpace(s)); return n },
+		"add":  func(a, b int) int { return a + b },
+		"sub":  func(a, b int) int { return a - b },
+		"toJSON": func(v any) string {
+			b, _ := json.Marshal(v)
+			return string(b)
+		},
+	}
+}
+
+func toStrings(v any) []string {
+	switch x := v.(type) {
+	case []string:
+		return x
+	case []any:
+		out := make([]string, len(x))
+		for i, e := range x {
+			out[i] = fmt.Sprint(e)
+		}
+		return out
+	case nil:
+		return nil
+	}
+	return []string{fmt.Sprint(v)}
+}
+
+// parseTemplate parses one template string.
+func parseTemplate(name, text string) (*template.Template, error) {
+	return template.New(name).Option("missingkey=error").Funcs(funcs()).Parse(text)
+}
+
+// render executes text against data. Text without "{{" is returned as is.
+func render(name, text string, data map[string]any) (string, error) {
+	if !strings.Contains(text, "{{") {
+		return text, nil
+	}
+	t, err := parseTemplate(name, text)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return "", cleanTemplateErr(err)
+	}
+	return b.String(), nil
+}
+
+// cleanTemplateErr drops text/template's internal prefix.
+func cleanTemplateErr(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, "executing "); i >= 0 {
+		if j := strings.Index(msg[i:], ": "); j >= 0 {
+			return fmt.Errorf("%s", msg[i+j+2:])
+		}
+	}
+	return err
+}
+
+// renderCond renders a condition: a bare expression ("eq .reg.x.rc 0") or
+// a template; the result must be true or false.
+func renderCond(name, expr string, data map[string]any) (bool, error) {
+	out, err := render(name, condText(expr), data)
+	if err != nil {
+		return false, err
+	}
+	switch strings.TrimSpace(out) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("condition rendered %q, want true or false", strings.TrimSpace(out))
+}
+
+func condText(expr string) string {
+	if strings.Contains(expr, "{{") {
+		return expr
+	}
+	return "{{ " + expr + " }}"
+}
+
+// renderNode returns a deep copy of n with every scalar rendered.
+func renderNode(name string, n *yaml.Node, data map[string]any) (*yaml.Node, error) {
+	if n == nil {
+		return nil, nil
+	}
+	c := *n
+	if n.Kind == yaml.ScalarNode {
+		out, err := render(name, n.Value, data)
+		if err != nil {
+			return nil, posErrf(n, "%v", err)
+		}
+		c.Value = out
+		if out != n.Value && c.Tag == "" {
+			c.Style = yaml.DoubleQuotedStyle
+		}
+		return &c, nil
+	}
+	c.Content = make([]*yaml.Node, len(n.Content))
+	for i, ch := range n.Content {
+		r, err := renderNode(name, ch, data)
+		if err != nil {
+			return nil, err
+		}
+		c.Content[i] = r
+	}
+	return &c, nil
+}
+
+// templateIssue is a static problem found in a template.
+type templateIssue struct {
+	msg string
+}
+
+// checkTemplate statically checks a template: in shell text every value must
+// pass through q or qjoin, and every name must be known to schema.
+func checkTemplate(text string, shellText bool, schema map[string]any) []templateIssue {
+	if !strings.Contains(text, "{{") {
+		return nil
+	}
+	t, err := parseTemplate("t", text)
+	if err != nil {
+		return []templateIssue{{msg: "template: " + stripTemplatePrefix(err.Error())}}
+	}
+	var issues []templateIssue
+	for _, tt := range t.Templates() {
+		if tt.Tree == nil {
+			continue
+		}
+		if tt.Name() != "t" {
+			issues = append(issues, templateIssue{msg: "template definitions are not allowed"})
+			continue
+		}
+		w := &walker{shell: shellText, schema: schema}
+		w.list(tt.Tree.Root, 0)
+		issues = append(issues, w.issues...)
+	}
+	return issues
+}
+
+func stripTemplatePrefix(msg string) string {
+	return strings.TrimPrefix(msg, "template: t:")
+}
+
+type walker struct {
+	shell  bool
+	schema map[string]any
+	issues []templateIssue
+}
+
+func (w *walker) add(format string, args ...any) {
+	w.issues = append(w.issues, templateIssue{msg: fmt.Sprintf(format, args...)})
+}
+
+// list walks a list; rebound is >0 inside range/with, where "." is not the
+// root data.
+func (w *walker) list(l *parse.ListNode, rebound int) {
+	if l == nil {
+		return
+	}
+	for _, n := range l.Nodes {
+		switch x := n.(type) {
+		case *parse.ActionNode:
+			w.pipe(x.Pipe, rebound)
+			if w.shell && len(x.Pipe.Decl) == 0 && !quoted(x.Pipe) {
+				w.add("unquoted value {{%s}} in shell text: end the pipeline with q, e.g. {{ %s | q }}", x.Pipe, x.Pipe)
+			}
+		case *parse.IfNode:
+			w.pipe(x.Pipe, rebound)
+			w.list(x.List, rebound)
+			w.list(x.ElseList, rebound)
+		case *parse.RangeNode:
+			w.pipe(x.Pipe, rebound)
+			w.list(x.List, rebound+1)
+			w.list(x.ElseList, rebound)
+		case *parse.WithNode:
+			w.pipe(x.Pipe, rebound)
+			w.list(x.List, rebound+1)
+			w.list(x.ElseList, rebound)
+		case *parse.TemplateNode:
+			w.add("{{template}} is not allowed")
+		}
+	}
+}
+
+func quoted(p *parse.PipeNode) bool {
+	if len(p.Cmds) == 0 {
+		return false
+	}
+	last := p.Cmds[len(p.Cmds)-1]
+	if len(last.Args) == 0 {
+		return false
+	}
+	id, ok := last.Args[0].(*parse.IdentifierNode)
+	return ok && quoteFuncs[id.Ident]
+}
+
+func (w *walker) pipe(p *parse.PipeNode, rebound int) {
+	if p == nil {
+		return
+	}
+	for _, c := range p.Cmds {
+		for _, a := range c.Args {
+			w.arg(a, rebound)
+		}
+	}
+}
+
+func (w *walker) arg(a parse.Node, rebound int) {
+	switch x := a.(type) {
+	case *parse.FieldNode:
+		if rebound == 0 {
+			w.field(x.Ident)
+		}
+	case *parse.VariableNode:
+		if len(x.Ident) > 1 && x.Ident[0] == "$" {
+			w.field(x.Ident[1:])
+		}
+	case *parse.ChainNode:
+		w.arg(x.Node, rebound)
+	case *parse.PipeNode:
+		w.pipe(x, rebound)
+	}
+}
+
+// field checks a .a.b.c chain against the schema, as deep as the schema
+// knows its keys.
+func (w *walker) field(path []string) {
+	var cur any = w.schema
+	for i, name := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return
+		}
+		if len(m) == 0 {
+			return // keys not known in advance, such as hosts of a result
+		}
+		next, ok := m[name]
+		if !ok {
+			w.add("unknown name .%s (known here: %s)", strings.Join(path[:i+1], "."), knownKeys(m))
+			return
+		}
+		cur = next
+	}
+}
+
+func knownKeys(m map[string]any) string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) > 12 {
+		keys = append(keys[:12], "…")
+	}
+	return strings.Join(keys, ", ")
+}

@@ -1,0 +1,209 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/sgerun/sgerun/shell"
+	"go.yaml.in/yaml/v3"
+)
+
+// copyDirSpec copies a directory tree to a new path with cp -a and verifies
+// the copy.
+type copyDirSpec struct {
+	Src string `yaml:"src"`
+	Dst string `yaml:"dst"`
+	// Ignore lists glob patterns (matched against the relative path and the
+	// base name) whose sizes may differ between source and copy, such as a
+	// live qmaster's growing messages file. Their presence is still checked.
+	Ignore []string `yaml:"ignore"`
+}
+
+func (s *copyDirSpec) Mutates() bool { return true }
+
+func (s *copyDirSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
+	res := Result{Data: map[string]any{"src": s.Src, "dst": s.Dst, "files": 0, "bytes": 0}}
+	out, err := t.Query(ctx, "test -d "+shell.Quote(s.Src), nil)
+	if err != nil {
+		return res, err
+	}
+	if out.ExitCode != 0 {
+		return res, fmt.Errorf("source %s is not a directory on %s", s.Src, t.Name())
+	}
+	out, err = t.Query(ctx, "test -e "+shell.Quote(s.Dst)+" || test -L "+shell.Quote(s.Dst), nil)
+	if err != nil {
+		return res, err
+	}
+	if out.ExitCode == 0 {
+		return res, fmt.Errorf("destination %s already exists on %s; copy_dir never overwrites", s.Dst, t.Name())
+	}
+	out, err = t.Exec(ctx, "cp -a -- "+shell.Quote(s.Src)+" "+shell.Quote(s.Dst), nil)
+	res.Output = out
+	if err != nil {
+		return res, err
+	}
+	if out.ExitCode != 0 {
+		return res, fmt.Errorf("cp -a: exit status %d%s", out.ExitCode, lastLine(out.Stderr))
+	}
+	res.Changed = true
+	res.Undo = &UndoRecord{Kind: "remove_dir", Params: map[string]any{"path": s.Dst}}
+	if env.DryRun {
+		return res, nil
+	}
+	src, err := listTree(ctx, t, s.Src)
+	if err != nil {
+		return res, err
+	}
+	dst, err := listTree(ctx, t, s.Dst)
+	if err != nil {
+		return res, err
+	}
+	files, bytes, err := compareTrees(src, dst, s.Ignore)
+	res.Data["files"], res.Data["bytes"] = files, bytes
+	if err != nil {
+		return res, fmt.Errorf("verify copy %s: %w", s.Dst, err)
+	}
+	return res, nil
+}
+
+type entry struct {
+	typ  string
+	size int64
+}
+
+// listTree lists every entry below dir with its type and size (GNU find).
+func listTree(ctx context.Context, t Target, dir string) (map[string]entry, error) {
+	cmd := "cd " + shell.Quote(dir) + " && find . -mindepth 1 -printf '%P\\t%y\\t%s\\n'"
+	out, err := t.Query(ctx, cmd, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	if out.ExitCode != 0 {
+		return nil, fmt.Errorf("list %s: exit status %d%s", dir, out.ExitCode, lastLine(out.Stderr))
+	}
+	if out.StdoutBytes > int64(len(out.Stdout)) {
+		return nil, fmt.Errorf("list %s: listing truncated at %d of %d bytes", dir, len(out.Stdout), out.StdoutBytes)
+	}
+	m := map[string]entry{}
+	for _, line := range strings.Split(strings.TrimRight(out.Stdout, "\n"), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 3 {
+			continue
+		}
+		size, _ := strconv.ParseInt(f[2], 10, 64)
+		m[f[0]] = entry{typ: f[1], size: size}
+	}
+	return m, nil
+}
+
+func compareTrees(src, dst map[string]entry, ignore []string) (files int, bytes int64, err error) {
+	var problems []string
+	for p, e := range src {
+		d, ok := dst[p]
+		switch {
+		case !ok:
+			problems = append(problems, "missing "+p)
+		case d.typ != e.typ:
+			problems = append(problems, fmt.Sprintf("%s: type %s, want %s", p, d.typ, e.typ))
+		case e.typ == "f" && d.size != e.size && !ignored(p, ignore):
+			problems = append(problems, fmt.Sprintf("%s: %d bytes, want %d", p, d.size, e.size))
+		}
+		if e.typ == "f" {
+			files++
+			bytes += d.size
+		}
+	}
+	for p := range dst {
+		if _, ok := src[p]; !ok {
+			problems = append(problems, "unexpected "+p)
+		}
+	}
+	if len(problems) > 0 {
+		problems = sortedCopy(problems)
+		if len(problems) > 10 {
+			problems = append(problems[:10], fmt.Sprintf("and %d more", len(problems)-10))
+		}
+		return files, bytes, fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return files, bytes, nil
+}
+
+func ignored(p string, patterns []string) bool {
+	for _, pat := range patterns {
+		if ok, _ := path.Match(pat, p); ok {
+			return true
+		}
+		if ok, _ := path.Match(pat, path.Base(p)); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func copyDirKind() Kind {
+	return Kind{
+		Name:     "copy_dir",
+		Doc:      "cp -a a directory to a new path that must not exist, then verify file list and sizes; undo removes the copy",
+		DataKeys: []string{"src", "dst", "files", "bytes"},
+		New: func(n *yaml.Node) (Spec, error) {
+			s := &copyDirSpec{}
+			if err := decodeStrict(n, s); err != nil {
+				return nil, err
+			}
+			if err := checkAbs(n, "src", s.Src); err != nil {
+				return nil, err
+			}
+			if err := checkAbs(n, "dst", s.Dst); err != nil {
+				return nil, err
+			}
+			if path.Clean(s.Src) == path.Clean(s.Dst) {
+				return nil, posErr(n, "src and dst are the same path")
+			}
+			for _, p := range s.Ignore {
+				if _, err := path.Match(p, ""); err != nil {
+					return nil, posErr(n, "bad ignore pattern %q", p)
+				}
+			}
+			return s, nil
+		},
+	}
+}
+
+// removeDirSpec removes a tree that a copy_dir created.
+type removeDirSpec struct {
+	Path string `yaml:"path"`
+}
+
+func (s *removeDirSpec) Mutates() bool { return true }
+
+func (s *removeDirSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+	out, err := t.Exec(ctx, "rm -rf -- "+shell.Quote(s.Path), nil)
+	if err == nil && out.ExitCode != 0 {
+		err = fmt.Errorf("rm -rf %s: exit status %d%s", s.Path, out.ExitCode, lastLine(out.Stderr))
+	}
+	return Result{Output: out, Changed: true}, err
+}
+
+func removeDirKind() Kind {
+	return Kind{
+		Name:     "remove_dir",
+		Doc:      "undo of copy_dir: remove the copy",
+		UndoOnly: true,
+		New: func(n *yaml.Node) (Spec, error) {
+			s := &removeDirSpec{}
+			if err := decodeStrict(n, s); err != nil {
+				return nil, err
+			}
+			if err := checkAbs(n, "path", s.Path); err != nil {
+				return nil, err
+			}
+			if c := path.Clean(s.Path); strings.Count(c, "/") < 2 {
+				return nil, posErr(n, "refusing to remove %s: too close to /", c)
+			}
+			return s, nil
+		},
+	}
+}

@@ -1,0 +1,182 @@
+// Package steps holds sgerun's built-in step kinds. A kind turns the
+// parameters written in a runbook into an action on one Target. Steps never
+// talk SSH themselves: a Target is all they see, and a dry run hands them a
+// Target that records mutations instead of performing them.
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ErrRefused marks a failure that is a deliberate refusal by a safety check
+// (a failed assert) rather than a broken command. The CLI maps it to exit 3.
+var ErrRefused = errors.New("refused")
+
+// Output is what one command produced. Stdout and Stderr may be capped; the
+// byte counts are the full sizes.
+type Output struct {
+	Cmd         string `json:"cmd,omitempty"`
+	Stdout      string `json:"stdout,omitempty"`
+	Stderr      string `json:"stderr,omitempty"`
+	StdoutBytes int64  `json:"stdout_bytes,omitempty"`
+	StderrBytes int64  `json:"stderr_bytes,omitempty"`
+	ExitCode    int    `json:"exit_code"`
+}
+
+// File is a remote file's content with its metadata.
+type File struct {
+	Data   []byte      `json:"data"`
+	Mode   fs.FileMode `json:"mode"`
+	UID    int         `json:"uid"`
+	GID    int         `json:"gid"`
+	Exists bool        `json:"exists"`
+}
+
+// Target is one host as a step sees it. Query and ReadFile only read and run
+// for real in a dry run; Exec and WriteFile change the host and are recorded
+// instead of performed in a dry run.
+type Target interface {
+	Name() string
+	// Query runs a read-only shell command. A non-zero exit is not an error:
+	// it is reported in Output.ExitCode. Errors are transport failures.
+	Query(ctx context.Context, cmd string, stdin []byte) (Output, error)
+	// Exec runs a shell command that changes the host.
+	Exec(ctx context.Context, cmd string, stdin []byte) (Output, error)
+	// ReadFile returns the file; a missing file gives File{Exists: false}
+	// and no error.
+	ReadFile(ctx context.Context, path string) (File, error)
+	// WriteFile replaces path atomically (temp file + rename) with f's data,
+	// mode and owner.
+	WriteFile(ctx context.Context, path string, f File) error
+}
+
+// Env is what a step may need beyond its target.
+type Env struct {
+	// DryRun is set when mutations are only recorded; steps skip checks
+	// that depend on a mutation having happened.
+	DryRun bool
+	// Reach checks SSH reachability of an inventory host from the controller.
+	Reach func(ctx context.Context, host string) error
+}
+
+// UndoRecord says how to revert what a step did on one host. It is stored in
+// the journal, so that `sgerun rollback` can replay it later.
+type UndoRecord struct {
+	Kind   string         `json:"kind"`
+	Params map[string]any `json:"params"`
+}
+
+// Result is what a step did on one host.
+type Result struct {
+	Output
+	// Data holds kind-specific values, visible to later steps through
+	// register (see each kind's DataKeys).
+	Data map[string]any `json:"data,omitempty"`
+	// Undo reverts the change on this host; nil when nothing needs undoing.
+	Undo *UndoRecord `json:"undo,omitempty"`
+	// Changed is false when the step found the host already as wanted.
+	Changed bool `json:"changed"`
+}
+
+// Spec is one step's parameters, rendered for one host.
+type Spec interface {
+	// Mutates reports whether the step changes a host.
+	Mutates() bool
+	// Do performs the step on t.
+	Do(ctx context.Context, t Target, env Env) (Result, error)
+}
+
+// Kind describes one built-in step kind.
+type Kind struct {
+	Name string
+	// Doc is a one-line description for help output.
+	Doc string
+	// Local kinds run on the controller and take no `on:`.
+	Local bool
+	// ShellKeys lists the parameter keys whose values are shell text; "" is
+	// the scalar shorthand. Templates in them must quote every value.
+	ShellKeys []string
+	// CondKeys lists the parameter keys holding conditions: a bare
+	// expression ("eq .reg.x.rc 0") or a template rendering true/false.
+	CondKeys []string
+	// DataKeys lists the keys a registered result's data holds.
+	DataKeys []string
+	// UndoOnly kinds appear in undo records, not in runbooks.
+	UndoOnly bool
+	// New decodes rendered parameters.
+	New func(params *yaml.Node) (Spec, error)
+}
+
+// Kinds returns the built-in step kinds by name. The map is fresh on every
+// call.
+func Kinds() map[string]Kind {
+	list := []Kind{
+		runKind(), scriptKind(), localKind(), putKind(), editKVKind(), copyDirKind(),
+		waitKind(), probeKind(), assertKind(), restoreFileKind(), removeDirKind(),
+	}
+	m := make(map[string]Kind, len(list))
+	for _, k := range list {
+		m[k.Name] = k
+	}
+	return m
+}
+
+// KindNames lists the kinds a runbook may use, sorted.
+func KindNames() []string {
+	var names []string
+	for name, k := range Kinds() {
+		if !k.UndoOnly {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// decodeStrict decodes a mapping node into v, refusing unknown keys.
+func decodeStrict(node *yaml.Node, v any) error {
+	if node == nil || node.Kind != yaml.MappingNode {
+		return fmt.Errorf("expected a mapping")
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		seen[node.Content[i].Value] = true
+	}
+	known := yamlKeys(v)
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k := node.Content[i]
+		if !known[k.Value] {
+			return posErr(k, "unknown key %q", k.Value)
+		}
+	}
+	if err := node.Decode(v); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	return nil
+}
+
+// PosError is a parameter error at a position inside the runbook.
+type PosError struct {
+	Line, Col int
+	Msg       string
+}
+
+func (e *PosError) Error() string { return e.Msg }
+
+func posErr(n *yaml.Node, format string, args ...any) error {
+	return &PosError{Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Require returns an error naming key when value is empty.
+func require(node *yaml.Node, key, value string) error {
+	if value == "" {
+		return posErr(node, "%q is required", key)
+	}
+	return nil
+}

@@ -1,0 +1,197 @@
+package ui
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sgerun/sgerun/journal"
+)
+
+// RunView renders a run's events as they happen (or replays a journal for
+// `sgerun show`). It is safe for concurrent use.
+type RunView struct {
+	W       io.Writer
+	S       Styles
+	Verbose bool
+	mu      sync.Mutex
+	cur     *stepView
+	live    bool // a progress line is on screen
+}
+
+type stepView struct {
+	name    string
+	kind    string
+	hosts   int
+	done    int
+	failed  int
+	start   time.Time
+	plans   map[string]string
+	outputs map[string]string
+}
+
+// Event renders one event.
+func (v *RunView) Event(ev journal.Event) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	switch ev.Type {
+	case journal.RunStart:
+		fmt.Fprintf(v.W, "%s %s\n", v.S.Header.Render("sgerun"), ev.Message)
+	case journal.StepStart:
+		v.cur = &stepView{name: ev.StepName, kind: ev.Kind, hosts: len(ev.Hosts), start: ev.Time,
+			plans: map[string]string{}, outputs: map[string]string{}}
+		v.progress()
+	case journal.HostEnd:
+		v.hostEnd(ev)
+	case journal.StepEnd:
+		v.stepEnd(ev)
+	case journal.StepSkip:
+		v.clear()
+		fmt.Fprintf(v.W, "%s %s %s\n", v.S.status(journal.StatusSkipped), v.S.Step.Render(ev.StepName), v.S.Dim.Render("("+ev.Message+")"))
+	case journal.RollbackStart:
+		v.clear()
+		fmt.Fprintf(v.W, "%s %s\n", v.S.Warn.Render("↺ rollback:"), ev.Message)
+	case journal.UndoEnd:
+		v.clear()
+		mark := v.S.OK.Render("  ↺ undone")
+		if ev.Status != journal.StatusOK {
+			mark = v.S.Failed.Render("  ✗ undo failed")
+		}
+		fmt.Fprintf(v.W, "%s %s on %s (%s)%s\n", mark, ev.StepName, v.S.Host.Render(ev.Host), ev.Kind, errSuffix(ev.Error))
+	case journal.RollbackEnd:
+		fmt.Fprintf(v.W, "%s\n", v.S.status(ev.Status))
+	case journal.Note:
+		v.clear()
+		fmt.Fprintf(v.W, "%s\n", v.S.Dim.Render("note: "+ev.Message))
+	case journal.RunEnd:
+		v.clear()
+		fmt.Fprintf(v.W, "run %s\n", v.S.status(ev.Status))
+		if ev.Error != "" {
+			fmt.Fprintf(v.W, "%s\n", ev.Error)
+		}
+	}
+}
+
+func (v *RunView) hostEnd(ev journal.Event) {
+	c := v.cur
+	if c == nil {
+		return
+	}
+	c.done++
+	if len(ev.Plan) > 0 {
+		c.plans[ev.Host] = strings.Join(ev.Plan, "\n")
+	}
+	if ev.Status == journal.StatusFailed || ev.Status == journal.StatusRefused {
+		c.failed++
+		v.clear()
+		fmt.Fprintf(v.W, "  %s %s: %s\n", v.S.Failed.Render("✗"), v.S.Host.Render(ev.Host), ev.Error)
+		if ev.Output != nil && strings.TrimSpace(ev.Output.Stderr) != "" {
+			fmt.Fprintf(v.W, "%s\n", v.S.Dim.Render(indentLines(tail(ev.Output.Stderr, 5), "      ")))
+		}
+	} else if v.Verbose && ev.Output != nil && ev.Output.Stdout != "" {
+		c.outputs[ev.Host] = ev.Output.Stdout
+	}
+	v.progress()
+}
+
+func (v *RunView) stepEnd(ev journal.Event) {
+	v.clear()
+	c := v.cur
+	dur := ""
+	if c != nil && !c.start.IsZero() {
+		dur = ev.Time.Sub(c.start).Round(10 * time.Millisecond).String()
+	}
+	counts := fmt.Sprintf("%d host(s)", len(ev.Hosts))
+	if n := len(ev.Failed); n > 0 {
+		counts += fmt.Sprintf(", %d failed", n)
+	}
+	fmt.Fprintf(v.W, "%s %s %s %s\n", v.S.status(ev.Status), v.S.Step.Render(ev.StepName),
+		v.S.Dim.Render("["+ev.Kind+"]"), v.S.Dim.Render(counts+" "+dur))
+	if ev.Message != "" {
+		fmt.Fprintf(v.W, "  %s\n", v.S.Dim.Render(ev.Message))
+	}
+	if c != nil {
+		v.groups(c.plans, "would ")
+		v.groups(c.outputs, "")
+	}
+	v.cur = nil
+}
+
+// groups prints identical texts once with the hosts that produced them.
+func (v *RunView) groups(byHost map[string]string, prefix string) {
+	for _, g := range Group(byHost) {
+		fmt.Fprintf(v.W, "  %s%s:\n%s\n", prefix, v.S.Host.Render(Fold(g.Hosts)), v.S.Cmd.Render(indentLines(g.Text, "    ")))
+	}
+}
+
+func (v *RunView) progress() {
+	c := v.cur
+	if !v.S.Live || c == nil || c.hosts <= 1 {
+		return
+	}
+	fmt.Fprintf(v.W, "\r\x1b[K▸ %s  %d/%d done, %d failed, %d pending", c.name, c.done, c.hosts, c.failed, c.hosts-c.done)
+	v.live = true
+}
+
+func (v *RunView) clear() {
+	if v.live {
+		fmt.Fprint(v.W, "\r\x1b[K")
+		v.live = false
+	}
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return ": " + e
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func indentLines(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TextGroup is a text and the hosts that produced it.
+type TextGroup struct {
+	Hosts []string
+	Text  string
+}
+
+// Group groups hosts by identical text, largest group first, as `clush -b`
+// does.
+func Group(byHost map[string]string) []TextGroup {
+	idx := map[string]int{}
+	var groups []TextGroup
+	hosts := make([]string, 0, len(byHost))
+	for h := range byHost {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		t := byHost[h]
+		i, ok := idx[t]
+		if !ok {
+			i = len(groups)
+			idx[t] = i
+			groups = append(groups, TextGroup{Text: t})
+		}
+		groups[i].Hosts = append(groups[i].Hosts, h)
+	}
+	sort.SliceStable(groups, func(i, j int) bool { return len(groups[i].Hosts) > len(groups[j].Hosts) })
+	return groups
+}
