@@ -78,6 +78,21 @@ func (c *SSHConnector) Target(ctx context.Context, name string) (steps.Target, e
 	return &remoteTarget{name: name, client: cl, cap: c.cap()}, nil
 }
 
+// TargetAt returns a target for host reached at another address (its fence
+// network), over a connection of its own.
+func (c *SSHConnector) TargetAt(ctx context.Context, name, address string) (steps.Target, error) {
+	h, err := c.host(name)
+	if err != nil {
+		return nil, err
+	}
+	h.Name, h.Address = name+"@"+address, address
+	cl, err := c.Pool.Client(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	return &remoteTarget{name: name, client: cl, cap: c.cap()}, nil
+}
+
 // Reach checks SSH reachability by opening (or reusing) the connection and
 // running `true`.
 func (c *SSHConnector) Reach(ctx context.Context, name string) error {

@@ -53,10 +53,15 @@ func placeholderOne(kind steps.Kind) map[string]any {
 		"data": data, "error": ""}
 }
 
-// placeholderRegistered is the shape of a registered step result.
-func placeholderRegistered(kind steps.Kind) map[string]any {
+// placeholderRegistered is the shape of a registered step result over
+// hosts.
+func placeholderRegistered(kind steps.Kind, hosts []string) map[string]any {
 	r := placeholderOne(kind)
-	r["hosts"] = map[string]any{}
+	per := make(map[string]any, len(hosts))
+	for _, h := range hosts {
+		per[h] = placeholderOne(kind)
+	}
+	r["hosts"] = per
 	r["failed"] = []string{}
 	r["succeeded"] = []string{}
 	return r

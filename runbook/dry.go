@@ -37,6 +37,19 @@ func (d *DryConnector) Target(ctx context.Context, host string) (steps.Target, e
 	return t, nil
 }
 
+// TargetAt returns a recording target for host at another address.
+func (d *DryConnector) TargetAt(ctx context.Context, host, address string) (steps.Target, error) {
+	ac, ok := d.Real.(AddressConnector)
+	if !ok {
+		return nil, fmt.Errorf("connect %s at %s: not supported by this connector", host, address)
+	}
+	real, err := ac.TargetAt(ctx, host, address)
+	if err != nil {
+		return nil, err
+	}
+	return &dryTarget{real: real}, nil
+}
+
 // Local returns the recording controller target.
 func (d *DryConnector) Local() steps.Target {
 	d.mu.Lock()
@@ -55,11 +68,10 @@ func (d *DryConnector) Local() steps.Target {
 // Reach is read-only and runs for real.
 func (d *DryConnector) Reach(ctx context.Context, host string) error { return d.Real.Reach(ctx, host) }
 
-// dryTarget passes reads through and records writes.
+// dryTarget passes reads through and records writes in the plan carried
+// by the context (see withPlan).
 type dryTarget struct {
 	real steps.Target
-	mu   sync.Mutex
-	plan []string
 }
 
 func (t *dryTarget) Name() string { return t.real.Name() }
@@ -68,12 +80,12 @@ func (t *dryTarget) Query(ctx context.Context, cmd string, stdin []byte) (steps.
 	return t.real.Query(ctx, cmd, stdin)
 }
 
-func (t *dryTarget) Exec(_ context.Context, cmd string, stdin []byte) (steps.Output, error) {
+func (t *dryTarget) Exec(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
 	line := "run: " + cmd
 	if stdin != nil {
 		line += "\n  stdin:\n" + indent(string(stdin), "    ")
 	}
-	t.record(line)
+	planFrom(ctx).add(t.Name(), line)
 	return steps.Output{Cmd: cmd}, nil
 }
 
@@ -104,23 +116,47 @@ func (t *dryTarget) WriteFile(ctx context.Context, path string, f steps.File) er
 	} else {
 		b.WriteString("\n" + indent(strings.TrimRight(diff, "\n"), "  "))
 	}
-	t.record(b.String())
+	planFrom(ctx).add(t.Name(), b.String())
 	return nil
 }
 
-func (t *dryTarget) record(line string) {
-	t.mu.Lock()
-	t.plan = append(t.plan, line)
-	t.mu.Unlock()
+// plan collects the mutations one step would make on one host. Lines for
+// another host than the step's own (a kind that reaches several hosts) are
+// prefixed with that host's name.
+type plan struct {
+	host  string
+	mu    sync.Mutex
+	lines []string
 }
 
-// TakePlan returns and clears the recorded plan lines.
-func (t *dryTarget) TakePlan() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p := t.plan
-	t.plan = nil
+type planKey struct{}
+
+// withPlan returns a context whose dry-run mutations are recorded in p.
+func withPlan(ctx context.Context, p *plan) context.Context {
+	return context.WithValue(ctx, planKey{}, p)
+}
+
+func planFrom(ctx context.Context) *plan {
+	p, _ := ctx.Value(planKey{}).(*plan)
 	return p
+}
+
+func (p *plan) add(host, line string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if host != p.host {
+		line = "[" + host + "] " + line
+	}
+	p.lines = append(p.lines, line)
+}
+
+func (p *plan) take() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lines
 }
 
 func indent(s, prefix string) string {

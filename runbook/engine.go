@@ -41,6 +41,28 @@ type Connector interface {
 	Reach(ctx context.Context, host string) error
 }
 
+// AddressConnector is an optional ability of a Connector: reach a host on
+// another address than its own (a fence network).
+type AddressConnector interface {
+	TargetAt(ctx context.Context, host, address string) (steps.Target, error)
+}
+
+// env returns what steps see of the engine.
+func (e *Engine) env() steps.Env {
+	return steps.Env{DryRun: e.DryRun, Reach: e.Connector.Reach, Connect: e.connect}
+}
+
+func (e *Engine) connect(ctx context.Context, host, address string) (steps.Target, error) {
+	if address == "" {
+		return e.Connector.Target(ctx, host)
+	}
+	ac, ok := e.Connector.(AddressConnector)
+	if !ok {
+		return nil, fmt.Errorf("connect %s at %s: not supported by this connector", host, address)
+	}
+	return ac.TargetAt(ctx, host, address)
+}
+
 // Engine executes a validated runbook.
 type Engine struct {
 	Inventory *inventory.Inventory
@@ -128,9 +150,12 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 			return e.interrupted(st)
 		}
 		var failed, succeeded []string
-		var refused error
+		var refused, stop error
 		for _, h := range st.Hosts {
 			r := results[h]
+			if errors.Is(r.cause, steps.ErrStopRun) {
+				stop = r.cause
+			}
 			if r.OK {
 				succeeded = append(succeeded, h)
 				continue
@@ -173,6 +198,9 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 		if advisory {
 			ev.Message = "dry run: this check depends on changes that were only planned"
 		}
+		if stop != nil {
+			ev.Message = "run ends here: " + strings.TrimPrefix(stop.Error(), steps.ErrStopRun.Error()+": ")
+		}
 		if _, err := e.Record(ev); err != nil {
 			return err
 		}
@@ -185,6 +213,9 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 				results[failed[0]].Err))
 		}
 		state.Done[st.Index] = true
+		if stop != nil {
+			return nil
+		}
 	}
 	return nil
 }
@@ -297,7 +328,7 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 			if err == nil {
 				res, plan, err = e.do(ctx, st, spec, target)
 			}
-			if err == nil || errors.Is(err, steps.ErrRefused) || ctx.Err() != nil || attempt == st.Retries {
+			if err == nil || errors.Is(err, steps.ErrRefused) || errors.Is(err, steps.ErrStopRun) || ctx.Err() != nil || attempt == st.Retries {
 				break
 			}
 			select {
@@ -305,6 +336,9 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 			case <-time.After(st.RetryDelay):
 			}
 		}
+	}
+	if errors.Is(err, steps.ErrStopRun) {
+		hr.cause, err = err, nil
 	}
 	hr.Result, hr.Plan, hr.OK = res, plan, err == nil
 	end := journal.Event{Type: journal.HostEnd, Step: st.Index, StepName: st.Name, Kind: st.Kind, Host: host,
@@ -359,16 +393,9 @@ func (e *Engine) do(ctx context.Context, st *Step, spec steps.Spec, t steps.Targ
 		ctx, cancel = context.WithTimeout(ctx, st.Timeout)
 		defer cancel()
 	}
-	env := steps.Env{DryRun: e.DryRun, Reach: e.Connector.Reach}
-	p, planned := t.(Planner)
-	if planned {
-		p.TakePlan()
-	}
-	res, err := spec.Do(ctx, t, env)
-	var plan []string
-	if planned {
-		plan = p.TakePlan()
-	}
+	p := &plan{host: t.Name()}
+	res, err := spec.Do(withPlan(ctx, p), t, e.env())
+	plan := p.take()
 	if err != nil && st.Timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("timed out after %s: %w", st.Timeout, err)
 	}
@@ -494,13 +521,7 @@ func (e *Engine) applyUndo(ctx context.Context, it UndoItem) (steps.Result, erro
 	if err != nil {
 		return steps.Result{}, err
 	}
-	return spec.Do(ctx, t, steps.Env{DryRun: e.DryRun, Reach: e.Connector.Reach})
-}
-
-// Planner is implemented by dry-run targets: TakePlan returns and clears
-// the mutations recorded since the last call.
-type Planner interface {
-	TakePlan() []string
+	return spec.Do(ctx, t, e.env())
 }
 
 // nodeValue decodes a node into plain Go values for the journal.

@@ -48,6 +48,7 @@ func Parse(file string, data []byte) (*Runbook, error) {
 		return nil, errs.Err()
 	}
 	var stepsNode *yaml.Node
+	dupKeys(errs, root)
 	eachKey(root, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "name":
@@ -89,6 +90,19 @@ func eachKey(m *yaml.Node, fn func(k, v *yaml.Node)) {
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		fn(m.Content[i], m.Content[i+1])
 	}
+}
+
+// dupKeys reports keys given twice in mapping m: the YAML decoder keeps the
+// last silently, so a second `steps:` would replace the first.
+func dupKeys(errs *diag.List, m *yaml.Node) {
+	seen := map[string]int{}
+	eachKey(m, func(k, _ *yaml.Node) {
+		if line, dup := seen[k.Value]; dup {
+			errs.At(k, "key %q already given on line %d", k.Value, line)
+			return
+		}
+		seen[k.Value] = k.Line
+	})
 }
 
 func scalar(errs *diag.List, v *yaml.Node, key string) string {
@@ -136,6 +150,7 @@ func parseStep(errs *diag.List, n *yaml.Node, i int) *Step {
 	}
 	st := &Step{Index: i, Line: n.Line, Col: n.Column, RetryDelay: 2 * time.Second}
 	var kindKeys []*yaml.Node
+	dupKeys(errs, n)
 	eachKey(n, func(k, v *yaml.Node) {
 		if !stepKeys[k.Value] {
 			if _, ok := kindOf(k.Value); ok {

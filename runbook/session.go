@@ -159,9 +159,16 @@ func (s *Session) Rollback(ctx context.Context, dir string) (Outcome, error) {
 
 func (s *Session) lock(meta journal.Meta) (func() error, error) {
 	host, _ := os.Hostname()
-	release, err := journal.Acquire(journal.LockPath(s.StateDir, s.Inventory.File), journal.LockInfo{
-		RunID: meta.RunID, Host: host, PID: os.Getpid(), Time: s.now().UTC(), Inventory: absPath(s.Inventory.File),
-	}, s.Force, LockMaxAge)
+	path := journal.LockPath(s.StateDir, s.Inventory.File)
+	info := journal.LockInfo{RunID: meta.RunID, Host: host, PID: os.Getpid(), Time: s.now().UTC(),
+		Inventory: absPath(s.Inventory.File)}
+	release, err := journal.Acquire(path, info, s.Force, LockMaxAge)
+	var le *journal.LockedError
+	if errors.As(err, &le) && le.Stale != "" && le.Info.RunID == meta.RunID {
+		// The lock was left by this very run when it died: continuing or
+		// undoing that run is what the lock protects, so take it over.
+		release, err = journal.Acquire(path, info, true, LockMaxAge)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}

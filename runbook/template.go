@@ -147,9 +147,11 @@ func renderNode(name string, n *yaml.Node, data map[string]any) (*yaml.Node, err
 		if err != nil {
 			return nil, posErrf(n, "%v", err)
 		}
-		c.Value = out
-		if out != n.Value && c.Tag == "" {
-			c.Style = yaml.DoubleQuotedStyle
+		if out != n.Value {
+			// A rendered value is resolved by its content, so that
+			// "{{ .vars.force }}" can fill a boolean and "{{ .x }}" a number;
+			// string fields still get the text as is.
+			c.Value, c.Tag, c.Style = out, "", 0
 		}
 		return &c, nil
 	}
@@ -288,9 +290,6 @@ func (w *walker) field(path []string) {
 		m, ok := cur.(map[string]any)
 		if !ok {
 			return
-		}
-		if len(m) == 0 {
-			return // keys not known in advance, such as hosts of a result
 		}
 		next, ok := m[name]
 		if !ok {

@@ -37,7 +37,7 @@ func Validate(rb *Runbook, inv *inventory.Inventory, overrides map[string]string
 			}
 			registered[st.Register] = st.Index
 			kind, _ := kindOf(st.Kind)
-			reg[st.Register] = placeholderRegistered(kind)
+			reg[st.Register] = placeholderRegistered(kind, st.Hosts)
 		}
 	}
 	return errs.Err()

@@ -64,7 +64,8 @@ func (c *Client) connErr(op string, err error) error {
 	return &ConnectError{Host: c.host.Name, Addr: c.addr, Err: fmt.Errorf("%w: %s: %w", ErrUnreachable, op, err)}
 }
 
-// Run runs cmd with sh on the host in a new session, copying stdin to it
+// Run runs cmd on the host in a new session, through the remote user's
+// shell as ssh(1) does (quote arguments with package shell), copying stdin to it
 // (nil: none) and its output to stdout and stderr (nil: discarded).
 //
 // A command that exits non-zero, or is killed by a signal, yields an error

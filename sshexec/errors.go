@@ -53,8 +53,8 @@ type ExitError struct {
 	// Signal is the name of the signal that killed the command ("KILL"),
 	// or "".
 	Signal string
-	// Stderr is the command's standard error; only its last
-	// stderrTailMax bytes are kept.
+	// Stderr is the command's standard error; only its last 64 KiB are
+	// kept.
 	Stderr string
 }
 

@@ -85,7 +85,7 @@ func (p *Pool) Client(ctx context.Context, h Host) (*Client, error) {
 	if h.Name == "" {
 		return nil, errors.New("ssh connect: host has no name")
 	}
-	return p.get(ctx, h.Name, func(dctx context.Context) (*Client, error) {
+	return p.get(ctx, h.Name, h.Name, func(dctx context.Context) (*Client, error) {
 		return p.connect(dctx, h, true)
 	})
 }
@@ -123,35 +123,37 @@ func (p *Pool) Close() error {
 	return errors.Join(errs...)
 }
 
-func (p *Pool) get(ctx context.Context, key string, dial func(context.Context) (*Client, error)) (*Client, error) {
+// get returns the connection stored under key, dialling it if needed;
+// name is the host name for errors.
+func (p *Pool) get(ctx context.Context, key, name string, dial func(context.Context) (*Client, error)) (*Client, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, &ConnectError{Host: key, Err: ErrClosed}
+		return nil, &ConnectError{Host: name, Err: ErrClosed}
 	}
 	e := p.conns[key]
 	if e == nil {
 		e = &entry{done: make(chan struct{})}
 		p.conns[key] = e
 		p.wg.Add(1)
-		go p.dial(key, e, dial)
+		go p.dial(key, name, e, dial)
 	}
 	p.mu.Unlock()
 	select {
 	case <-e.done:
 		return e.c, e.err
 	case <-ctx.Done():
-		return nil, &ConnectError{Host: key, Err: ctx.Err()}
+		return nil, &ConnectError{Host: name, Err: ctx.Err()}
 	}
 }
 
-func (p *Pool) dial(key string, e *entry, dial func(context.Context) (*Client, error)) {
+func (p *Pool) dial(key, name string, e *entry, dial func(context.Context) (*Client, error)) {
 	defer p.wg.Done()
 	c, err := dial(p.ctx)
 	p.mu.Lock()
 	if err == nil && p.closed {
 		_ = c.close()
-		err = &ConnectError{Host: key, Addr: c.addr, Err: ErrClosed}
+		err = &ConnectError{Host: name, Addr: c.addr, Err: ErrClosed}
 		c = nil
 	}
 	e.c, e.err = c, err
@@ -162,8 +164,10 @@ func (p *Pool) dial(key string, e *entry, dial func(context.Context) (*Client, e
 		p.wg.Add(1)
 		go p.watch(key, e)
 	}
-	p.mu.Unlock()
+	// Under the lock, so that Close either sees the entry done or sees
+	// the dial still running (which then finds the Pool closed).
 	close(e.done)
+	p.mu.Unlock()
 }
 
 // watch forgets a connection once it breaks, so the next Client call
@@ -203,7 +207,7 @@ func (p *Pool) connect(ctx context.Context, h Host, allowJump bool) (*Client, er
 		if err != nil {
 			return fail(err)
 		}
-		bastion, err := p.get(ctx, "\x00jump "+t.jump, func(dctx context.Context) (*Client, error) {
+		bastion, err := p.get(ctx, "\x00jump "+t.jump, t.jump, func(dctx context.Context) (*Client, error) {
 			return p.connect(dctx, jh, false)
 		})
 		if err != nil {

@@ -1,6 +1,7 @@
 package sshexec
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -121,5 +122,63 @@ func TestMaxHandshakes(t *testing.T) {
 	}
 	if p.Handshakes() != 20 {
 		t.Errorf("pool handshakes = %d, want 20", p.Handshakes())
+	}
+}
+
+func TestBrokenConnectionIsRedialled(t *testing.T) {
+	e := newEnv(t, sshtest.Options{Hosts: 1})
+	h := e.srv.Hosts()[0]
+	cfg := e.config()
+	cfg.Keepalive = 20 * time.Millisecond
+	p := newPool(t, cfg)
+	c, err := p.Client(testCtx(t), hostFor(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // a few keepalives must not hurt
+	if err := c.Run(testCtx(t), "true", nil, nil, nil); err != nil {
+		t.Fatalf("run with keepalives: %v", err)
+	}
+
+	h.DropConnections()
+	var c2 *Client
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if c2, err = p.Client(testCtx(t), hostFor(h)); err != nil {
+			t.Fatal(err)
+		}
+		if c2 != c {
+			break
+		}
+	}
+	if c2 == c {
+		t.Fatal("the pool kept the broken connection")
+	}
+	err = c.Run(testCtx(t), "true", nil, nil, nil)
+	var ce *ConnectError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrUnreachable) {
+		t.Errorf("run on the broken client: %v, want *ConnectError wrapping ErrUnreachable", err)
+	}
+	if err := c2.Run(testCtx(t), "true", nil, nil, nil); err != nil {
+		t.Errorf("run on the new client: %v", err)
+	}
+	if p.Handshakes() != 2 || h.Handshakes() != 2 {
+		t.Errorf("handshakes pool=%d server=%d, want 2", p.Handshakes(), h.Handshakes())
+	}
+}
+
+func TestClosedPool(t *testing.T) {
+	e := newEnv(t, sshtest.Options{Hosts: 1})
+	p, err := NewPool(e.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Client(testCtx(t), hostFor(e.srv.Hosts()[0])); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Client(testCtx(t), hostFor(e.srv.Hosts()[0])); !errors.Is(err, ErrClosed) {
+		t.Errorf("Client after Close: %v, want ErrClosed", err)
 	}
 }

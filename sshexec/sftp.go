@@ -118,7 +118,7 @@ func (c *Client) ReadFile(ctx context.Context, path string) ([]byte, FileInfo, e
 // The owner is not copied from the old file: to keep it (SGE's qmaster
 // fails when act_qmaster becomes root-owned), pass the UID and GID from
 // Stat or ReadFile.
-func (c *Client) WriteFileAtomic(ctx context.Context, path string, data []byte, mode fs.FileMode, uid, gid int) (err error) {
+func (c *Client) WriteFileAtomic(ctx context.Context, path string, data []byte, mode fs.FileMode, uid, gid int) error {
 	wrap := func(err error) error { return fmt.Errorf("write %s:%s: %w", c.host.Name, path, err) }
 	sc, err := c.sftpClient(ctx)
 	if err != nil {

@@ -63,7 +63,15 @@ type Env struct {
 	DryRun bool
 	// Reach checks SSH reachability of an inventory host from the controller.
 	Reach func(ctx context.Context, host string) error
+	// Connect returns the target of another inventory host, for kinds that
+	// gather evidence from several hosts. A non-empty address dials that
+	// address instead of the host's own (its fence network).
+	Connect func(ctx context.Context, host, address string) (Target, error)
 }
+
+// ErrStopRun ends a run early and successfully (the stop kind), e.g. when
+// a takeover finds the shadow already serving as master.
+var ErrStopRun = errors.New("stop run")
 
 // UndoRecord says how to revert what a step did on one host. It is stored in
 // the journal, so that `sgerun rollback` can replay it later.
@@ -118,7 +126,7 @@ type Kind struct {
 func Kinds() map[string]Kind {
 	list := []Kind{
 		runKind(), scriptKind(), localKind(), putKind(), editKVKind(), copyDirKind(),
-		waitKind(), probeKind(), assertKind(), restoreFileKind(), removeDirKind(),
+		waitKind(), probeKind(), assertKind(), restoreFileKind(), removeDirKind(), gateKind(), lockFileKind(), fenceKind(),
 	}
 	m := make(map[string]Kind, len(list))
 	for _, k := range list {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/charmbracelet/lipgloss"
+
 	"github.com/sgerun/sgerun/journal"
 )
 
@@ -89,7 +91,7 @@ func (v *RunView) hostEnd(ev journal.Event) {
 		v.clear()
 		fmt.Fprintf(v.W, "  %s %s: %s\n", v.S.Failed.Render("✗"), v.S.Host.Render(ev.Host), ev.Error)
 		if ev.Output != nil && strings.TrimSpace(ev.Output.Stderr) != "" {
-			fmt.Fprintf(v.W, "%s\n", v.S.Dim.Render(indentLines(tail(ev.Output.Stderr, 5), "      ")))
+			fmt.Fprintf(v.W, "%s\n", renderLines(v.S.Dim, indentLines(tail(ev.Output.Stderr, 5), "      ")))
 		}
 	} else if v.Verbose && ev.Output != nil && ev.Output.Stdout != "" {
 		c.outputs[ev.Host] = ev.Output.Stdout
@@ -123,7 +125,7 @@ func (v *RunView) stepEnd(ev journal.Event) {
 // groups prints identical texts once with the hosts that produced them.
 func (v *RunView) groups(byHost map[string]string, prefix string) {
 	for _, g := range Group(byHost) {
-		fmt.Fprintf(v.W, "  %s%s:\n%s\n", prefix, v.S.Host.Render(Fold(g.Hosts)), v.S.Cmd.Render(indentLines(g.Text, "    ")))
+		fmt.Fprintf(v.W, "  %s%s:\n%s\n", prefix, v.S.Host.Render(Fold(g.Hosts)), renderLines(v.S.Cmd, indentLines(g.Text, "    ")))
 	}
 }
 
@@ -141,6 +143,16 @@ func (v *RunView) clear() {
 		fmt.Fprint(v.W, "\r\x1b[K")
 		v.live = false
 	}
+}
+
+// renderLines styles each line on its own, so that lipgloss does not pad a
+// block to its widest line.
+func renderLines(st lipgloss.Style, s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = st.Render(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 func errSuffix(e string) string {

@@ -124,8 +124,10 @@ func (a *app) finish(out runbook.Outcome, asJSON bool, err error) error {
 			}
 		}
 	}
-	if err != nil && out.RunID != "" {
+	if err != nil && out.Dir != "" {
 		fmt.Fprintf(a.errOut, "run id: %s (sgerun show %s)\n", out.RunID, out.RunID)
+		// The run view or the JSON report already carries the error.
+		a.reported = true
 	}
 	return err
 }

@@ -73,7 +73,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	closed bool
-	conns  map[net.Conn]struct{}
+	conns  map[net.Conn]*Host
 	wg     sync.WaitGroup
 }
 
@@ -119,7 +119,7 @@ func New(t testing.TB, opts Options) *Server {
 		authorized: make(map[string]bool, len(opts.AuthorizedKeys)),
 		users:      make(map[string]bool, len(opts.Users)),
 		byName:     make(map[string]*Host, len(names)),
-		conns:      make(map[net.Conn]struct{}),
+		conns:      make(map[net.Conn]*Host),
 	}
 	for _, k := range opts.AuthorizedKeys {
 		s.authorized[string(k.Marshal())] = true
@@ -214,13 +214,13 @@ func (s *Server) close() {
 	s.wg.Wait()
 }
 
-func (s *Server) track(c net.Conn) bool {
+func (s *Server) track(c net.Conn, h *Host) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = h
 	return true
 }
 
@@ -252,6 +252,22 @@ func (h *Host) Sessions() int64 { return h.sessions.Load() }
 // channels the host accepted.
 func (h *Host) DirectTCPIP() int64 { return h.directTCPIP.Load() }
 
+// DropConnections closes every connection the host has accepted, as a
+// crashed or rebooted host would. The listener stays open.
+func (h *Host) DropConnections() {
+	h.srv.mu.Lock()
+	var mine []net.Conn
+	for c, owner := range h.srv.conns {
+		if owner == h {
+			mine = append(mine, c)
+		}
+	}
+	h.srv.mu.Unlock()
+	for _, c := range mine {
+		_ = c.Close()
+	}
+}
+
 // Signals returns the names of the signals received ("INT", "KILL", ...),
 // in order of arrival.
 func (h *Host) Signals() []string {
@@ -273,7 +289,7 @@ func (h *Host) acceptLoop() {
 		if err != nil {
 			return
 		}
-		if !h.srv.track(c) {
+		if !h.srv.track(c, h) {
 			_ = c.Close()
 			return
 		}
