@@ -56,18 +56,23 @@ var ErrUnknown = errors.New("unknown host or role")
 // Inventory is a parsed and validated inventory.
 type Inventory struct {
 	// File is the name the inventory was parsed under.
-	File    string
+	File string
+	// Cluster describes the Grid Engine installation.
 	Cluster Cluster
-	SSH     SSH
+	// SSH holds the connection defaults.
+	SSH SSH
 	// Hosts are the expanded hosts, in file order.
 	Hosts []*Host
 	// Roles maps a role to its host names, expanded, de-duplicated and in
 	// the order they were listed. Master and shadow hold exactly one host;
 	// execd and witnesses are always present, possibly empty.
-	Roles  map[string][]string
+	Roles map[string][]string
+	// Policy holds the failover's decisions and limits.
 	Policy Policy
-	Hooks  Hooks
-	Watch  Watch
+	// Hooks are run on the controller around a takeover.
+	Hooks Hooks
+	// Watch configures the monitor.
+	Watch Watch
 
 	// byName indexes Hosts by lower-cased name; nil for an Inventory built
 	// by hand, in which case lookups scan Hosts.
@@ -161,9 +166,12 @@ type Policy struct {
 
 // Hooks are command lines run on the controller around a takeover.
 type Hooks struct {
-	PreTakeover  []string
+	// PreTakeover runs before a takeover starts.
+	PreTakeover []string
+	// PostTakeover runs after a takeover succeeded.
 	PostTakeover []string
-	PostFailure  []string
+	// PostFailure runs after a takeover failed.
+	PostFailure []string
 	// Timeout bounds each hook command.
 	Timeout time.Duration
 }
@@ -197,7 +205,9 @@ func (inv *Inventory) Role(name string) []string {
 }
 
 // Select resolves a host selection. Each item is "all", a role name, a host
-// name or a pdsh-style pattern of host names ("gc[001-004]"). The result
+// name or a pdsh-style pattern of host names ("gc[001-004]"); a name that
+// is both a role and a host (only master, shadow, execd and witnesses may
+// be) selects the role. The result
 // holds each host once, in inventory order. Every item that names no known
 // host is reported; those errors match ErrUnknown.
 func (inv *Inventory) Select(sel []string) ([]string, error) {

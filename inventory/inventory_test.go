@@ -442,3 +442,23 @@ func TestLargeInventoryIsFast(t *testing.T) {
 		t.Errorf("huge roles: %v", err)
 	}
 }
+
+func TestHostNamedLikeBuiltinRole(t *testing.T) {
+	data := "cluster: {sge_root: /opt/sge}\nssh: {user: root}\nhosts:\n  master: {}\n  shadow: {}\n  node1: {}\n" +
+		"roles:\n  master: shadow\n  shadow: master\n  execd: [node1]\n"
+	inv, err := Parse("names.yaml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := inv.Select([]string{"master"})
+	if err != nil || !reflect.DeepEqual(got, []string{"shadow"}) {
+		t.Errorf("Select(master) = %v, %v; want the role, [shadow]", got, err)
+	}
+	if _, err := Parse("names.yaml", []byte(data+"  node1x: [node1]\n")); err != nil {
+		t.Errorf("custom role: %v", err)
+	}
+	_, err = Parse("names.yaml", []byte(data+"  node1: [master]\n"))
+	if err == nil || !strings.Contains(err.Error(), "names.yaml:11:3: role \"node1\" has the name of a host") {
+		t.Errorf("custom role named like a host: %v", err)
+	}
+}

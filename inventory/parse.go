@@ -419,7 +419,7 @@ func (p *parser) roles(root *yaml.Node, e *entry, inv *Inventory) {
 			p.l.At(re.key, "bad role name %q: %v", role, err)
 			continue
 		}
-		if _, isHost := inv.Host(role); isHost {
+		if _, isHost := inv.Host(role); isHost && !builtinRole(role) {
 			p.l.At(re.key, "role %q has the name of a host", role)
 			continue
 		}
@@ -818,6 +818,17 @@ func checkRole(s string) error {
 		return errors.New("want 1 to 64 characters")
 	}
 	return nil
+}
+
+// builtinRole reports whether a role is one the failover defines. A host
+// may have such a name (a host called "master" is common); Select then
+// resolves the name as the role.
+func builtinRole(s string) bool {
+	switch s {
+	case RoleMaster, RoleShadow, RoleExecd, RoleWitnesses:
+		return true
+	}
+	return false
 }
 
 // deref follows aliases to the node they name.

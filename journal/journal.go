@@ -151,6 +151,10 @@ func Open(dir string) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
+	if err := dropTornTail(f); err != nil {
+		f.Close()
+		return nil, err
+	}
 	if err := syncDir(dir); err != nil {
 		f.Close()
 		return nil, err
@@ -300,6 +304,26 @@ func Find(base, id string) (string, error) {
 		return filepath.Join(base, match[0]), nil
 	}
 	return "", fmt.Errorf("run id %q is ambiguous (%s)", id, strings.Join(match, ", "))
+}
+
+// dropTornTail cuts a last line that a crash left without its newline, so
+// that the next event starts a line of its own instead of being glued to
+// the fragment (and lost with it when the journal is read).
+func dropTornTail(f *os.File) error {
+	data, err := os.ReadFile(f.Name())
+	if err != nil {
+		return fmt.Errorf("read journal: %w", err)
+	}
+	if len(data) == 0 || data[len(data)-1] == '\n' {
+		return nil
+	}
+	if err := f.Truncate(int64(bytes.LastIndexByte(data, '\n') + 1)); err != nil {
+		return fmt.Errorf("cut torn journal tail: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync journal: %w", err)
+	}
+	return nil
 }
 
 func writeSynced(path string, data []byte) error {

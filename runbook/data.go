@@ -14,13 +14,15 @@ type Run struct {
 	ID     string
 	Stamp  string
 	DryRun bool
+	// Time is the run's start, RFC 3339 in UTC ({{ .run.time }}).
+	Time string
 }
 
 // baseData is the template data shared by every step of a run.
 func baseData(inv *inventory.Inventory, vars map[string]any, run Run) map[string]any {
 	data := inv.TemplateData()
 	data["vars"] = vars
-	data["run"] = map[string]any{"id": run.ID, "stamp": run.Stamp, "dry_run": run.DryRun}
+	data["run"] = map[string]any{"id": run.ID, "stamp": run.Stamp, "dry_run": run.DryRun, "time": run.Time}
 	return data
 }
 

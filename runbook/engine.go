@@ -166,7 +166,11 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 			}
 		}
 		advisory := e.DryRun && dryChanged && st.ReadOnly
-		allowed := st.Tolerate.Allowed(len(st.Hosts))
+		tol, err := st.tolerance(data)
+		if err != nil {
+			return e.fail(ctx, st, state, fmt.Errorf("step %q: %w", st.Name, err))
+		}
+		allowed := tol.Allowed(len(st.Hosts))
 		status := journal.StatusOK
 		switch {
 		case len(failed) == 0:
@@ -560,4 +564,20 @@ func registeredValue(hosts []string, results map[string]HostResult, failed, succ
 	reg["failed"] = append([]string{}, failed...)
 	reg["succeeded"] = append([]string{}, succeeded...)
 	return reg
+}
+
+// tolerance returns the step's tolerance, rendering a templated one.
+func (st *Step) tolerance(data map[string]any) (inventory.Tolerance, error) {
+	if st.TolerateText == "" {
+		return st.Tolerate, nil
+	}
+	text, err := render(st.Name, st.TolerateText, data)
+	if err != nil {
+		return inventory.Tolerance{}, fmt.Errorf("tolerate: %w", err)
+	}
+	t, err := inventory.ParseTolerance(strings.TrimSpace(text))
+	if err != nil {
+		return inventory.Tolerance{}, fmt.Errorf("tolerate %q: %w", text, err)
+	}
+	return t, nil
 }

@@ -49,7 +49,7 @@ func newCluster(t *testing.T, n int) *cluster {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "cluster: {sge_root: /opt/sge}\n")
-	fmt.Fprintf(&b, "ssh: {user: %s, identity_file: %s, known_hosts: %s, ssh_config: none, connect_timeout: 5s}\n",
+	fmt.Fprintf(&b, "ssh: {user: %s, identity_file: %s, known_hosts: %s, ssh_config: none, connect_timeout: 30s}\n",
 		u.Username, keyPath, kh)
 	b.WriteString("hosts:\n")
 	var names []string

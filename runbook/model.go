@@ -54,6 +54,9 @@ type Step struct {
 	Parallel int
 	// Tolerate is how many hosts may fail before the step fails.
 	Tolerate inventory.Tolerance
+	// TolerateText is a templated tolerate ("{{ .policy.exec_tolerate }}"),
+	// rendered when the step runs.
+	TolerateText string
 	// Register names the result for later steps: {{ .reg.NAME }}.
 	Register string
 	// Undo is an explicit compensating action; kinds with an automatic

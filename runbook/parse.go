@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sgerun/sgerun/diag"
@@ -177,6 +178,10 @@ func parseStep(errs *diag.List, n *yaml.Node, i int) *Step {
 		case "parallel":
 			st.Parallel = intIn(errs, v, "parallel", 1, 100000)
 		case "tolerate":
+			if v.Kind == yaml.ScalarNode && strings.Contains(v.Value, "{{") {
+				st.TolerateText = v.Value
+				return
+			}
 			t, err := inventory.ParseTolerance(v.Value)
 			if err != nil || v.Kind != yaml.ScalarNode {
 				errs.At(v, "tolerate %q: want a host count like 2 or a percentage like 10%%", v.Value)

@@ -79,7 +79,7 @@ func (s *Session) Start(ctx context.Context) (Outcome, error) {
 		return Outcome{RunID: meta.RunID}, err
 	}
 	defer w.Close()
-	run := Run{ID: meta.RunID, Stamp: now.Format("20060102150405"), DryRun: s.DryRun}
+	run := Run{ID: meta.RunID, Stamp: now.Format("20060102150405"), DryRun: s.DryRun, Time: now.UTC().Format(time.RFC3339)}
 	return s.execute(ctx, w, meta, run, vars, NewState(), journal.Event{Type: journal.RunStart, Step: -1,
 		Message: fmt.Sprintf("runbook %s on %s", s.Runbook.Name, meta.Inventory)})
 }
@@ -113,7 +113,7 @@ func (s *Session) Resume(ctx context.Context, dir string) (Outcome, error) {
 	}
 	defer w.Close()
 	state := StateFromJournal(events)
-	run := Run{ID: meta.RunID, Stamp: meta.Started.Local().Format("20060102150405")}
+	run := Run{ID: meta.RunID, Stamp: meta.Started.Local().Format("20060102150405"), Time: meta.Started.UTC().Format(time.RFC3339)}
 	return s.execute(ctx, w, meta, run, vars, state, journal.Event{Type: journal.Note, Step: -1,
 		Message: fmt.Sprintf("resumed by pid %d; %d step(s) already done", os.Getpid(), len(state.Done))})
 }

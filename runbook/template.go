@@ -12,11 +12,13 @@ import (
 	"text/template/parse"
 
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/steps"
 	"go.yaml.in/yaml/v3"
 )
 
 // quoteFuncs are the functions whose output is safe to put into shell text.
-var quoteFuncs = map[string]bool{"q": true, "qjoin": true}
+// sgeenv builds its output from quoted values itself.
+var quoteFuncs = map[string]bool{"q": true, "qjoin": true, "sgeenv": true}
 
 // funcs returns the template functions available in runbooks.
 func funcs() template.FuncMap {
@@ -54,6 +56,19 @@ func funcs() template.FuncMap {
 				}
 			}
 			return ""
+		},
+		// sgeenv is a shell prelude that sets SGE_ROOT/SGE_CELL and finds the
+		// cell's binaries (steps.SGEEnv); safe in shell text.
+		"sgeenv": steps.SGEEnv,
+		// stamped turns a spool path into a fresh timestamped sibling:
+		// /spool/qmaster -> /spool/qmaster.sgerun-STAMP, replacing an
+		// earlier sgerun stamp instead of stacking them.
+		"stamped": func(p, stamp string) string {
+			p = strings.TrimRight(p, "/")
+			if i := strings.LastIndex(p, ".sgerun-"); i > strings.LastIndex(p, "/") {
+				p = p[:i]
+			}
+			return p + ".sgerun-" + stamp
 		},
 		"atoi": func(s string) int { n, _ := strconv.Atoi(strings.TrimSpace(s)); return n },
 		"add":  func(a, b int) int { return a + b },

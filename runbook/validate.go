@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/sgerun/sgerun/diag"
 	"github.com/sgerun/sgerun/inventory"
@@ -69,6 +70,14 @@ func validateStep(errs *diag.List, st *Step, inv *inventory.Inventory, schema ma
 			errs.AtPos(st.Line, st.Col, "step %q: when: %s", st.Name, is.msg)
 		}
 	}
+	if st.TolerateText != "" {
+		for _, is := range checkTemplate(st.TolerateText, false, data) {
+			errs.AtPos(st.Line, st.Col, "step %q: tolerate: %s", st.Name, is.msg)
+		}
+		if _, err := st.tolerance(data); err != nil {
+			errs.AtPos(st.Line, st.Col, "step %q: %v", st.Name, err)
+		}
+	}
 	spec := checkParams(errs, st.Name, kind, st.Params, data)
 	st.ReadOnly = spec != nil && !spec.Mutates()
 	if st.Undo != nil {
@@ -108,11 +117,37 @@ func checkParams(errs *diag.List, name string, kind steps.Kind, params *yaml.Nod
 		return nil
 	}
 	spec, err := kind.New(rendered)
+	var pe *steps.PosError
+	if err != nil && runtimeValues(params) && !(errors.As(err, &pe) && pe.Shape) {
+		// The values come from earlier steps' results, which validation
+		// only has placeholders for; the step checks them when it runs.
+		return nil
+	}
 	if err != nil {
 		addPosErr(errs, params, name, err)
 		return nil
 	}
 	return spec
+}
+
+// runtimeValues reports whether params use values known only at run time:
+// registered results or an undo's result.
+func runtimeValues(params *yaml.Node) bool {
+	found := false
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n == nil || found {
+			return
+		}
+		if n.Kind == yaml.ScalarNode && (strings.Contains(n.Value, ".reg.") || strings.Contains(n.Value, ".result")) {
+			found = true
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(params)
+	return found
 }
 
 func addPosErr(errs *diag.List, fallback *yaml.Node, name string, err error) {

@@ -150,7 +150,11 @@ func KindNames() []string {
 // decodeStrict decodes a mapping node into v, refusing unknown keys.
 func decodeStrict(node *yaml.Node, v any) error {
 	if node == nil || node.Kind != yaml.MappingNode {
-		return fmt.Errorf("expected a mapping")
+		pe := &PosError{Msg: "parameters must be a mapping", Shape: true}
+		if node != nil {
+			pe.Line, pe.Col = node.Line, node.Column
+		}
+		return pe
 	}
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(node.Content); i += 2 {
@@ -160,11 +164,11 @@ func decodeStrict(node *yaml.Node, v any) error {
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		k := node.Content[i]
 		if !known[k.Value] {
-			return posErr(k, "unknown key %q", k.Value)
+			return &PosError{Line: k.Line, Col: k.Column, Msg: fmt.Sprintf("unknown key %q", k.Value), Shape: true}
 		}
 	}
 	if err := node.Decode(v); err != nil {
-		return fmt.Errorf("decode: %w", err)
+		return &PosError{Line: node.Line, Col: node.Column, Msg: "bad parameters: " + err.Error(), Shape: true}
 	}
 	return nil
 }
@@ -173,6 +177,9 @@ func decodeStrict(node *yaml.Node, v any) error {
 type PosError struct {
 	Line, Col int
 	Msg       string
+	// Shape is true for errors of structure (unknown keys, wrong types),
+	// which do not depend on the values templates render at run time.
+	Shape bool
 }
 
 func (e *PosError) Error() string { return e.Msg }

@@ -53,8 +53,9 @@ SGE cluster: with a real dry-run, automatic rollback and a durable journal.
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
 	pf.BoolVar(&a.noColor, "no-color", false, "plain output (also NO_COLOR=1)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "show every host's output")
+	root.AddCommand(a.failoverCmds()...)
 	root.AddCommand(a.runCmd(), a.validateCmd(), a.execCmd(), a.historyCmd(), a.showCmd(),
-		a.rollbackCmd(), a.resumeCmd(), newLabCmd())
+		a.rollbackCmd(), a.resumeCmd(), a.playbookShowCmd(), newLabCmd())
 	return root
 }
 

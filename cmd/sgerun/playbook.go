@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/playbooks"
+	"github.com/sgerun/sgerun/runbook"
+	"github.com/spf13/cobra"
+)
+
+// playbookSpec describes a first-class command backed by an embedded
+// playbook.
+type playbookSpec struct {
+	name  string
+	use   string
+	short string
+	long  string
+	// confirm names the role whose host the operator types to confirm.
+	confirm string
+	// vars maps boolean flags onto playbook variables.
+	flags []playbookFlag
+}
+
+type playbookFlag struct {
+	name, variable, usage string
+}
+
+func loadPlaybook(name string) (*runbook.Runbook, error) {
+	file, data, err := playbooks.Source(name)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return runbook.Parse(file, data)
+}
+
+// playbookCmd builds a command that runs an embedded playbook.
+func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
+	var invPath string
+	var dry, yes, force bool
+	var vars []string
+	flagVals := make([]bool, len(p.flags))
+	cmd := &cobra.Command{
+		Use:   p.use,
+		Short: p.short,
+		Long:  p.long + "\n\nThe steps are the embedded playbook `sgerun playbook show " + p.name + "`.\n\n" + exitCodesHelp,
+		Args:  exactArgs(0, "no arguments (use --inventory)"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := a.json()
+			if err != nil {
+				return err
+			}
+			overrides, err := parseVars(vars)
+			if err != nil {
+				return err
+			}
+			for i, f := range p.flags {
+				if flagVals[i] {
+					overrides[f.variable] = "true"
+				}
+			}
+			if force {
+				overrides["force"] = "true"
+			}
+			inv, err := loadInventory(invPath)
+			if err != nil {
+				return err
+			}
+			rb, err := loadPlaybook(p.name)
+			if err != nil {
+				return err
+			}
+			if err := runbook.Validate(rb, inv, overrides); err != nil {
+				return err
+			}
+			if !dry && !yes && p.confirm != "" {
+				if err := a.confirm(inv, p); err != nil {
+					return err
+				}
+			}
+			s, _ := a.session(inv, rb, asJSON)
+			s.Vars, s.DryRun, s.Force = overrides, dry, force
+			out, err := s.Start(cmd.Context())
+			return a.finish(out, asJSON, err)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	f.BoolVarP(&dry, "dry-run", "n", false, "run the probes, print every change per host, change nothing")
+	if p.confirm != "" {
+		f.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (cron, monitors)")
+	}
+	f.StringArrayVar(&vars, "var", nil, "set a playbook variable, name=value")
+	for i, pf := range p.flags {
+		f.BoolVar(&flagVals[i], pf.name, false, pf.usage)
+	}
+	if p.name == "takeover" {
+		f.BoolVar(&force, "force", false, "proceed although the master looks alive or the anti-flap window is open (journaled); also takes over a stale lock")
+	} else {
+		f.BoolVar(&force, "force", false, "take over a stale lock")
+	}
+	return cmd
+}
+
+// confirm asks the operator to type the target host's name.
+func (a *app) confirm(inv *inventory.Inventory, p playbookSpec) error {
+	hosts := inv.Role(p.confirm)
+	if len(hosts) != 1 {
+		return usagef("the inventory needs exactly one %s host", p.confirm)
+	}
+	in, ok := a.in.(*os.File)
+	if !ok || !isatty.IsTerminal(in.Fd()) {
+		return usagef("%s changes the cluster; run it with --yes when nobody can answer a prompt, or --dry-run first", p.name)
+	}
+	fmt.Fprintf(a.out, "%s will make changes on the cluster in %s.\nType the %s host's name (%s) to go on: ",
+		p.name, inv.File, p.confirm, hosts[0])
+	line, _ := bufio.NewReader(a.in).ReadString('\n')
+	if strings.TrimSpace(line) != hosts[0] {
+		return usagef("not confirmed; nothing was done")
+	}
+	return nil
+}
+
+func (a *app) failoverCmds() []*cobra.Command {
+	return []*cobra.Command{
+		a.playbookCmd(playbookSpec{
+			name:  "takeover",
+			use:   "takeover --inventory FILE [--dry-run] [--yes] [--force]",
+			short: "Make the shadow host the qmaster, safely",
+			long: `Make the shadow role the active qmaster: a quorum of shadow and witnesses must
+find the master unreachable (qping status, TCP, SSH, heartbeat age), the
+shadow must not be the one cut off, and the anti-flap window must be closed.
+Then, under a lock on the shared filesystem and after a re-check, the spool is
+copied to fresh timestamped paths and verified, bootstrap and act_qmaster are
+pointed at the shadow, qmaster is started there, the old master is fenced, and
+every execd is soft-stopped and started. Any failure rolls back.`,
+			confirm: "shadow",
+		}),
+		a.playbookCmd(playbookSpec{
+			name:  "takeback",
+			use:   "takeback --inventory FILE [--restore-spool] [--dry-run] [--yes]",
+			short: "Return the qmaster role to the original master (sgemaster -migrate semantics)",
+			long: `Give the qmaster role back to the master role's host, as sgemaster -migrate
+does: the host must be an admin host; qconf -km stops the current qmaster;
+sgerun waits until qping fails and the spool's lock file appears, starts
+qmaster on the master and verifies it. With --restore-spool the current spool
+is first copied back next to the original location and bootstrap points there.
+After a crash there is no lock file and takeback refuses: use a takeover in the
+reverse direction (swap master and shadow in the inventory).`,
+			confirm: "master",
+			flags:   []playbookFlag{{name: "restore-spool", variable: "restore_spool", usage: "copy the spool back to the original filesystem location"}},
+		}),
+	}
+}
+
+func (a *app) playbookShowCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "playbook",
+		Short: "List or print the embedded playbooks",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the embedded playbooks",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(*cobra.Command, []string) error {
+			for _, n := range playbooks.Names() {
+				rb, err := loadPlaybook(n)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "%-14s %s\n", n, rb.Description)
+			}
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "show NAME",
+		Short: "Print a playbook's YAML (copy it to adapt it, then use sgerun run)",
+		Args:  exactArgs(1, "one playbook NAME"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			_, data, err := playbooks.Source(args[0])
+			if err != nil {
+				return usagef("%v", err)
+			}
+			_, err = a.out.Write(data)
+			return err
+		},
+	})
+	return cmd
+}

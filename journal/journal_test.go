@@ -1,0 +1,177 @@
+package journal
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestJournalRoundTripAndTornTail(t *testing.T) {
+	base := t.TempDir()
+	meta := Meta{RunID: NewRunID(time.Now()), Runbook: "rb", Started: time.Now().UTC()}
+	w, err := Create(base, meta, []byte("name: rb\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		ev, err := w.Write(Event{Type: StepEnd, Step: i, StepName: "s", Status: StatusOK})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Seq != i+1 || ev.Time.IsZero() {
+			t.Fatalf("event %d stamped %+v", i, ev)
+		}
+	}
+	w.Close()
+	dir := filepath.Join(base, meta.RunID)
+	// A SIGKILL in the middle of a write leaves half a line.
+	f, err := os.OpenFile(filepath.Join(dir, EventsFile), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"seq":4,"type":"step_st`)
+	f.Close()
+
+	got, events, err := Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RunID != meta.RunID || len(events) != 3 || events[2].Seq != 3 {
+		t.Fatalf("read %s with %d events", got.RunID, len(events))
+	}
+	if src, _ := os.ReadFile(filepath.Join(dir, RunbookFile)); string(src) != "name: rb\n" {
+		t.Errorf("runbook copy = %q", src)
+	}
+	if s := Summarize(dir, got, events); s.Status != StatusInterrupted || s.Steps != 3 {
+		t.Errorf("summary %+v", s)
+	}
+
+	// Reopening continues the sequence after the last whole event, on a
+	// line of its own.
+	w, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := w.Write(Event{Type: RunEnd, Step: -1, Status: StatusOK})
+	w.Close()
+	if err != nil || ev.Seq != 4 {
+		t.Fatalf("seq after reopen = %d, %v", ev.Seq, err)
+	}
+	_, events, _ = Read(dir)
+	if len(events) != 4 || events[3].Type != RunEnd {
+		t.Errorf("after a torn tail and a new write: %d events, last %+v", len(events), events[len(events)-1])
+	}
+	if s := Summarize(dir, got, events); s.Status != StatusOK {
+		t.Errorf("status %s after run_end", s.Status)
+	}
+}
+
+func TestFind(t *testing.T) {
+	base := t.TempDir()
+	for _, id := range []string{"20260101-000000-aaaaaa", "20260101-000000-abbbbb", "20260202-000000-cccccc"} {
+		os.MkdirAll(filepath.Join(base, id), 0o700)
+	}
+	if d, err := Find(base, "20260202"); err != nil || filepath.Base(d) != "20260202-000000-cccccc" {
+		t.Errorf("prefix: %s %v", d, err)
+	}
+	if _, err := Find(base, "20260101-000000-a"); err == nil || !strings.Contains(err.Error(), "ambiguous") {
+		t.Errorf("ambiguous: %v", err)
+	}
+	for _, bad := range []string{"", "..", "../x", "a/b"} {
+		if _, err := Find(base, bad); err == nil {
+			t.Errorf("Find(%q) accepted", bad)
+		}
+	}
+}
+
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+func TestLock(t *testing.T) {
+	host, _ := os.Hostname()
+	path := filepath.Join(t.TempDir(), "locks", "x.lock")
+	me := LockInfo{RunID: "run-a", Host: host, PID: os.Getpid(), Time: time.Now()}
+
+	release, err := Acquire(path, me, false, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Live holder: refused, force or not.
+	other := LockInfo{RunID: "run-b", Host: host, PID: os.Getpid(), Time: time.Now()}
+	for _, force := range []bool{false, true} {
+		_, err = Acquire(path, other, force, time.Hour)
+		var le *LockedError
+		if !errors.Is(err, ErrLocked) || !errors.As(err, &le) || le.Stale != "" {
+			t.Fatalf("force=%v: live lock: %v", force, err)
+		}
+		if !strings.Contains(err.Error(), "another run holds") || !strings.Contains(err.Error(), "run-a") {
+			t.Errorf("message %q", err)
+		}
+	}
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("released lock still there: %v", err)
+	}
+
+	// Dead holder: stale, reported without --force, taken over with it.
+	dead := LockInfo{RunID: "run-dead", Host: host, PID: deadPID(t), Time: time.Now()}
+	b, _ := json.Marshal(dead)
+	os.WriteFile(path, b, 0o600)
+	_, err = Acquire(path, other, false, time.Hour)
+	var le *LockedError
+	if !errors.As(err, &le) || !strings.Contains(le.Stale, "is not running") {
+		t.Fatalf("dead pid: %v", err)
+	}
+	if !strings.Contains(err.Error(), "stale lock") || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("stale message %q", err)
+	}
+	release, err = Acquire(path, other, true, time.Hour)
+	if err != nil {
+		t.Fatalf("--force on a stale lock: %v", err)
+	}
+	if held, ok := ReadLock(path); !ok || held.RunID != "run-b" {
+		t.Errorf("lock holder after takeover: %+v", held)
+	}
+	// Releasing someone else's lock does nothing.
+	stolen := LockInfo{RunID: "run-c", Host: host, PID: os.Getpid(), Time: time.Now()}
+	if err := releaseIfOurs(path, stolen); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ReadLock(path); !ok {
+		t.Error("another run's release removed the lock")
+	}
+	release()
+
+	// Old lock of a live process: stale by age.
+	old := LockInfo{RunID: "run-old", Host: host, PID: os.Getpid(), Time: time.Now().Add(-2 * time.Hour)}
+	b, _ = json.Marshal(old)
+	os.WriteFile(path, b, 0o600)
+	if _, err = Acquire(path, other, false, time.Hour); !errors.As(err, &le) || !strings.Contains(le.Stale, "older than") {
+		t.Errorf("old lock: %v", err)
+	}
+	// Garbage: stale, unreadable.
+	os.WriteFile(path, []byte("{not json"), 0o600)
+	if _, err = Acquire(path, other, false, time.Hour); !errors.As(err, &le) || !strings.Contains(le.Stale, "unreadable") {
+		t.Errorf("garbage lock: %v", err)
+	}
+	// Another host's lock with a pid unknown here is not stale.
+	remote := LockInfo{RunID: "run-r", Host: host + "-elsewhere", PID: deadPID(t), Time: time.Now()}
+	b, _ = json.Marshal(remote)
+	os.WriteFile(path, b, 0o600)
+	if _, err = Acquire(path, other, true, time.Hour); !errors.As(err, &le) || le.Stale != "" {
+		t.Errorf("remote lock: %v", err)
+	}
+}

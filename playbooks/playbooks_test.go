@@ -1,0 +1,61 @@
+package playbooks
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/runbook"
+)
+
+// A site laid out nothing like Debian or the lab: another root, cell name,
+// ports and host names.
+const otherSite = `
+cluster: {sge_root: /opt/sge, sge_cell: prod, qmaster_port: 7444, execd_port: 7445}
+ssh: {user: root, known_hosts: /etc/sgerun/known_hosts}
+hosts:
+  hpc-m01: {address: 10.9.0.1, fence_address: 10.8.0.1}
+  hpc-m02: {address: 10.9.0.2}
+  node[01-03]: {}
+roles: {master: hpc-m01, shadow: hpc-m02, execd: ["node[01-03]"]}
+`
+
+func TestPlaybooksValidate(t *testing.T) {
+	inv, err := inventory.Parse("other.yaml", []byte(otherSite))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(Names()) == 0 {
+		t.Fatal("no embedded playbooks")
+	}
+	for _, name := range Names() {
+		t.Run(name, func(t *testing.T) {
+			file, data, err := Source(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rb, err := runbook.Parse(file, data)
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			if err := runbook.Validate(rb, inv, nil); err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			if rb.Name != name {
+				t.Errorf("runbook name %q, file %s", rb.Name, name)
+			}
+		})
+	}
+}
+
+func TestPlaybooksAssumeNoLayout(t *testing.T) {
+	for _, name := range Names() {
+		_, data, _ := Source(name)
+		text := string(data)
+		for _, bad := range []string{"/var/lib/gridengine", "/var/spool/gridengine", "/usr/sbin", "/usr/lib/gridengine", "default/common", "6444"} {
+			if strings.Contains(text, bad) {
+				t.Errorf("%s hard-codes %q", name, bad)
+			}
+		}
+	}
+}
