@@ -120,6 +120,11 @@ type Cluster struct {
 	// empty to auto-detect $SGE_ROOT/$SGE_CELL/common/sgemaster and
 	// sgeexecd.
 	RCMaster, RCExecd string
+	// SharedDir is a directory on the filesystem master and shadow share
+	// (the NFS export holding the spool). sgerun keeps its takeover lock,
+	// anti-flap record and pending-fence record there. Empty means the
+	// directory that holds bootstrap's qmaster_spool_dir.
+	SharedDir string
 }
 
 // SSH holds the connection defaults for every host.
@@ -295,6 +300,7 @@ func (inv *Inventory) TemplateData() map[string]any {
 			"common_shared": c.CommonShared,
 			"fence_command": c.FenceCommand,
 			"rc_master":     c.RCMaster,
+			"shared_dir":    c.SharedDir,
 			"rc_execd":      c.RCExecd,
 		},
 		"hosts":      hosts,

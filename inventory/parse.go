@@ -178,7 +178,7 @@ func (p *parser) cluster(root *yaml.Node, e *entry, c *Cluster) {
 		return
 	}
 	f := p.fields(e.val, "cluster", "sge_root", "sge_cell", "qmaster_port", "execd_port",
-		"common_shared", "fence_command", "rc_master", "rc_execd")
+		"common_shared", "fence_command", "rc_master", "rc_execd", "shared_dir")
 	if v, ok := p.absPath(f["sge_root"], "cluster.sge_root"); ok {
 		c.SGERoot = v
 	} else if f["sge_root"] == nil || isNull(deref(f["sge_root"].val)) {
@@ -216,6 +216,9 @@ func (p *parser) cluster(root *yaml.Node, e *entry, c *Cluster) {
 	}
 	if v, ok := p.absPath(f["rc_execd"], "cluster.rc_execd"); ok {
 		c.RCExecd = v
+	}
+	if v, ok := p.absPath(f["shared_dir"], "cluster.shared_dir"); ok {
+		c.SharedDir = v
 	}
 }
 

@@ -70,6 +70,14 @@ func funcs() template.FuncMap {
 			}
 			return p + ".sgerun-" + stamp
 		},
+		"replace": func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
+		// fromJSON decodes a JSON object (such as a record file's content);
+		// an empty map when it is not one.
+		"fromJSON": func(s string) map[string]any {
+			m := map[string]any{}
+			_ = json.Unmarshal([]byte(s), &m)
+			return m
+		},
 		"atoi": func(s string) int { n, _ := strconv.Atoi(strings.TrimSpace(s)); return n },
 		"add":  func(a, b int) int { return a + b },
 		"sub":  func(a, b int) int { return a - b },

@@ -42,6 +42,7 @@ type PendingFence struct {
 	RunID   string    `json:"run_id"`
 	Master  string    `json:"master"`
 	Address string    `json:"address,omitempty"`
+	PIDFile string    `json:"pid_file,omitempty"`
 	Reason  string    `json:"reason"`
 }
 
@@ -90,7 +91,7 @@ func (s *fenceSpec) Do(ctx context.Context, local Target, env Env) (Result, erro
 	}
 	// Nothing could fence the old master: record it, loudly.
 	rec := PendingFence{Time: time.Now().UTC(), RunID: s.RunID, Master: s.Master, Address: s.Address,
-		Reason: strings.Join(reasons, "; ")}
+		PIDFile: s.PIDFile, Reason: strings.Join(reasons, "; ")}
 	res.Data["method"], res.Data["detail"] = "pending", rec.Reason
 	if s.Pending == "" || s.PendingHost == "" || env.Connect == nil {
 		return res, fmt.Errorf("cannot fence %s and nowhere to record it: %s", s.Master, rec.Reason)

@@ -126,7 +126,7 @@ type Kind struct {
 func Kinds() map[string]Kind {
 	list := []Kind{
 		runKind(), scriptKind(), localKind(), putKind(), editKVKind(), copyDirKind(),
-		waitKind(), probeKind(), assertKind(), restoreFileKind(), removeDirKind(), gateKind(), lockFileKind(), fenceKind(),
+		waitKind(), probeKind(), assertKind(), restoreFileKind(), removeDirKind(), gateKind(), lockFileKind(), fenceKind(), stopKind(),
 	}
 	m := make(map[string]Kind, len(list))
 	for _, k := range list {
