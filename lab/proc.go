@@ -40,8 +40,17 @@ func (l *Lab) startInit(ctx context.Context, h *hostState) error {
 		"unshare", "--pid", "--fork", "--mount-proc", "--uts", "bash", "-c", script)
 	c.Dir = "/"
 	c.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
-	if out, err := c.CombinedOutput(); err != nil {
-		return fmt.Errorf("start init of %s: %w: %s", h.Name, err, bytes.TrimSpace(out))
+	// Not a pipe: the init lives on and would hold it open.
+	logPath := filepath.Join(l.st.StateDir, "log", h.Short+"-init.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("start init of %s: %w", h.Name, err)
+	}
+	defer logf.Close()
+	c.Stdout, c.Stderr = logf, logf
+	if err := c.Run(); err != nil {
+		tail, _ := os.ReadFile(logPath)
+		return fmt.Errorf("start init of %s: %w: %s", h.Name, err, lastLine(string(tail)))
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {

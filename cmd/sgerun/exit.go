@@ -26,9 +26,12 @@ func usagef(format string, args ...any) error {
 
 // exitCode maps a run's error to the documented exit code.
 func exitCode(err error) int {
+	var ne nagiosExit
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &ne):
+		return ne.state
 	case errors.Is(err, runbook.ErrRollbackIncomplete), errors.Is(err, runbook.ErrInterrupted):
 		return exitIncomplete
 	case errors.Is(err, diag.ErrInvalid), errors.Is(err, errUsage):

@@ -154,6 +154,35 @@ reverse direction (swap master and shadow in the inventory).`,
 			confirm: "master",
 			flags:   []playbookFlag{{name: "restore-spool", variable: "restore_spool", usage: "copy the spool back to the original filesystem location"}},
 		}),
+		a.playbookCmd(playbookSpec{
+			name:  "shadow-setup",
+			use:   "shadow-setup --inventory FILE [--var check_interval=30] ...",
+			short: "Configure and start SGE's own sge_shadowd on master and shadow",
+			long: `Write shadow_masters and the sge_shadowd timing environment
+(SGE_CHECK_INTERVAL, SGE_GET_ACTIVE_INTERVAL, SGE_DELAY_TIME; 30 s each by
+default, as the seed tunes them), start sge_shadowd on both hosts and check it
+runs. Prefer it when a dead or hung master host is the failure you expect:
+sge_shadowd never acts while the heartbeat advances, so it does not help when
+the scheduler network is cut while the spool filesystem stays up.`,
+		}),
+		a.playbookCmd(playbookSpec{
+			name:  "fence",
+			use:   "fence --inventory FILE [--confirm]",
+			short: "Resolve a pending fence of the old master",
+			long: `A takeover that could not stop the old master (no fence network, no
+fence_command) records a pending fence; status and check report it until it is
+resolved. fence retries: it stops the old qmaster over the fence address and
+disables its autostart, or runs fence_command. With --confirm you state that
+the old master is already off (for example powered off by hand).`,
+			flags: []playbookFlag{{name: "confirm", variable: "confirm", usage: "the old master is off already; clear the pending fence"}},
+		}),
+		a.playbookCmd(playbookSpec{
+			name:  "ack",
+			use:   "ack --inventory FILE",
+			short: "Acknowledge the last takeover (closes the anti-flap window)",
+			long: `A second takeover within policy.antiflap of the last one is refused (exit 3),
+as orchestrator and MHA do, until a person acknowledges the last one.`,
+		}),
 	}
 }
 

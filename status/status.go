@@ -1,0 +1,247 @@
+// Package status gathers the state of an SGE cluster's qmaster role as
+// sgerun sees it: act_qmaster, the qmaster processes on master and shadow
+// (two mean split brain), bootstrap's spool paths, the heartbeat age, a
+// pending fence, the last takeover and how many exec hosts report. The
+// status and check commands render it.
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/steps"
+)
+
+// Connector hands out targets for inventory hosts.
+type Connector interface {
+	Target(ctx context.Context, host string) (steps.Target, error)
+}
+
+// Host is what one of master and shadow shows.
+type Host struct {
+	Name       string `json:"name"`
+	Role       string `json:"role"`
+	Reachable  bool   `json:"reachable"`
+	Error      string `json:"error,omitempty"`
+	QmasterPID []int  `json:"qmaster_pids"`
+	ShadowdPID []int  `json:"shadowd_pids"`
+	ActQmaster string `json:"act_qmaster"`
+	// Qping is the status of this host's qmaster as qping from this host
+	// reports it (-1: no reply).
+	Qping int `json:"qping_status"`
+}
+
+// Report is the gathered state.
+type Report struct {
+	Time            time.Time             `json:"time"`
+	Hosts           []Host                `json:"hosts"`
+	ActQmaster      string                `json:"act_qmaster"`
+	Serving         []string              `json:"serving"` // hosts whose qmaster answers qping
+	Running         []string              `json:"running"` // hosts with a qmaster process
+	SplitBrain      bool                  `json:"split_brain"`
+	QmasterSpoolDir string                `json:"qmaster_spool_dir"`
+	SpoolingParams  string                `json:"spooling_params"`
+	HeartbeatAge    int                   `json:"heartbeat_age_seconds"` // -1: unknown
+	SharedDir       string                `json:"shared_dir"`
+	PendingFence    *steps.PendingFence   `json:"pending_fence,omitempty"`
+	LastTakeover    *steps.TakeoverRecord `json:"last_takeover,omitempty"`
+	ExecTotal       int                   `json:"exec_total"`
+	ExecReporting   int                   `json:"exec_reporting"`
+	NotReporting    []string              `json:"not_reporting,omitempty"`
+	Problems        []string              `json:"problems,omitempty"`
+}
+
+// Gather reads the state through master and shadow (whichever answer).
+func Gather(ctx context.Context, inv *inventory.Inventory, conn Connector) *Report {
+	r := &Report{Time: time.Now().UTC(), HeartbeatAge: -1, ExecTotal: len(inv.Role(inventory.RoleExecd))}
+	c := inv.Cluster
+	names := []struct{ name, role string }{}
+	for _, role := range []string{inventory.RoleMaster, inventory.RoleShadow} {
+		for _, h := range inv.Role(role) {
+			names = append(names, struct{ name, role string }{h, role})
+		}
+	}
+	r.Hosts = make([]Host, len(names))
+	targets := make([]steps.Target, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Hosts[i], targets[i] = probeHost(ctx, conn, c, n.name, n.role)
+		}()
+	}
+	wg.Wait()
+	var reader steps.Target
+	acts := map[string]bool{}
+	for i, h := range r.Hosts {
+		if !h.Reachable {
+			r.Problems = append(r.Problems, fmt.Sprintf("%s %s unreachable: %s", h.Role, h.Name, h.Error))
+			continue
+		}
+		if reader == nil || h.Role == inventory.RoleShadow && r.ActQmaster == "" {
+			reader = targets[i]
+		}
+		if h.ActQmaster != "" {
+			acts[h.ActQmaster] = true
+		}
+		if len(h.QmasterPID) > 0 {
+			r.Running = append(r.Running, h.Name)
+		}
+		if h.Qping == 0 && len(h.QmasterPID) > 0 {
+			r.Serving = append(r.Serving, h.Name)
+		}
+	}
+	for a := range acts {
+		r.ActQmaster = a
+	}
+	if len(acts) > 1 {
+		r.Problems = append(r.Problems, fmt.Sprintf("master and shadow disagree on act_qmaster: %s", strings.Join(sortedKeys(acts), ", ")))
+	}
+	r.SplitBrain = len(r.Running) > 1
+	if reader != nil {
+		r.readShared(ctx, reader, c)
+		r.readExec(ctx, reader, c, inv.Role(inventory.RoleExecd))
+	}
+	return r
+}
+
+func probeHost(ctx context.Context, conn Connector, c inventory.Cluster, name, role string) (Host, steps.Target) {
+	h := Host{Name: name, Role: role, Qping: -1}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	t, err := conn.Target(cctx, name)
+	if err != nil {
+		h.Error = err.Error()
+		return h, nil
+	}
+	common := c.SGERoot + "/" + c.SGECell + "/common"
+	cmd := "echo qmaster: $(pgrep -x sge_qmaster); echo shadowd: $(pgrep -x sge_shadowd); echo act: $(cat " +
+		shell.Quote(common+"/act_qmaster") + " 2>/dev/null); " +
+		steps.SGEEnv(c.SGERoot, c.SGECell) + "timeout 10 qping -info " + shell.Quote(name) + " " +
+		strconv.Itoa(c.QmasterPort) + " qmaster 1 2>&1 | sed 's/^/qping /'"
+	out, err := t.Query(cctx, cmd, nil)
+	if err != nil {
+		h.Error = err.Error()
+		return h, nil
+	}
+	h.Reachable = true
+	var qping strings.Builder
+	for _, line := range strings.Split(out.Stdout, "\n") {
+		key, val, _ := strings.Cut(line, " ")
+		switch key {
+		case "qmaster:":
+			h.QmasterPID = ints(val)
+		case "shadowd:":
+			h.ShadowdPID = ints(val)
+		case "act:":
+			h.ActQmaster = strings.TrimSpace(val)
+		case "qping":
+			qping.WriteString(val + "\n")
+		}
+	}
+	h.Qping = steps.ParseQping(qping.String())
+	return h, t
+}
+
+func (r *Report) readShared(ctx context.Context, t steps.Target, c inventory.Cluster) {
+	boot, err := t.ReadFile(ctx, c.SGERoot+"/"+c.SGECell+"/common/bootstrap")
+	if err != nil || !boot.Exists {
+		r.Problems = append(r.Problems, "cannot read bootstrap")
+		return
+	}
+	r.QmasterSpoolDir = kv(string(boot.Data), "qmaster_spool_dir")
+	r.SpoolingParams = kv(string(boot.Data), "spooling_params")
+	r.SharedDir = c.SharedDir
+	if r.SharedDir == "" && r.QmasterSpoolDir != "" {
+		r.SharedDir = r.QmasterSpoolDir[:max(1, strings.LastIndex(r.QmasterSpoolDir, "/"))]
+	}
+	if r.QmasterSpoolDir != "" {
+		hb := r.QmasterSpoolDir + "/heartbeat"
+		out, err := t.Query(ctx, "echo $(( $(date +%s) - $(stat -c %Y "+shell.Quote(hb)+") ))", nil)
+		if err == nil && out.ExitCode == 0 {
+			r.HeartbeatAge, _ = strconv.Atoi(strings.TrimSpace(out.Stdout))
+		}
+	}
+	if r.SharedDir == "" {
+		return
+	}
+	if f, err := t.ReadFile(ctx, r.SharedDir+"/.sgerun-pending-fence.json"); err == nil && f.Exists {
+		var p steps.PendingFence
+		if json.Unmarshal(f.Data, &p) == nil {
+			r.PendingFence = &p
+		}
+	}
+	if f, err := t.ReadFile(ctx, r.SharedDir+"/.sgerun-last-takeover.json"); err == nil && f.Exists {
+		var l steps.TakeoverRecord
+		if json.Unmarshal(f.Data, &l) == nil {
+			r.LastTakeover = &l
+		}
+	}
+}
+
+// readExec counts the exec hosts that report load to the active qmaster.
+func (r *Report) readExec(ctx context.Context, t steps.Target, c inventory.Cluster, execd []string) {
+	if len(execd) == 0 || len(r.Serving) == 0 {
+		r.NotReporting = execd
+		return
+	}
+	out, err := t.Query(ctx, steps.SGEEnv(c.SGERoot, c.SGECell)+"timeout 20 qhost", nil)
+	if err != nil || out.ExitCode != 0 {
+		r.Problems = append(r.Problems, "qhost failed")
+		r.NotReporting = execd
+		return
+	}
+	load := map[string]string{}
+	for _, line := range strings.Split(out.Stdout, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 7 {
+			name, _, _ := strings.Cut(f[0], ".")
+			load[name], load[f[0]] = f[6], f[6]
+		}
+	}
+	for _, h := range execd {
+		if l, ok := load[h]; ok && l != "-" {
+			r.ExecReporting++
+		} else {
+			r.NotReporting = append(r.NotReporting, h)
+		}
+	}
+}
+
+func kv(text, key string) string {
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == key {
+			return f[1]
+		}
+	}
+	return ""
+}
+
+func ints(s string) []int {
+	var out []int
+	for _, f := range strings.Fields(s) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func sortedKeys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
