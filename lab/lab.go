@@ -82,6 +82,11 @@ type Config struct {
 	// ExecHosts is the number of exec hosts, 1 to MaxExecHosts. Zero means
 	// DefaultExecHosts.
 	ExecHosts int
+	// FenceCommand, when set, becomes cluster.fence_command in the
+	// generated inventory: a command run on the controller with
+	// SGERUN_FENCE_HOST set, e.g. "sgerun lab --name N kill
+	// \"$SGERUN_FENCE_HOST\"". The CLI's up sets this.
+	FenceCommand string
 	// Logger receives progress messages. Nil discards them.
 	Logger *slog.Logger
 }
@@ -280,13 +285,20 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	}
 	if st, err := readState(cfg.StateDir); err == nil && st.Name == cfg.Name {
 		l := &Lab{st: st, log: cfg.Logger}
-		if len(l.ExecHosts()) == cfg.ExecHosts {
-			if herr := l.healthy(ctx); herr == nil {
-				l.log.Info("lab already up", "lab", cfg.Name)
-				return l, nil
-			} else {
-				l.log.Info("lab unhealthy, rebuilding", "lab", cfg.Name, "reason", herr.Error())
+		l.st.FenceCommand = cfg.FenceCommand
+		if len(l.ExecHosts()) != cfg.ExecHosts {
+			l.log.Info("exec host count changed, rebuilding", "lab", cfg.Name)
+		} else if herr := l.healthy(ctx); herr != nil {
+			l.log.Info("lab unhealthy, rebuilding", "lab", cfg.Name, "reason", herr.Error())
+		} else {
+			l.log.Info("lab already up", "lab", cfg.Name)
+			if err := writeState(l.st); err != nil {
+				return nil, err
 			}
+			if err := l.writeInventory(ctx); err != nil {
+				return nil, err
+			}
+			return l, nil
 		}
 	}
 	if err := teardown(ctx, cfg.Name, cfg.StateDir, cfg.Logger); err != nil {

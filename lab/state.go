@@ -29,13 +29,15 @@ const (
 
 // state is what the state file records about an instance.
 type state struct {
-	Version  int         `json:"version"`
-	Name     string      `json:"name"`
-	StateDir string      `json:"state_dir"`
-	SGERoot  string      `json:"sge_root"`
-	Cell     string      `json:"sge_cell"`
-	User     string      `json:"user"`
-	Hosts    []hostState `json:"hosts"`
+	Version  int    `json:"version"`
+	Name     string `json:"name"`
+	StateDir string `json:"state_dir"`
+	SGERoot  string `json:"sge_root"`
+	Cell     string `json:"sge_cell"`
+	User     string `json:"user"`
+	// FenceCommand goes into the inventory's cluster.fence_command.
+	FenceCommand string      `json:"fence_command,omitempty"`
+	Hosts        []hostState `json:"hosts"`
 }
 
 // hostState is a Host plus its running init.
@@ -49,12 +51,13 @@ type hostState struct {
 // newState lays out a fresh instance.
 func newState(cfg Config) state {
 	st := state{
-		Version:  stateVersion,
-		Name:     cfg.Name,
-		StateDir: cfg.StateDir,
-		SGERoot:  filepath.Join(cfg.StateDir, "sge"),
-		Cell:     cfg.Name,
-		User:     "sgeuser",
+		Version:      stateVersion,
+		Name:         cfg.Name,
+		StateDir:     cfg.StateDir,
+		SGERoot:      filepath.Join(cfg.StateDir, "sge"),
+		Cell:         cfg.Name,
+		User:         "sgeuser",
+		FenceCommand: cfg.FenceCommand,
 	}
 	add := func(short string, role Role, octet int) {
 		st.Hosts = append(st.Hosts, hostState{Host: Host{

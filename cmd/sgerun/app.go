@@ -26,6 +26,8 @@ type app struct {
 	verbose  bool
 	// reported is set when a command already printed its error.
 	reported bool
+	// endShown is set when the run view printed a run's end with its error.
+	endShown bool
 }
 
 func newApp(in io.Reader, out, errOut io.Writer) *app {
@@ -106,16 +108,23 @@ func (a *app) session(inv *inventory.Inventory, rb *runbook.Runbook, asJSON bool
 	var view *ui.RunView
 	if !asJSON {
 		view = &ui.RunView{W: a.out, S: a.styles(), Verbose: a.verbose}
-		s.Observe = view.Event
+		s.Observe = func(ev journal.Event) {
+			view.Event(ev)
+			if ev.Type == journal.RunEnd && ev.Error != "" {
+				a.endShown = true
+			}
+		}
 	}
 	return s, view
 }
 
 // finish prints a run's JSON report when asked and returns err.
 func (a *app) finish(out runbook.Outcome, asJSON bool, err error) error {
+	shown := a.endShown
 	if asJSON && out.Dir != "" {
 		meta, events, rerr := journal.Read(out.Dir)
 		if rerr == nil {
+			shown = true
 			r := ui.BuildReport(meta, events)
 			r.ExitCode, r.Dir = exitCode(err), out.Dir
 			if err != nil {
@@ -128,8 +137,10 @@ func (a *app) finish(out runbook.Outcome, asJSON bool, err error) error {
 	}
 	if err != nil && out.Dir != "" {
 		fmt.Fprintf(a.errOut, "run id: %s (sgerun show %s)\n", out.RunID, out.RunID)
-		// The run view or the JSON report already carries the error.
-		a.reported = true
+		// The run view or the JSON report already carries the error; an
+		// error before the run started (lock, validation) is printed by
+		// main.
+		a.reported = shown
 	}
 	return err
 }

@@ -111,19 +111,25 @@ func TestKillThenResume(t *testing.T) {
 		t.Errorf("show of a killed run: %v", sh)
 	}
 
-	// The dead run still holds the lock: stale, reported, not taken.
-	r := e.sgerun("resume", runID)
+	// The dead run still holds the lock: another run sees it as stale, is
+	// told why and how to take it over, and does not run.
+	other := t.TempDir()
+	r := e.sgerun("run", rb, "-i", e.inv, "--var", "dir="+other)
 	if r.code != 3 || !strings.Contains(r.stderr, "stale lock") || !strings.Contains(r.stderr, "is not running") ||
-		!strings.Contains(r.stderr, "--force") {
-		t.Fatalf("resume without --force: %v", r)
+		!strings.Contains(r.stderr, "--force") || !strings.Contains(r.stderr, runID) {
+		t.Fatalf("new run against a dead run's lock: %v", r)
+	}
+	if left, _ := filepath.Glob(filepath.Join(other, "*")); len(left) != 0 {
+		t.Fatalf("a refused run changed %v", left)
 	}
 
 	if err := os.WriteFile(filepath.Join(data, "go"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r = e.sgerun("resume", runID, "--force")
+	// Resuming the run that left the lock takes it over without --force.
+	r = e.sgerun("resume", runID)
 	if r.code != 0 {
-		t.Fatalf("resume --force: %v", r)
+		t.Fatalf("resume: %v", r)
 	}
 	for _, h := range []string{"host0", "host1"} {
 		if got := readString(t, filepath.Join(data, h+".count")); got != "x\n" {
@@ -140,15 +146,14 @@ func TestKillThenResume(t *testing.T) {
 	if last := events[len(events)-1]; last.Type != journal.RunEnd || last.Status != journal.StatusOK {
 		t.Errorf("last event after resume: %+v", last)
 	}
+	starts := map[int]int{}
 	for _, ev := range events {
-		if ev.Type == journal.StepStart && (ev.Step == 0 || ev.Step == 1) && ev.Seq > 0 {
-			// Steps 0 and 1 started exactly once, before the kill.
-			for _, ev2 := range events {
-				if ev2.Type == journal.StepStart && ev2.Step == ev.Step && ev2.Seq != ev.Seq {
-					t.Errorf("step %d started twice", ev.Step)
-				}
-			}
+		if ev.Type == journal.StepStart {
+			starts[ev.Step]++
 		}
+	}
+	if starts[0] != 1 || starts[1] != 1 || starts[3] != 1 {
+		t.Errorf("step starts %v: steps 1-2 must start once, before the kill", starts)
 	}
 	if exists(journal.LockPath(e.state, e.inv)) {
 		t.Error("resume left the lock behind")
@@ -167,11 +172,19 @@ func TestKillThenRollback(t *testing.T) {
 	wait()
 	runID := filepath.Base(runDir)
 
-	if r := e.sgerun("rollback", runID); r.code != 3 || !strings.Contains(r.stderr, "stale lock") {
-		t.Fatalf("rollback without --force: %v", r)
+	// --force takes a dead run's lock over for a new run.
+	noop := e.file("noop.yaml", "name: noop\nsteps: [{name: a, on: host0, run: \"true\"}]\n")
+	if r := e.sgerun("run", noop, "-i", e.inv); r.code != 3 || !strings.Contains(r.stderr, "stale lock") {
+		t.Fatalf("run without --force: %v", r)
 	}
-	r := e.sgerun("rollback", runID, "--force")
-	if r.code != 0 {
+	if r := e.sgerun("run", noop, "-i", e.inv, "--force"); r.code != 0 {
+		t.Fatalf("run --force over a stale lock: %v", r)
+	}
+	if exists(journal.LockPath(e.state, e.inv)) {
+		t.Fatal("lock left after the forced run")
+	}
+
+	if r := e.sgerun("rollback", runID); r.code != 0 {
 		t.Fatalf("rollback: %v", r)
 	}
 	for _, h := range []string{"host0", "host1"} {
@@ -211,7 +224,7 @@ func TestConcurrentRunsLocked(t *testing.T) {
 	if r.code != 3 || !strings.Contains(r.stderr, "another run holds") {
 		t.Errorf("second run: %v", r)
 	}
-	// A second run with --force does not take over a live lock either.
+	// --force does not take over a live run's lock.
 	if r := e.sgerun("run", rb, "-i", e.inv, "--force", "--var", "dir="+t.TempDir()); r.code != 3 {
 		t.Errorf("second run with --force: %v", r)
 	}

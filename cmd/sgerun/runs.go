@@ -121,9 +121,12 @@ func (a *app) continueRun(cmd *cobra.Command, id string, force, rollback bool) e
 	if err != nil {
 		return usagef("%v", err)
 	}
-	meta, _, err := journal.Read(dir)
+	meta, events, err := journal.Read(dir)
 	if err != nil {
 		return err
+	}
+	if sum := journal.Summarize(dir, meta, events); !rollback && sum.Status != journal.StatusInterrupted {
+		return usagef("run %s already ended (%s); nothing to resume", meta.RunID, sum.Status)
 	}
 	inv, err := loadInventory(meta.Inventory)
 	if err != nil {
