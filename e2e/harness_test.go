@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -16,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,13 +38,8 @@ func TestMain(m *testing.M) {
 
 // runMain builds sgerun once (unless -short) and runs the tests.
 func runMain(m *testing.M) int {
-	flagsParsed := false
-	for _, a := range os.Args[1:] {
-		if a == "-test.short" || a == "-test.short=true" {
-			flagsParsed = true
-		}
-	}
-	if !flagsParsed {
+	flag.Parse()
+	if !testing.Short() {
 		dir, err := os.MkdirTemp("", "sgerun-e2e-bin-")
 		if err != nil {
 			sgerunBuildErr = fmt.Errorf("temp dir: %w", err)
@@ -386,15 +383,11 @@ func hostNamespaces(l *lab.Lab) []string {
 // nsLink returns "net:[inode]" of a named network namespace, the form
 // /proc/<pid>/ns/net links to.
 func nsLink(ns string) (string, error) {
-	fi, err := os.Stat(filepath.Join("/run/netns", ns))
-	if err != nil {
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join("/run/netns", ns), &st); err != nil {
 		return "", err
 	}
-	st, ok := fi.Sys().(interface{ Ino() uint64 })
-	if ok {
-		return fmt.Sprintf("net:[%d]", st.Ino()), nil
-	}
-	return statIno(fi)
+	return fmt.Sprintf("net:[%d]", st.Ino), nil
 }
 
 // leftovers lists everything of the traced lab that still exists:

@@ -195,15 +195,20 @@ func (s *gateSpec) vote(ctx context.Context, env Env, voter string) (*Vote, Targ
 	}
 	vote.Reachable = true
 	secs := strconv.Itoa(max(1, int(s.Timeout/time.Second)))
+	// qping and the TCP connect run side by side: a partitioned master
+	// makes both wait for their timeout.
+	tcpDone := make(chan bool, 1)
+	go func() {
+		tcp := "timeout " + secs + " bash -c 'exec 3<>/dev/tcp/\"$0\"/\"$1\"' " + shell.Quote(s.Master) + " " + strconv.Itoa(s.Port)
+		out, err := t.Query(cctx, tcp, nil)
+		tcpDone <- err == nil && out.ExitCode == 0
+	}()
 	out, err := t.Query(cctx, "timeout "+secs+" sh -c "+shell.Quote(qpingCmd(s.SGERoot, s.SGECell, s.Master, s.Port)), nil)
 	if err == nil {
 		vote.QpingStatus = ParseQping(out.Stdout)
 		vote.QpingOutput = tailText(out.Stdout, 400)
 	}
-	tcp := "timeout " + secs + " bash -c 'exec 3<>/dev/tcp/\"$0\"/\"$1\"' " + shell.Quote(s.Master) + " " + strconv.Itoa(s.Port)
-	if out, err := t.Query(cctx, tcp, nil); err == nil && out.ExitCode == 0 {
-		vote.TCP = true
-	}
+	vote.TCP = <-tcpDone
 	vote.MasterUp = vote.QpingStatus >= 0
 	return vote, t
 }
