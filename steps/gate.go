@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,13 +28,13 @@ type gateSpec struct {
 	// Quorum is how many voters must find the master unreachable; 0
 	// means a majority of the voters (shadow + witnesses).
 	Quorum int `yaml:"quorum"`
-	// Heartbeat is the qmaster heartbeat file on the shared spool.
-	Heartbeat      string        `yaml:"heartbeat"`
+	// SharedDir is the inventory's cluster.shared_dir; empty means the
+	// directory holding bootstrap's qmaster_spool_dir. The anti-flap
+	// record lives there.
+	SharedDir      string        `yaml:"shared_dir"`
 	HeartbeatStale time.Duration `yaml:"heartbeat_stale"`
-	// History is the file recording the last takeover (anti-flap).
-	History  string        `yaml:"history"`
-	Antiflap time.Duration `yaml:"antiflap"`
-	Timeout  time.Duration `yaml:"timeout"`
+	Antiflap       time.Duration `yaml:"antiflap"`
+	Timeout        time.Duration `yaml:"timeout"`
 	// Force proceeds even when the master looks healthy or the anti-flap
 	// window is open; the evidence and the override are recorded.
 	Force bool `yaml:"force"`
@@ -104,11 +105,13 @@ func (s *gateSpec) Do(ctx context.Context, _ Target, env Env) (Result, error) {
 			break
 		}
 	}
-	hbAge, hb, hist, act := -1, "", "", ""
+	sh := shared{hbAge: -1}
 	if reader != nil {
-		hbAge, hb, hist, act = s.sharedState(ctx, reader)
+		sh = s.sharedState(ctx, reader)
 	}
-	ev["heartbeat_age_seconds"], ev["heartbeat"], ev["act_qmaster"] = hbAge, hb, act
+	hbAge, hist, act := sh.hbAge, sh.history, sh.act
+	ev["heartbeat_age_seconds"], ev["heartbeat"], ev["act_qmaster"] = hbAge, sh.hb, act
+	ev["qmaster_spool_dir"], ev["shared_dir"] = sh.spoolDir, sh.sharedDir
 	hung := false
 	down, up, abstain := 0, 0, 0
 	for _, v := range voters {
@@ -223,31 +226,50 @@ func (s *gateSpec) selfOK(ctx context.Context, t Target) bool {
 	return err == nil && ParseQping(out.Stdout) == 0
 }
 
-// sharedState reads the heartbeat age, the anti-flap history and
-// act_qmaster from the shared filesystem.
-func (s *gateSpec) sharedState(ctx context.Context, t Target) (age int, hb, hist, act string) {
-	age = -1
-	if s.Heartbeat != "" {
-		cmd := "f=" + shell.Quote(s.Heartbeat) + `; [ -r "$f" ] && echo "$(( $(date +%s) - $(stat -c %Y "$f") )) $(cat "$f")"`
+// shared is what the gate reads from the shared filesystem.
+type shared struct {
+	hbAge            int
+	hb, history, act string
+	spoolDir         string
+	sharedDir        string
+}
+
+// sharedState reads bootstrap (for the spool and shared dirs), the
+// heartbeat age, the anti-flap record and act_qmaster through one voter.
+func (s *gateSpec) sharedState(ctx context.Context, t Target) shared {
+	sh := shared{hbAge: -1, sharedDir: s.SharedDir}
+	common := s.SGERoot + "/" + s.SGECell + "/common/"
+	if f, err := t.ReadFile(ctx, common+"bootstrap"); err == nil && f.Exists {
+		for _, line := range strings.Split(string(f.Data), "\n") {
+			if fl := strings.Fields(line); len(fl) >= 2 && fl[0] == "qmaster_spool_dir" {
+				sh.spoolDir = fl[1]
+			}
+		}
+	}
+	if sh.sharedDir == "" && sh.spoolDir != "" {
+		sh.sharedDir = path.Dir(sh.spoolDir)
+	}
+	if sh.spoolDir != "" {
+		cmd := "f=" + shell.Quote(sh.spoolDir+"/heartbeat") + `; [ -r "$f" ] && echo "$(( $(date +%s) - $(stat -c %Y "$f") )) $(cat "$f")"`
 		if out, err := t.Query(ctx, cmd, nil); err == nil && out.ExitCode == 0 {
 			f := strings.Fields(out.Stdout)
 			if len(f) >= 1 {
-				age, _ = strconv.Atoi(f[0])
+				sh.hbAge, _ = strconv.Atoi(f[0])
 			}
 			if len(f) >= 2 {
-				hb = f[1]
+				sh.hb = f[1]
 			}
 		}
 	}
-	if s.History != "" {
-		if f, err := t.ReadFile(ctx, s.History); err == nil && f.Exists {
-			hist = string(f.Data)
+	if sh.sharedDir != "" {
+		if f, err := t.ReadFile(ctx, sh.sharedDir+"/.sgerun-last-takeover.json"); err == nil && f.Exists {
+			sh.history = string(f.Data)
 		}
 	}
-	if f, err := t.ReadFile(ctx, s.SGERoot+"/"+s.SGECell+"/common/act_qmaster"); err == nil && f.Exists {
-		act = strings.TrimSpace(string(f.Data))
+	if f, err := t.ReadFile(ctx, common+"act_qmaster"); err == nil && f.Exists {
+		sh.act = strings.TrimSpace(string(f.Data))
 	}
-	return age, hb, hist, act
+	return sh
 }
 
 // TakeoverRecord is the anti-flap history: the last takeover.
@@ -282,7 +304,7 @@ func gateKind() Kind {
 		Local: true,
 		DataKeys: []string{"decision", "reason", "voters", "votes_down", "votes_up", "abstain", "quorum", "hung",
 			"heartbeat_age_seconds", "heartbeat", "act_qmaster", "ssh_master_ok", "ssh_master_error", "forced",
-			"antiflap_last", "note"},
+			"antiflap_last", "note", "qmaster_spool_dir", "shared_dir"},
 		New: func(n *yaml.Node) (Spec, error) {
 			s := &gateSpec{Port: 6444, Timeout: 5 * time.Second, HeartbeatStale: 90 * time.Second, SGECell: "default"}
 			if err := decodeStrict(n, s); err != nil {
