@@ -217,7 +217,73 @@ func checkTemplate(text string, shellText bool, schema map[string]any) []templat
 		w.list(tt.Tree.Root, 0)
 		issues = append(issues, w.issues...)
 	}
+	if shellText {
+		for _, a := range quotedActions(text) {
+			issues = append(issues, templateIssue{msg: fmt.Sprintf(
+				"value %s stands inside shell quotes, where q cannot protect it (\"$(...)\" would still run); put it outside the quotes", a)})
+		}
+	}
 	return issues
+}
+
+// quotedActions returns the output actions of a shell template that stand
+// inside single or double quotes. q makes a value one safe word only where
+// the shell reads it unquoted: inside "...", $(...) and backticks would
+// run, and inside '...' a quote in the value ends the string.
+func quotedActions(text string) []string {
+	var found []string
+	quote := byte(0)
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if strings.HasPrefix(text[i:], "{{") {
+			end := strings.Index(text[i:], "}}")
+			if end < 0 {
+				return found
+			}
+			action := text[i : i+end+2]
+			if quote != 0 && outputs(action) {
+				found = append(found, action)
+			}
+			i += end + 1
+			continue
+		}
+		switch {
+		case quote == 0 && c == '\\':
+			i++
+		case quote == '"' && c == '\\':
+			i++
+		case quote == 0 && c == '#' && (i == 0 || text[i-1] == ' ' || text[i-1] == '\n' || text[i-1] == '\t'):
+			// a comment runs to the end of the line
+			if nl := strings.IndexByte(text[i:], '\n'); nl >= 0 {
+				i += nl
+			} else {
+				return found
+			}
+		case quote == 0 && (c == '\'' || c == '"'):
+			quote = c
+		case quote != 0 && c == quote:
+			quote = 0
+		}
+	}
+	return found
+}
+
+// outputs reports whether a template action writes a value (not if, range,
+// end, else, with, a comment or a variable declaration).
+func outputs(action string) bool {
+	body := strings.TrimSpace(strings.Trim(strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(action, "{{"), "}}")), "-"))
+	for _, kw := range []string{"if ", "else", "end", "range ", "with ", "/*", "define ", "block ", "break", "continue"} {
+		if strings.HasPrefix(body, kw) {
+			return false
+		}
+	}
+	if i := strings.Index(body, ":="); i > 0 && strings.HasPrefix(body, "$") {
+		return false
+	}
+	if i := strings.Index(body, "="); i > 0 && strings.HasPrefix(body, "$") && !strings.Contains(body[:i], " ") {
+		return false
+	}
+	return true
 }
 
 func stripTemplatePrefix(msg string) string {
