@@ -282,7 +282,7 @@ steps:
     run: "touch {{ .vars.dir | q }}/taken"
   - name: hostile output
     on: host1
-    run: {cmd: "printf '%s' \"a b; \\$(touch {{ .vars.dir | q }}/pwned) \\` + "`" + `touch {{ .vars.dir | q }}/pwned2\\` + "`" + ` 'q'\"", readonly: true}
+    run: {cmd: "printf '%s' \"a b; \\$(touch \"{{ .vars.dir | q }}\"/pwned) \\` + "`" + `touch \"{{ .vars.dir | q }}\"/pwned2\\` + "`" + ` 'q'\"", readonly: true}
     register: hostile
   - name: use it
     on: host0
