@@ -149,7 +149,10 @@ func runSgerun(t *testing.T, l *lab.Lab, timeout time.Duration, args ...string) 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := l.Command(ctx, lab.CtlHost, "", shell.Join(append([]string{sgerunBin}, args...)...))
+	// Each lab keeps its own sgerun state (journals, locks), so that tests
+	// running side by side do not see each other's runs.
+	argv := append([]string{sgerunBin, "--state-dir", sgerunState(l)}, args...)
+	c, err := l.Command(ctx, lab.CtlHost, "", shell.Join(argv...))
 	if err != nil {
 		t.Fatalf("sgerun %v: %v", args, err)
 	}
@@ -171,6 +174,9 @@ func runSgerun(t *testing.T, l *lab.Lab, timeout time.Duration, args ...string) 
 	}
 	return r
 }
+
+// sgerunState is the sgerun state directory (journals, locks) of a lab.
+func sgerunState(l *lab.Lab) string { return filepath.Join(l.StateDir(), "sgerun-state") }
 
 // Job is a job submitted by submitJobs.
 type Job struct {
