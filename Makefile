@@ -3,7 +3,10 @@
 
 GO ?= go
 
-.PHONY: build test unit fuzz lab-takeover clean
+LAB ?= sgelab
+INV = /run/sgerun-lab/$(LAB)/inventory.yaml
+
+.PHONY: build test unit fuzz demo clean
 
 build:
 	$(GO) build -o bin/sgerun ./cmd/sgerun
@@ -21,10 +24,16 @@ fuzz:
 	$(GO) test ./inventory -run '^$$' -fuzz FuzzParse -fuzztime 60s
 	$(GO) test ./runbook -run '^$$' -fuzz FuzzParse -fuzztime 60s
 
-# Bring the local lab up and run a real takeover on it.
-lab-takeover: build
-	./bin/sgerun lab up
-	./bin/sgerun lab ctl -- ./bin/sgerun takeover --inventory /run/sgerun-lab/sgelab/inventory.yaml --yes
+# The main job on the local lab: bring up a real SGE cluster in network
+# namespaces, start jobs, cut the master's scheduler network, and let sgerun
+# take over on the shadow. Needs root.
+demo: build
+	./bin/sgerun lab --name $(LAB) up
+	./bin/sgerun lab --name $(LAB) exec --user sgeuser exec1 'cd /tmp && for i in 1 2 3 4; do qsub -b y -o /dev/null -e /dev/null sleep 60; done'
+	./bin/sgerun lab --name $(LAB) partition master --net sched
+	./bin/sgerun lab --name $(LAB) ctl -- $(CURDIR)/bin/sgerun takeover --inventory $(INV) --yes
+	./bin/sgerun lab --name $(LAB) ctl -- $(CURDIR)/bin/sgerun status --inventory $(INV)
+	@echo "lab $(LAB) left running: sgerun lab status / sgerun lab down"
 
 clean:
 	rm -rf bin

@@ -135,7 +135,8 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 			}
 			if !ok {
 				if _, err := e.Record(journal.Event{Type: journal.StepSkip, Step: st.Index, StepName: st.Name,
-					Kind: st.Kind, Status: journal.StatusSkipped, Message: "when: " + st.When}); err != nil {
+					Kind: st.Kind, Status: journal.StatusSkipped, Message: "when: condition is false",
+					Data: map[string]any{"when": st.When}}); err != nil {
 					return err
 				}
 				state.Done[st.Index] = true

@@ -25,11 +25,20 @@ type Connector interface {
 	Target(ctx context.Context, host string) (steps.Target, error)
 }
 
+// addressConnector is the optional ability to reach a host on its fence
+// address, used when its own address does not answer.
+type addressConnector interface {
+	TargetAt(ctx context.Context, host, address string) (steps.Target, error)
+}
+
 // Host is what one of master and shadow shows.
 type Host struct {
-	Name       string `json:"name"`
-	Role       string `json:"role"`
-	Reachable  bool   `json:"reachable"`
+	Name      string `json:"name"`
+	Role      string `json:"role"`
+	Reachable bool   `json:"reachable"`
+	// Via is the fence address the host was read through when its own
+	// address did not answer.
+	Via        string `json:"via,omitempty"`
 	Error      string `json:"error,omitempty"`
 	QmasterPID []int  `json:"qmaster_pids"`
 	ShadowdPID []int  `json:"shadowd_pids"`
@@ -76,7 +85,20 @@ func Gather(ctx context.Context, inv *inventory.Inventory, conn Connector) *Repo
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.Hosts[i], targets[i] = probeHost(ctx, conn, c, n.name, n.role)
+			r.Hosts[i], targets[i] = probeHost(ctx, conn, c, n.name, n.role, "")
+			h, ok := inv.Host(n.name)
+			ac, can := conn.(addressConnector)
+			if r.Hosts[i].Reachable || !ok || h.FenceAddress == "" || !can {
+				return
+			}
+			// Cut off on its own address (a partition of the scheduler
+			// network)? Look through its fence address.
+			via, t := probeHost(ctx, ac, c, n.name, n.role, h.FenceAddress)
+			if via.Reachable {
+				via.Via = h.FenceAddress
+				via.Error = r.Hosts[i].Error
+				r.Hosts[i], targets[i] = via, t
+			}
 		}()
 	}
 	wg.Wait()
@@ -86,6 +108,9 @@ func Gather(ctx context.Context, inv *inventory.Inventory, conn Connector) *Repo
 		if !h.Reachable {
 			r.Problems = append(r.Problems, fmt.Sprintf("%s %s unreachable: %s", h.Role, h.Name, h.Error))
 			continue
+		}
+		if h.Via != "" {
+			r.Problems = append(r.Problems, fmt.Sprintf("%s %s unreachable on its own address, read through fence address %s", h.Role, h.Name, h.Via))
 		}
 		if reader == nil || h.Role == inventory.RoleShadow && r.ActQmaster == "" {
 			reader = targets[i]
@@ -114,11 +139,17 @@ func Gather(ctx context.Context, inv *inventory.Inventory, conn Connector) *Repo
 	return r
 }
 
-func probeHost(ctx context.Context, conn Connector, c inventory.Cluster, name, role string) (Host, steps.Target) {
+func probeHost(ctx context.Context, conn any, c inventory.Cluster, name, role, address string) (Host, steps.Target) {
 	h := Host{Name: name, Role: role, Qping: -1}
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	t, err := conn.Target(cctx, name)
+	var t steps.Target
+	var err error
+	if address == "" {
+		t, err = conn.(Connector).Target(cctx, name)
+	} else {
+		t, err = conn.(addressConnector).TargetAt(cctx, name, address)
+	}
 	if err != nil {
 		h.Error = err.Error()
 		return h, nil

@@ -77,6 +77,8 @@ func (a *app) renderStatus(r *status.Report, stale time.Duration, runs []journal
 		state := fmt.Sprintf("qmaster pids %v, shadowd pids %v, qping %d, act_qmaster %s", h.QmasterPID, h.ShadowdPID, h.Qping, orNone(h.ActQmaster))
 		if !h.Reachable {
 			state = s.Warn.Render("unreachable: " + h.Error)
+		} else if h.Via != "" {
+			state += s.Warn.Render(" (via fence address " + h.Via + ")")
 		}
 		fmt.Fprintf(w, "  %-7s %-12s %s\n", h.Role, h.Name, state)
 	}
