@@ -50,6 +50,15 @@ type Vote struct {
 	MasterUp    bool   `json:"master_up"`
 }
 
+// Gate verdicts: what the evidence says, whatever was decided.
+const (
+	VerdictMasterDown    = "master_down"
+	VerdictHealthy       = "master_reachable"
+	VerdictShadowCutOff  = "shadow_cut_off"
+	VerdictAntiflap      = "antiflap"
+	VerdictAlreadyMaster = "already_master"
+)
+
 // Gate decisions.
 const (
 	GateMasterDown    = "master_unreachable"
@@ -135,26 +144,17 @@ func (s *gateSpec) Do(ctx context.Context, _ Target, env Env) (Result, error) {
 	ev["hung"] = hung && hbAge >= 0 && time.Duration(hbAge)*time.Second >= s.HeartbeatStale
 	ev["forced"] = false
 	res := Result{Data: ev}
-	refuse := func(format string, args ...any) (Result, error) {
-		ev["decision"] = GateRefused
+	refuse := func(verdict, format string, args ...any) (Result, error) {
+		ev["decision"], ev["verdict"] = GateRefused, verdict
 		msg := fmt.Sprintf(format, args...)
 		ev["reason"] = msg
 		return res, fmt.Errorf("%w: %s", ErrRefused, msg)
 	}
 	shadowVote := votes[s.Shadow]
 	if act == s.Shadow && s.selfOK(ctx, targets[s.Shadow]) {
-		ev["decision"] = GateAlreadyMaster
+		ev["decision"], ev["verdict"] = GateAlreadyMaster, VerdictAlreadyMaster
 		ev["reason"] = fmt.Sprintf("%s is already the active qmaster and answers qping; nothing to do", s.Shadow)
 		return res, fmt.Errorf("%w: %s", ErrStopRun, ev["reason"])
-	}
-	if last, ok := parseHistory(hist); ok && s.Antiflap > 0 && time.Since(last.Time) < s.Antiflap && !last.Acked {
-		ev["antiflap_last"] = last
-		if !s.Force {
-			return refuse("anti-flap: the last takeover (run %s, %s -> %s) was at %s, less than %s ago; "+
-				"acknowledge it with `sgerun ack` or use --force", last.RunID, last.From, last.To,
-				last.Time.Format(time.RFC3339), s.Antiflap)
-		}
-		ev["forced"] = true
 	}
 	witnessUp, witnessDown := 0, 0
 	for _, v := range voters[1:] {
@@ -166,21 +166,38 @@ func (s *gateSpec) Do(ctx context.Context, _ Target, env Env) (Result, error) {
 	}
 	switch {
 	case !shadowVote.MasterUp && witnessUp > witnessDown:
-		return refuse("the shadow %s is the one cut off: it cannot reach the master, but %d of %d witness(es) can",
+		return refuse(VerdictShadowCutOff, "the shadow %s is the one cut off: it cannot reach the master, but %d of %d witness(es) can",
 			s.Shadow, witnessUp, len(voters)-1)
 	case !shadowVote.Reachable:
-		return refuse("the shadow %s cannot be reached: %s", s.Shadow, shadowVote.Error)
+		return refuse(VerdictShadowCutOff, "the shadow %s cannot be reached: %s", s.Shadow, shadowVote.Error)
 	case down >= quorum:
-		ev["decision"] = GateMasterDown
+		ev["verdict"] = VerdictMasterDown
 		ev["reason"] = fmt.Sprintf("%d of %d voter(s) cannot reach the qmaster on %s (quorum %d)", down, len(voters), s.Master, quorum)
-		return res, nil
 	case s.Force:
-		ev["decision"], ev["forced"] = GateForced, true
+		ev["verdict"], ev["forced"] = VerdictHealthy, true
 		ev["reason"] = fmt.Sprintf("forced: only %d of %d voter(s) report the master unreachable (quorum %d)", down, len(voters), quorum)
-		return res, nil
+	default:
+		return refuse(VerdictHealthy, "the master %s is not confirmed down: %d voter(s) reach it, %d do not, %d abstain (quorum %d); use --force to override",
+			s.Master, up, down, abstain, quorum)
 	}
-	return refuse("the master %s is not confirmed down: %d voter(s) reach it, %d do not, %d abstain (quorum %d); use --force to override",
-		s.Master, up, down, abstain, quorum)
+	// The takeover would proceed: the anti-flap window is the last word.
+	if last, ok := parseHistory(hist); ok && s.Antiflap > 0 && time.Since(last.Time) < s.Antiflap && !last.Acked {
+		ev["antiflap_last"] = last
+		if !s.Force {
+			verdict := ev["verdict"]
+			res, err := refuse(VerdictAntiflap, "anti-flap: the last takeover (run %s, %s -> %s) was at %s, less than %s ago; "+
+				"acknowledge it with sgerun ack or use --force", last.RunID, last.From, last.To,
+				last.Time.Format(time.RFC3339), s.Antiflap)
+			ev["evidence_verdict"] = verdict
+			return res, err
+		}
+		ev["forced"] = true
+	}
+	ev["decision"] = GateMasterDown
+	if ev["forced"] == true {
+		ev["decision"] = GateForced
+	}
+	return res, nil
 }
 
 // vote probes the master from one voter.
@@ -304,7 +321,7 @@ func gateKind() Kind {
 		Local: true,
 		DataKeys: []string{"decision", "reason", "voters", "votes_down", "votes_up", "abstain", "quorum", "hung",
 			"heartbeat_age_seconds", "heartbeat", "act_qmaster", "ssh_master_ok", "ssh_master_error", "forced",
-			"antiflap_last", "note", "qmaster_spool_dir", "shared_dir"},
+			"antiflap_last", "note", "qmaster_spool_dir", "shared_dir", "verdict", "evidence_verdict"},
 		New: func(n *yaml.Node) (Spec, error) {
 			s := &gateSpec{Port: 6444, Timeout: 5 * time.Second, HeartbeatStale: 90 * time.Second, SGECell: "default"}
 			if err := decodeStrict(n, s); err != nil {
