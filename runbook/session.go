@@ -38,6 +38,8 @@ type Session struct {
 	Args []string
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Hooks run around the run (takeover hooks from the inventory).
+	Hooks Hooks
 }
 
 // Outcome is how a run ended.
@@ -187,7 +189,10 @@ func (s *Session) execute(ctx context.Context, w *journal.Writer, meta journal.M
 	if _, err := e.Record(first); err != nil {
 		return out, err
 	}
-	runErr := e.Execute(ctx, s.Runbook, vars, state)
+	runErr := s.preHooks(ctx, e)
+	if runErr == nil {
+		runErr = e.Execute(ctx, s.Runbook, vars, state)
+	}
 	out.Status = StatusOf(runErr, s.DryRun)
 	if errors.Is(runErr, ErrInterrupted) {
 		// The run can be resumed: no run_end.
@@ -200,6 +205,7 @@ func (s *Session) execute(ctx context.Context, w *journal.Writer, meta journal.M
 	if _, err := e.Record(ev); err != nil {
 		return out, errors.Join(runErr, err)
 	}
+	s.postHooks(context.WithoutCancel(ctx), e, w.Dir(), runErr)
 	return out, runErr
 }
 
@@ -238,18 +244,36 @@ func (s *Session) connector() (Connector, func(), error) {
 
 // recorder journals an event, then shows it.
 func (s *Session) recorder(w *journal.Writer) func(journal.Event) (journal.Event, error) {
+	// Writes run concurrently, so that the hosts of a step share fsyncs
+	// (journal group commit); Observe still sees every durable event once,
+	// in sequence order, whichever goroutine delivers it.
 	var mu sync.Mutex
+	next := w.Seq() + 1
+	pending := map[int]*journal.Event{} // by seq; nil: failed, skip it
 	return func(ev journal.Event) (journal.Event, error) {
+		ev, err := w.Write(ev)
+		if ev.Seq < next {
+			return ev, err // failed before it was given a sequence number
+		}
 		mu.Lock()
 		defer mu.Unlock()
-		ev, err := w.Write(ev)
 		if err != nil {
-			return ev, err
+			pending[ev.Seq] = nil
+		} else {
+			pending[ev.Seq] = &ev
 		}
-		if s.Observe != nil {
-			s.Observe(ev)
+		for {
+			p, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			if p != nil && s.Observe != nil {
+				s.Observe(*p)
+			}
 		}
-		return ev, nil
+		return ev, err
 	}
 }
 

@@ -65,6 +65,17 @@ func (v *RunView) Event(ev journal.Event) {
 		fmt.Fprintf(v.W, "%s %s on %s (%s)%s\n", mark, ev.StepName, v.S.Host.Render(ev.Host), ev.Kind, errSuffix(ev.Error))
 	case journal.RollbackEnd:
 		fmt.Fprintf(v.W, "%s\n", v.S.status(ev.Status))
+	case "hook":
+		v.clear()
+		mark := v.S.OK.Render("✓ hook")
+		if ev.Status != journal.StatusOK {
+			mark = v.S.Failed.Render("✗ hook")
+		}
+		cmd := ""
+		if ev.Output != nil {
+			cmd = ev.Output.Cmd
+		}
+		fmt.Fprintf(v.W, "%s %s: %s%s\n", mark, ev.StepName, cmd, errSuffix(ev.Error))
 	case journal.Note:
 		v.clear()
 		fmt.Fprintf(v.W, "%s\n", v.S.Dim.Render("note: "+ev.Message))

@@ -113,10 +113,16 @@ func runOne(ctx context.Context, conn *runbook.SSHConnector, host, cmd string) h
 	return r
 }
 
+// progressEvery is the least time between two redraws of the live
+// progress line, so that a thousand hosts finishing at once cost a few
+// dozen writes to the terminal, not a thousand.
+const progressEvery = 50 * time.Millisecond
+
 func (a *app) execProgress(total int, quiet bool) func(ok bool) {
 	s := a.styles()
 	var mu sync.Mutex
 	done, failed := 0, 0
+	var drawn time.Time
 	return func(ok bool) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -127,6 +133,11 @@ func (a *app) execProgress(total int, quiet bool) func(ok bool) {
 		if quiet || !s.Live {
 			return
 		}
+		now := time.Now()
+		if done < total && now.Sub(drawn) < progressEvery {
+			return
+		}
+		drawn = now
 		fmt.Fprintf(a.errOut, "\r\x1b[K%d/%d done, %d failed, %d pending", done, total, failed, total-done)
 		if done == total {
 			fmt.Fprint(a.errOut, "\r\x1b[K")

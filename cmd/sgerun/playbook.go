@@ -2,14 +2,17 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/mattn/go-isatty"
 	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/journal"
 	"github.com/sgerun/sgerun/playbooks"
 	"github.com/sgerun/sgerun/runbook"
+	"github.com/sgerun/sgerun/ui"
 	"github.com/spf13/cobra"
 )
 
@@ -84,6 +87,9 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 			}
 			s, _ := a.session(inv, rb, asJSON)
 			s.Vars, s.DryRun, s.Force = overrides, dry, force
+			if p.name == "takeover" {
+				s.Hooks = takeoverHooks(inv)
+			}
 			out, err := s.Start(cmd.Context())
 			return a.finish(out, asJSON, err)
 		},
@@ -91,8 +97,11 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
 	f.BoolVarP(&dry, "dry-run", "n", false, "run the probes, print every change per host, change nothing")
-	if p.confirm != "" {
-		f.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (cron, monitors)")
+	f.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (cron, monitors)")
+	if p.confirm == "" {
+		// Nothing to confirm, but scripts pass --yes to every changing
+		// command: accept it (hidden) instead of failing with exit 2.
+		_ = f.MarkHidden("yes")
 	}
 	f.StringArrayVar(&vars, "var", nil, "set a playbook variable, name=value")
 	for i, pf := range p.flags {
@@ -219,4 +228,35 @@ func (a *app) playbookShowCmd() *cobra.Command {
 		},
 	})
 	return cmd
+}
+
+// takeoverHooks maps the inventory's hooks onto a takeover run: the run's
+// JSON report goes to post_takeover / post_failure on stdin.
+func takeoverHooks(inv *inventory.Inventory) runbook.Hooks {
+	env := []string{"SGERUN_INVENTORY=" + inv.File}
+	if m := inv.Role(inventory.RoleMaster); len(m) == 1 {
+		env = append(env, "SGERUN_MASTER="+m[0])
+	}
+	if sh := inv.Role(inventory.RoleShadow); len(sh) == 1 {
+		env = append(env, "SGERUN_SHADOW="+sh[0])
+	}
+	return runbook.Hooks{
+		Pre:      inv.Hooks.PreTakeover,
+		PostOK:   inv.Hooks.PostTakeover,
+		PostFail: inv.Hooks.PostFailure,
+		Timeout:  inv.Hooks.Timeout,
+		Env:      env,
+		Summary:  reportJSON,
+	}
+}
+
+// reportJSON renders the JSON report of the run in dir.
+func reportJSON(dir string) ([]byte, error) {
+	meta, events, err := journal.Read(dir)
+	if err != nil {
+		return nil, err
+	}
+	r := ui.BuildReport(meta, events)
+	r.Dir = dir
+	return json.Marshal(r)
 }

@@ -59,8 +59,8 @@ type Options struct {
 	HandshakeDelay time.Duration
 }
 
-// Server is a set of virtual SSH hosts. It is closed by the Cleanup of the
-// testing.TB given to New.
+// Server is a set of virtual SSH hosts. A Server from New is closed by the
+// Cleanup of the testing.TB given to New; one from Start by Close.
 type Server struct {
 	opts       Options
 	authorized map[string]bool
@@ -81,6 +81,8 @@ type Server struct {
 type Host struct {
 	// Name is the host's logical name (host0, host1, ... or Options.Names).
 	Name string
+	// Index is the host's position in Server.Hosts.
+	Index int
 	// Addr is the listening address, "127.0.0.1:port".
 	Addr string
 	// Port is the listening port.
@@ -107,6 +109,17 @@ type Host struct {
 // connection and kills the processes the default handler started.
 func New(t testing.TB, opts Options) *Server {
 	t.Helper()
+	s, err := Start(opts)
+	if err != nil {
+		t.Fatalf("sshtest: %v", err)
+	}
+	t.Cleanup(s.close)
+	return s
+}
+
+// Start starts a Server with the virtual hosts described by opts, outside
+// of a test (see bench/simhosts). Close stops it.
+func Start(opts Options) (*Server, error) {
 	names := opts.Names
 	if len(names) == 0 {
 		names = make([]string, opts.Hosts)
@@ -127,19 +140,27 @@ func New(t testing.TB, opts Options) *Server {
 	for _, u := range opts.Users {
 		s.users[u] = true
 	}
-	t.Cleanup(s.close)
-	for _, name := range names {
-		h, err := s.startHost(name)
+	for i, name := range names {
+		h, err := s.startHost(name, i)
 		if err != nil {
-			t.Fatalf("sshtest: start host %s: %v", name, err)
+			s.close()
+			return nil, fmt.Errorf("start host %s: %w", name, err)
 		}
 		s.hosts = append(s.hosts, h)
 		s.byName[name] = h
 	}
-	return s
+	return s, nil
 }
 
-func (s *Server) startHost(name string) (*Host, error) {
+// Close stops the Server: it closes every listener and connection, kills
+// the processes the default handler started and waits for its goroutines.
+// It is safe to call more than once.
+func (s *Server) Close() error {
+	s.close()
+	return nil
+}
+
+func (s *Server) startHost(name string, index int) (*Host, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate host key: %w", err)
@@ -154,6 +175,7 @@ func (s *Server) startHost(name string) (*Host, error) {
 	}
 	h := &Host{
 		Name:    name,
+		Index:   index,
 		Addr:    ln.Addr().String(),
 		Port:    ln.Addr().(*net.TCPAddr).Port,
 		HostKey: signer.PublicKey(),
@@ -198,6 +220,11 @@ func (s *Server) WriteKnownHosts(path string) error {
 
 func (s *Server) close() {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return
+	}
 	s.closed = true
 	conns := s.conns
 	s.conns = nil

@@ -1,0 +1,1053 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sgerun/sgerun/lab"
+	"github.com/sgerun/sgerun/shell"
+)
+
+// TestTakeover runs the acceptance scenarios of issue 4 against real SGE
+// daemons. They share one lab because they chain the way a real incident
+// does, and a lab per scenario would cost minutes each:
+//
+//	R3   the shadow is the one cut off: refused, nothing changed
+//	R12  dry run with the master cut off: probes run, every change shown, nothing changed
+//	R1   running jobs, master cut off, takeover (R4: three runs started at once, one proceeds)
+//	R2   the old master is fenced; after heal no two qmasters ever answer
+//	R11  a takeover while the shadow already serves is a no-op
+//	TB   takeback returns the role, running jobs survive
+//	R11  a new takeover inside the anti-flap window is refused; --force passes and is journaled
+//	TB   takeback --restore-spool points bootstrap next to the original spool
+//	R2b  no fence path: the takeover records a pending fence; status/check report it; sgerun fence resolves it
+//
+// Each scenario is a subtest; when one fails the later ones are skipped,
+// since they start from the state it should have left.
+func TestTakeover(t *testing.T) {
+	l := upLab(t, 3)
+	c := &toChain{l: l, inv: l.InventoryPath()}
+	// A fresh qmaster writes jobseqnum and arseqnum once, about 15 s after
+	// it starts (then only when a number changes). Wait for that first
+	// write, so that it cannot show up as a change in R3's or R12's tree
+	// comparison.
+	waitUntil(t, time.Minute, 500*time.Millisecond, "qmaster's first jobseqnum/arseqnum", func() (bool, error) {
+		for _, f := range []string{"jobseqnum", "arseqnum"} {
+			if _, err := os.Stat(filepath.Join(l.QmasterSpoolDir(), f)); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	scenarios := []struct {
+		name string
+		fn   func(*testing.T, *toChain)
+	}{
+		{"R3_shadow_cut_off_refused", toR3},
+		{"R12_dry_run", toR12},
+		{"R1_R4_takeover_with_running_jobs", toR1R4},
+		{"R2_old_master_fenced_no_split_brain", toR2},
+		{"R11_idempotent_when_shadow_serves", toR11Idempotent},
+		{"takeback", toTakeback},
+		{"R11_antiflap_and_force", toR11Antiflap},
+		{"takeback_restore_spool", toTakebackRestore},
+		{"R2_pending_fence_without_fence_path", toR2PendingFence},
+	}
+	var timings []string
+	for _, s := range scenarios {
+		start := time.Now()
+		ok := t.Run(s.name, func(t *testing.T) { s.fn(t, c) })
+		timings = append(timings, fmt.Sprintf("%-40s %s", s.name, time.Since(start).Round(100*time.Millisecond)))
+		if !ok {
+			t.Logf("timings:\n%s", strings.Join(timings, "\n"))
+			t.Fatalf("%s failed; the later scenarios build on its outcome and are not run", s.name)
+		}
+	}
+	t.Logf("timings:\n%s", strings.Join(timings, "\n"))
+}
+
+// toChain is what the chained scenarios hand on to each other.
+type toChain struct {
+	l   *lab.Lab
+	inv string
+	// r1Jobs ran across the R1 takeover; r1End is when that takeover
+	// returned, r1Winner the state dir of the run that proceeded.
+	r1Jobs       []Job
+	r1End        time.Time
+	r1Winner     string
+	r1Boot       map[string]string
+	masterQmPIDs []int // qmaster on the master before R1's partition
+}
+
+// ---------------------------------------------------------------- R3
+
+// toR3: the shadow is isolated (both networks). A takeover must refuse
+// (exit 3), say why, and leave common/ and the spool untouched.
+func toR3(t *testing.T, c *toChain) {
+	l := c.l
+	before := toTree(t, l)
+	toPartition(t, l, l.Shadow(), lab.NetAll)
+	r := runSgerun(t, l, 3*time.Minute, "takeover", "--inventory", c.inv, "--yes")
+	toHeal(t, l, l.Shadow())
+	after := toTree(t, l)
+
+	toWantCode(t, r, 3, "takeover with the shadow cut off")
+	if out := r.Stdout + r.Stderr; !regexp.MustCompile(`shadow \S+ (is the one cut off|cannot be reached)`).MatchString(out) {
+		t.Errorf("takeover output does not say the shadow is cut off:\n%s", toOut(r))
+	}
+	if d := diffTrees(before, after); len(d) > 0 {
+		t.Errorf("refused takeover changed files:\n%s", strings.Join(d, "\n"))
+	}
+	if a := toActQmaster(t, l); a != l.Master() {
+		t.Errorf("act_qmaster %q after a refused takeover, want %s", a, l.Master())
+	}
+	if pids := toQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
+		t.Errorf("refused takeover left qmaster %v on the shadow", pids)
+	}
+	toWaitQping(t, l, l.ExecHosts()[0], l.Master(), time.Minute)
+}
+
+// ---------------------------------------------------------------- R12
+
+// toR12: a dry run with the master cut off runs the gate's probes for real
+// (its evidence is journaled), shows every mutating command per host and
+// changes nothing.
+func toR12(t *testing.T, c *toChain) {
+	l := c.l
+	before := toTree(t, l)
+	toPartition(t, l, l.Master(), lab.NetSched)
+	r := runSgerun(t, l, 5*time.Minute, "takeover", "--inventory", c.inv, "--yes", "--dry-run")
+	after := toTree(t, l)
+	toHeal(t, l, l.Master())
+	toWantCode(t, r, 0, "takeover --dry-run")
+	if d := diffTrees(before, after); len(d) > 0 {
+		t.Errorf("dry run changed files:\n%s", strings.Join(d, "\n"))
+	}
+	if a := toActQmaster(t, l); a != l.Master() {
+		t.Errorf("act_qmaster %q after a dry run, want %s", a, l.Master())
+	}
+	if pids := toQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
+		t.Errorf("dry run started qmaster %v on the shadow", pids)
+	}
+
+	run := toLastRun(t, l, sgerunState(l))
+	if run.Runbook != "takeover" || !run.DryRun {
+		t.Fatalf("last run %s: runbook %s dry_run %v, want the takeover dry run", run.RunID, run.Runbook, run.DryRun)
+	}
+	// The probes ran: each voter reached, qping of the master from each
+	// failed, and a quorum said "down".
+	ev := toGateEvidence(t, run.Dir, "partition gate")
+	toCheckDownVotes(t, l, ev)
+
+	// Every mutating command, per host.
+	rep := toShow(t, l, sgerunState(l), run.RunID)
+	shadow, master := l.Shadow(), l.Master()
+	qdir, db := l.QmasterSpoolDir(), l.SpoolDB()
+	want := []struct{ step, host, re string }{
+		{"take the takeover lock", shadow, `set -C .*\.sgerun-takeover\.lock`},
+		{"copy the qmaster spool dir", shadow, `^run: cp -a -- ` + regexp.QuoteMeta(qdir) + ` ` + regexp.QuoteMeta(qdir) + `\.sgerun-\d{14}$`},
+		{"copy the BDB spool", shadow, `^run: cp -a -- ` + regexp.QuoteMeta(db) + ` ` + regexp.QuoteMeta(db) + `\.sgerun-\d{14}$`},
+		{"recover and verify the BDB copy, list its jobs", shadow, `db_recover[\s\S]*db_verify`},
+		{"point bootstrap at the copy", shadow, `(?m)^\s*-qmaster_spool_dir\s+` + regexp.QuoteMeta(qdir) + `$`},
+		{"point bootstrap at the copy", shadow, `(?m)^\s*\+qmaster_spool_dir\s+` + regexp.QuoteMeta(qdir) + `\.sgerun-\d{14}$`},
+		{"point bootstrap at the copy", shadow, `(?m)^\s*-spooling_params\s+` + regexp.QuoteMeta(db) + `$`},
+		{"point bootstrap at the copy", shadow, `(?m)^\s*\+spooling_params\s+` + regexp.QuoteMeta(db) + `\.sgerun-\d{14}$`},
+		{"write act_qmaster", shadow, `(?m)^\s*-` + regexp.QuoteMeta(master) + `\n\s*\+` + regexp.QuoteMeta(shadow) + `$`},
+		{"start qmaster on the shadow", shadow, `sgemaster[\s\S]*-qmaster start`},
+		{"fence the old master", "controller", `^\[` + regexp.QuoteMeta(master) + `\] run: [\s\S]*kill -KILL`},
+		{"record the takeover for the anti-flap window", shadow, `\.sgerun-last-takeover\.json`},
+		{"release the takeover lock", shadow, `rm -f -- .*\.sgerun-takeover\.lock`},
+	}
+	for _, h := range l.ExecHosts() {
+		want = append(want, struct{ step, host, re string }{"softstop and start every execd", h, `sgeexecd[\s\S]*softstop[\s\S]*"\$rc" start`})
+	}
+	for _, w := range want {
+		s, ok := rep.step(w.step)
+		if !ok {
+			t.Errorf("dry run: no step %q", w.step)
+			continue
+		}
+		if s.Status != "planned" {
+			t.Errorf("dry run: step %q is %s, want planned", w.step, s.Status)
+		}
+		plan := strings.Join(s.Plan[w.host], "\n")
+		if !regexp.MustCompile(w.re).MatchString(plan) {
+			t.Errorf("dry run: step %q on %s does not show %s; plan:\n%s", w.step, w.host, w.re, plan)
+		}
+	}
+	if s, ok := rep.step("softstop and start every execd"); ok && len(s.Plan) != len(l.ExecHosts()) {
+		t.Errorf("dry run: execd softstop planned on %d host(s), want %d: %v", len(s.Plan), len(l.ExecHosts()), toKeys(s.Plan))
+	}
+	// The text output shows the same, the fence with the master's name.
+	for _, frag := range []string{"cp -a -- " + qdir + " ", "cp -a -- " + db + " ", "[" + master + "] run: pidfile=", "softstop", "+" + shadow} {
+		if !strings.Contains(r.Stdout, frag) {
+			t.Errorf("dry run output lacks %q", frag)
+		}
+	}
+	toWaitQping(t, l, l.ExecHosts()[0], l.Master(), time.Minute)
+}
+
+// ---------------------------------------------------------------- R1 + R4
+
+// toR1R4: four jobs run; the master's scheduler network is cut; three
+// takeovers start at once, two from the same controller state (the local
+// run lock) and one from a second controller (the lock file on the shared
+// spool). Exactly one proceeds. Then bootstrap names the new copies, the
+// BDB copy verifies, and every job is still known or accounted.
+func toR1R4(t *testing.T, c *toChain) {
+	l := c.l
+	c.r1Jobs = submitJobs(t, l, l.ExecHosts()[0], 4, 75*time.Second)
+	toWaitRunning(t, l, l.Master(), c.r1Jobs, 2*time.Minute)
+	before := toJobIDs(t, l, l.Master())
+	for _, j := range c.r1Jobs {
+		if !before[j.ID] {
+			t.Fatalf("job %d not in qstat before the partition: %v", j.ID, toSorted(before))
+		}
+	}
+	c.masterQmPIDs = toQmasterPIDs(t, l, l.Master())
+	if len(c.masterQmPIDs) == 0 {
+		t.Fatalf("no qmaster on %s before the partition", l.Master())
+	}
+	toPartition(t, l, l.Master(), lab.NetSched)
+
+	second := filepath.Join(l.StateDir(), "sgerun-state-ctl2")
+	dirs := []string{sgerunState(l), sgerunState(l), second}
+	results := make([]Result, len(dirs))
+	errs := make([]error, len(dirs))
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for i, d := range dirs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			results[i], errs[i] = toRunAt(l, d, 5*time.Minute, "takeover", "--inventory", c.inv, "--yes")
+		}()
+	}
+	start := time.Now()
+	close(gate)
+	wg.Wait()
+	c.r1End = time.Now()
+	t.Logf("three concurrent takeovers took %s", c.r1End.Sub(start).Round(100*time.Millisecond))
+	winners := 0
+	for i, r := range results {
+		if errs[i] != nil {
+			t.Fatalf("takeover %d: %v", i, errs[i])
+		}
+		switch r.Code {
+		case 0:
+			winners++
+			c.r1Winner = dirs[i]
+		case 3:
+			// Same state dir: the controller's run lock ("another run
+			// holds ..."); the second controller: the lock file on the
+			// shared spool ("lock ... is held" / "taken meanwhile").
+			out := r.Stdout + r.Stderr
+			if !regexp.MustCompile(`another run holds|locked|lock \S+ on \S+ is held|could not take lock \S+ .*taken meanwhile`).MatchString(out) {
+				t.Errorf("takeover %d exited 3 without saying another run holds the lock:\n%s", i, toOut(r))
+			}
+		default:
+			t.Errorf("takeover %d: exit %d, want 0 or 3\n%s", i, r.Code, toOut(r))
+		}
+	}
+	if winners != 1 {
+		for i, r := range results {
+			t.Logf("takeover %d (state %s): exit %d\n%s", i, dirs[i], r.Code, toOut(r))
+		}
+		t.Fatalf("%d takeovers proceeded, want exactly 1", winners)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(l.QmasterSpoolDir()), ".sgerun-takeover.lock")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("takeover lock file left behind: %v", err)
+	}
+
+	// bootstrap names the new .sgerun-<stamp> copies.
+	boot := toBootstrap(t, l)
+	c.r1Boot = boot
+	qd, sp := boot["qmaster_spool_dir"], boot["spooling_params"]
+	m := regexp.MustCompile(`^` + regexp.QuoteMeta(l.QmasterSpoolDir()) + `\.sgerun-(\d{14})$`).FindStringSubmatch(qd)
+	if m == nil {
+		t.Fatalf("bootstrap qmaster_spool_dir %q, want %s.sgerun-<stamp>", qd, l.QmasterSpoolDir())
+	}
+	if want := l.SpoolDB() + ".sgerun-" + m[1]; sp != want {
+		t.Errorf("bootstrap spooling_params %q, want %q", sp, want)
+	}
+	if a := toActQmaster(t, l); a != l.Shadow() {
+		t.Errorf("act_qmaster %q, want %s", a, l.Shadow())
+	}
+	toWaitQping(t, l, l.ExecHosts()[1], l.Shadow(), 30*time.Second)
+
+	// The BDB copy verifies, checked here independently of sgerun's own
+	// db_verify step, as the admin user (a root db_verify could leave
+	// root-owned environment files the qmaster cannot open).
+	for _, f := range []string{"sge", "sge_job"} {
+		cmd := shell.Join("db_verify", "-h", sp, filepath.Join(sp, f))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, stderr, err := l.ExecAs(ctx, l.Shadow(), boot["admin_user"], cmd)
+		cancel()
+		if err != nil || !strings.Contains(out+stderr, "succeeded") {
+			t.Errorf("%s on %s: %v\n%s%s", cmd, l.Shadow(), err, out, stderr)
+		}
+	}
+
+	// No job lost: every job known before is queued/running on the new
+	// master or already accounted.
+	after := toJobIDs(t, l, l.Shadow())
+	for id := range toAccounted(t, l) {
+		after[id] = true
+	}
+	var lost []int
+	for id := range before {
+		if !after[id] {
+			lost = append(lost, id)
+		}
+	}
+	if len(lost) > 0 {
+		t.Errorf("jobs lost by the takeover: %v (before %v, after %v)", lost, toSorted(before), toSorted(after))
+	}
+	if len(after) < len(before) {
+		t.Errorf("job count after %d < before %d", len(after), len(before))
+	}
+	// The jobs' exit status is checked at the end of R2, once they end.
+}
+
+// ---------------------------------------------------------------- R2
+
+// toR2: the old master comes back on the network. Its qmaster must be gone
+// (fenced during the takeover, well within 30 s of its end), and in 30 s
+// of sampling never do two qmasters answer. Then R1's jobs end with exit
+// status 0.
+func toR2(t *testing.T, c *toChain) {
+	l := c.l
+	toHeal(t, l, l.Master())
+	if pids := toQmasterPIDs(t, l, l.Master()); len(pids) > 0 {
+		t.Errorf("qmaster %v still runs on the old master %s (it ran as %v before)", pids, l.Master(), c.masterQmPIDs)
+	}
+	if d := time.Since(c.r1End); d > 30*time.Second {
+		t.Errorf("fence checked %s after the takeover ended, want within 30s", d)
+	}
+	run := toLastRun(t, l, c.r1Winner)
+	if run.Runbook != "takeover" || run.DryRun || run.Status != "ok" {
+		t.Fatalf("winning run %s: %s dry_run=%v status=%s", run.RunID, run.Runbook, run.DryRun, run.Status)
+	}
+	f := toStepEnd(t, run.Dir, "fence the old master")
+	if f.Data["method"] != "ssh" || !strings.Contains(fmt.Sprint(f.Data["detail"]), "fenced") {
+		t.Errorf("fence step: method %v detail %v, want ssh ... fenced", f.Data["method"], f.Data["detail"])
+	}
+	if !f.Time.Before(c.r1End) {
+		t.Errorf("fence step ended at %s, after the takeover returned (%s)", f.Time, c.r1End)
+	}
+
+	// 30 one-second samples of both qmasters, as a witness sees them.
+	witness := l.ExecHosts()[2]
+	var both, masterUp, shadowUp, n int
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); n++ {
+		tick := time.Now()
+		var ms, ss int
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); ms = qpingStatus(l, witness, l.Master()) }()
+		go func() { defer wg.Done(); ss = qpingStatus(l, witness, l.Shadow()) }()
+		wg.Wait()
+		if ms == 0 && ss == 0 {
+			both++
+		}
+		if ms == 0 {
+			masterUp++
+		}
+		if ss == 0 {
+			shadowUp++
+		}
+		time.Sleep(time.Until(tick.Add(time.Second)))
+	}
+	t.Logf("%d samples: master status 0 in %d, shadow in %d, both in %d", n, masterUp, shadowUp, both)
+	if both > 0 {
+		t.Errorf("split brain: both qmasters answered status 0 in %d of %d samples", both, n)
+	}
+	if masterUp > 0 {
+		t.Errorf("the fenced master's qmaster answered status 0 in %d of %d samples", masterUp, n)
+	}
+	if n < 20 || shadowUp < n*9/10 {
+		t.Errorf("the new qmaster answered status 0 in only %d of %d samples", shadowUp, n)
+	}
+
+	// R1's jobs, which ran across the takeover, end well.
+	waitMarkers(t, c.r1Jobs, 3*time.Minute)
+	for _, j := range c.r1Jobs {
+		if code := jobExitStatus(t, l, l.Shadow(), j.ID, time.Minute); code != 0 {
+			t.Errorf("job %d: exit_status %d, want 0", j.ID, code)
+		}
+	}
+}
+
+// ---------------------------------------------------------------- R11 (no-op)
+
+// toR11Idempotent: with the shadow already serving, a takeover changes
+// nothing and exits 0.
+func toR11Idempotent(t *testing.T, c *toChain) {
+	l := c.l
+	entries := toSpoolEntries(t, l)
+	r := runSgerun(t, l, 3*time.Minute, "takeover", "--inventory", c.inv, "--yes")
+	toWantCode(t, r, 0, "takeover while the shadow serves")
+	if !strings.Contains(r.Stdout+r.Stderr, "already") {
+		t.Errorf("takeover output does not say the shadow is already the qmaster:\n%s", toOut(r))
+	}
+	if b := toBootstrap(t, l); b["qmaster_spool_dir"] != c.r1Boot["qmaster_spool_dir"] || b["spooling_params"] != c.r1Boot["spooling_params"] {
+		t.Errorf("no-op takeover changed bootstrap: %v -> %v", c.r1Boot, b)
+	}
+	if a := toActQmaster(t, l); a != l.Shadow() {
+		t.Errorf("act_qmaster %q, want %s", a, l.Shadow())
+	}
+	if e := toSpoolEntries(t, l); strings.Join(e, " ") != strings.Join(entries, " ") {
+		t.Errorf("no-op takeover changed the spool directory: %v -> %v", entries, e)
+	}
+	toWaitQping(t, l, l.ExecHosts()[0], l.Shadow(), 10*time.Second)
+}
+
+// ---------------------------------------------------------------- takeback
+
+// toTakeback: jobs run; takeback returns the role to the master; the jobs
+// end with exit status 0.
+func toTakeback(t *testing.T, c *toChain) {
+	l := c.l
+	jobs := submitJobs(t, l, l.ExecHosts()[1], 4, 40*time.Second)
+	toWaitRunning(t, l, l.Shadow(), jobs, 2*time.Minute)
+	r := runSgerun(t, l, 5*time.Minute, "takeback", "--inventory", c.inv, "--yes")
+	toWantCode(t, r, 0, "takeback")
+	toCheckMasterBack(t, l)
+	if b := toBootstrap(t, l); b["qmaster_spool_dir"] != c.r1Boot["qmaster_spool_dir"] || b["spooling_params"] != c.r1Boot["spooling_params"] {
+		t.Errorf("takeback without --restore-spool changed bootstrap: %v -> %v", c.r1Boot, b)
+	}
+	toCheckJobs(t, l, jobs)
+}
+
+// ---------------------------------------------------------------- R11 (anti-flap)
+
+// toR11Antiflap: the master is cut off again, inside the anti-flap window
+// of R1's takeover: refused (exit 3, "anti-flap"), nothing changed. With
+// --force it proceeds, and the gate's journaled evidence says forced.
+func toR11Antiflap(t *testing.T, c *toChain) {
+	l := c.l
+	bootBefore := toBootstrap(t, l)
+	entries := toSpoolEntries(t, l)
+	toPartition(t, l, l.Master(), lab.NetSched)
+	r := runSgerun(t, l, 3*time.Minute, "takeover", "--inventory", c.inv, "--yes")
+	toWantCode(t, r, 3, "takeover inside the anti-flap window")
+	if !strings.Contains(r.Stdout+r.Stderr, "anti-flap") {
+		t.Errorf("refusal does not mention anti-flap:\n%s", toOut(r))
+	}
+	if b := toBootstrap(t, l); fmt.Sprint(b) != fmt.Sprint(bootBefore) {
+		t.Errorf("refused takeover changed bootstrap: %v -> %v", bootBefore, b)
+	}
+	if e := toSpoolEntries(t, l); strings.Join(e, " ") != strings.Join(entries, " ") {
+		t.Errorf("refused takeover changed the spool directory: %v -> %v", entries, e)
+	}
+	if a := toActQmaster(t, l); a != l.Master() {
+		t.Errorf("act_qmaster %q after a refused takeover, want %s", a, l.Master())
+	}
+	refused := toLastRun(t, l, sgerunState(l))
+	if ev := toGateEvidence(t, refused.Dir, "partition gate"); ev["verdict"] != "antiflap" || ev["forced"] != false {
+		t.Errorf("refused gate evidence: verdict %v forced %v, want antiflap/false", ev["verdict"], ev["forced"])
+	}
+
+	r = runSgerun(t, l, 5*time.Minute, "takeover", "--inventory", c.inv, "--yes", "--force")
+	toWantCode(t, r, 0, "takeover --force inside the anti-flap window")
+	run := toLastRun(t, l, sgerunState(l))
+	if run.RunID == refused.RunID || run.Status != "ok" {
+		t.Fatalf("forced run: %+v", run)
+	}
+	ev := toGateEvidence(t, run.Dir, "partition gate")
+	if ev["forced"] != true || ev["decision"] != "forced" {
+		t.Errorf("forced gate evidence: forced %v decision %v, want true/forced", ev["forced"], ev["decision"])
+	}
+	if ev["antiflap_last"] == nil {
+		t.Errorf("forced gate evidence lacks the anti-flap record it overrode: %v", ev)
+	}
+	toCheckDownVotes(t, l, ev)
+	if a := toActQmaster(t, l); a != l.Shadow() {
+		t.Errorf("act_qmaster %q after the forced takeover, want %s", a, l.Shadow())
+	}
+	toHeal(t, l, l.Master())
+	if pids := toQmasterPIDs(t, l, l.Master()); len(pids) > 0 {
+		t.Errorf("forced takeover did not fence the master: qmaster %v", pids)
+	}
+	toWaitQping(t, l, l.ExecHosts()[0], l.Shadow(), 30*time.Second)
+}
+
+// ---------------------------------------------------------------- takeback --restore-spool
+
+// toTakebackRestore: takeback --restore-spool puts the spool back next to
+// the original location (same parent, the original name with a suffix,
+// not a .sgerun- copy), verified, with running jobs intact.
+func toTakebackRestore(t *testing.T, c *toChain) {
+	l := c.l
+	jobs := submitJobs(t, l, l.ExecHosts()[2], 4, 30*time.Second)
+	toWaitRunning(t, l, l.Shadow(), jobs, 2*time.Minute)
+	r := runSgerun(t, l, 5*time.Minute, "takeback", "--inventory", c.inv, "--yes", "--restore-spool")
+	toWantCode(t, r, 0, "takeback --restore-spool")
+	toCheckMasterBack(t, l)
+	boot := toBootstrap(t, l)
+	for key, orig := range map[string]string{"qmaster_spool_dir": l.QmasterSpoolDir(), "spooling_params": l.SpoolDB()} {
+		got := boot[key]
+		if filepath.Dir(got) != filepath.Dir(orig) || !strings.HasPrefix(filepath.Base(got), filepath.Base(orig)+".") ||
+			strings.Contains(got, ".sgerun-") {
+			t.Errorf("bootstrap %s %q, want a restored path next to %s (not a .sgerun- copy)", key, got, orig)
+		}
+		if fi, err := os.Stat(got); err != nil || !fi.IsDir() {
+			t.Errorf("bootstrap %s %q: %v", key, got, err)
+		}
+	}
+	for _, f := range []string{"sge", "sge_job"} {
+		sp := boot["spooling_params"]
+		cmd := shell.Join("db_verify", "-h", sp, filepath.Join(sp, f))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, stderr, err := l.ExecAs(ctx, l.Master(), boot["admin_user"], cmd)
+		cancel()
+		if err != nil || !strings.Contains(out+stderr, "succeeded") {
+			t.Errorf("%s on %s: %v\n%s%s", cmd, l.Master(), err, out, stderr)
+		}
+	}
+	toCheckJobs(t, l, jobs)
+}
+
+// ---------------------------------------------------------------- R2 variant: pending fence
+
+// toR2PendingFence: without any fence path (no fence_command, the fence
+// address unreachable because the master is cut off on both networks) the
+// takeover still completes, but records a pending fence that status and
+// check (CRITICAL) report until sgerun fence, retried once the master is
+// reachable again, stops the old qmaster.
+func toR2PendingFence(t *testing.T, c *toChain) {
+	l := c.l
+	// R11's forced takeover is inside the anti-flap window; acknowledging
+	// it is what an operator does before the next one.
+	toWantCode(t, runSgerun(t, l, 2*time.Minute, "ack", "--inventory", c.inv), 0, "ack")
+
+	inv := toInventoryWithoutFenceCommand(t, l)
+	oldPIDs := toQmasterPIDs(t, l, l.Master())
+	if len(oldPIDs) == 0 {
+		t.Fatalf("no qmaster on %s before the partition", l.Master())
+	}
+	toPartition(t, l, l.Master(), lab.NetAll)
+	r := runSgerun(t, l, 5*time.Minute, "takeover", "--inventory", inv, "--yes")
+	toWantCode(t, r, 0, "takeover without a fence path")
+	if a := toActQmaster(t, l); a != l.Shadow() {
+		t.Errorf("act_qmaster %q, want %s", a, l.Shadow())
+	}
+	run := toLastRun(t, l, sgerunState(l))
+	if f := toStepEnd(t, run.Dir, "fence the old master"); f.Data["method"] != "pending" {
+		t.Errorf("fence step method %v, want pending (detail %v)", f.Data["method"], f.Data["detail"])
+	}
+	if pids := toQmasterPIDs(t, l, l.Master()); len(pids) == 0 {
+		t.Errorf("the unfenced master's qmaster is gone already; the scenario expects it to survive the takeover")
+	}
+
+	pendingRe := regexp.MustCompile(`(?m)^pending fence\s+` + regexp.QuoteMeta(l.Master()) + ` since .*run ` + regexp.QuoteMeta(run.RunID))
+	st := runSgerun(t, l, 2*time.Minute, "status", "--inventory", inv)
+	toWantCode(t, st, 0, "status")
+	if !pendingRe.MatchString(st.Stdout) {
+		t.Errorf("status does not show the pending fence:\n%s", toOut(st))
+	}
+	toCheckPending(t, l, inv, l.Master(), true)
+
+	// Still cut off: the retry cannot fence and says so; the record stays.
+	fr := runSgerun(t, l, 3*time.Minute, "fence", "--inventory", inv)
+	if fr.Code == 0 {
+		t.Errorf("sgerun fence succeeded although the master is unreachable:\n%s", toOut(fr))
+	}
+	toCheckPending(t, l, inv, l.Master(), true)
+
+	// Reachable again: the retry stops the old qmaster over the fence
+	// address and clears the record.
+	toHeal(t, l, l.Master())
+	fr = runSgerun(t, l, 3*time.Minute, "fence", "--inventory", inv)
+	toWantCode(t, fr, 0, "sgerun fence after heal")
+	if pids := toQmasterPIDs(t, l, l.Master()); len(pids) > 0 {
+		t.Errorf("qmaster %v still runs on %s after sgerun fence", pids, l.Master())
+	}
+	toCheckPending(t, l, inv, l.Master(), false)
+	st = runSgerun(t, l, 2*time.Minute, "status", "--inventory", inv)
+	if !regexp.MustCompile(`(?m)^pending fence\s+none$`).MatchString(st.Stdout) {
+		t.Errorf("status after sgerun fence:\n%s", toOut(st))
+	}
+	toWaitQping(t, l, l.ExecHosts()[0], l.Shadow(), 30*time.Second)
+}
+
+// toCheckPending runs check (nagios and json) and wants a pending fence of
+// master reported as CRITICAL, or not reported at all.
+func toCheckPending(t *testing.T, l *lab.Lab, inv, master string, pending bool) {
+	t.Helper()
+	ck := runSgerun(t, l, 2*time.Minute, "check", "--inventory", inv)
+	says := strings.Contains(ck.Stdout, "pending fence")
+	switch {
+	case pending && (ck.Code != 2 || !strings.HasPrefix(ck.Stdout, "SGERUN CRITICAL") || !says || !strings.Contains(ck.Stdout, "pending_fence=1")):
+		t.Errorf("check with a pending fence: exit %d, want 2 (CRITICAL) naming the pending fence:\n%s", ck.Code, toOut(ck))
+	case !pending && (ck.Code == 2 || says || !strings.Contains(ck.Stdout, "pending_fence=0")):
+		t.Errorf("check after the fence: exit %d, still reports a pending fence:\n%s", ck.Code, toOut(ck))
+	}
+	js := runSgerun(t, l, 2*time.Minute, "check", "--inventory", inv, "--format", "json")
+	var v struct {
+		State  int `json:"state"`
+		Report struct {
+			PendingFence *struct {
+				Master string `json:"master"`
+				RunID  string `json:"run_id"`
+			} `json:"pending_fence"`
+		} `json:"report"`
+	}
+	if err := json.Unmarshal([]byte(js.Stdout), &v); err != nil {
+		t.Errorf("check --format json: %v\n%s", err, toOut(js))
+		return
+	}
+	switch {
+	case pending && (v.Report.PendingFence == nil || v.Report.PendingFence.Master != master || v.State != 2 || js.Code != 2):
+		t.Errorf("check --format json: exit %d state %d pending_fence %+v, want 2 and %s", js.Code, v.State, v.Report.PendingFence, master)
+	case !pending && v.Report.PendingFence != nil:
+		t.Errorf("check --format json still has pending_fence %+v", v.Report.PendingFence)
+	}
+}
+
+// ---------------------------------------------------------------- helpers
+
+// toNoise matches what a running qmaster (and execd) rewrite on their own,
+// so that a tree hash taken before and after a refused or dry run compares
+// only what sgerun could have changed: the heartbeat (rewritten every 30 s),
+// the daemons' messages logs, and the Berkeley DB environment's region
+// files (__db.*) and transaction logs (log.*), which change whenever the
+// qmaster touches the database, even without a write to sge/sge_job.
+var toNoise = regexp.MustCompile(`^(heartbeat|messages|__db\.\d+|log\.\d+)$`)
+
+// toTree hashes common/ and the directory holding the spools (the shared
+// dir, where sgerun puts its copies, lock and records), without noise.
+func toTree(t *testing.T, l *lab.Lab) map[string]string {
+	t.Helper()
+	tree := hashTree(t, l.CommonDir(), filepath.Dir(l.QmasterSpoolDir()))
+	for p := range tree {
+		if toNoise.MatchString(filepath.Base(p)) {
+			delete(tree, p)
+		}
+	}
+	return tree
+}
+
+// toRunAt runs sgerun with its own state dir in the controller namespace
+// and, unlike runSgerun, may be called from any goroutine.
+func toRunAt(l *lab.Lab, stateDir string, timeout time.Duration, args ...string) (Result, error) {
+	if sgerunBin == "" {
+		return Result{}, fmt.Errorf("sgerun binary not available: %v", sgerunBuildErr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	argv := append([]string{sgerunBin, "--state-dir", stateDir}, args...)
+	cmd, err := l.Command(ctx, lab.CtlHost, "", shell.Join(argv...))
+	if err != nil {
+		return Result{}, err
+	}
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	cmd.WaitDelay = 5 * time.Second
+	err = cmd.Run()
+	r := Result{Stdout: o.String(), Stderr: e.String()}
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		return r, fmt.Errorf("timed out after %s\n%s", timeout, toOut(r))
+	case err == nil:
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	default:
+		return r, err
+	}
+	return r, nil
+}
+
+func toOut(r Result) string {
+	return fmt.Sprintf("stdout:\n%s\nstderr:\n%s", r.Stdout, r.Stderr)
+}
+
+func toWantCode(t *testing.T, r Result, code int, what string) {
+	t.Helper()
+	if r.Code != code {
+		t.Fatalf("%s: exit %d, want %d\n%s", what, r.Code, code, toOut(r))
+	}
+}
+
+func toPartition(t *testing.T, l *lab.Lab, host string, net lab.Net) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := l.Partition(ctx, host, net); err != nil {
+		t.Fatalf("partition %s %s: %v", host, net, err)
+	}
+}
+
+func toHeal(t *testing.T, l *lab.Lab, host string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := l.Heal(ctx, host); err != nil {
+		t.Fatalf("heal %s: %v", host, err)
+	}
+}
+
+// toQmasterPIDs lists the sge_qmaster processes in host's own PID
+// namespace (none: pgrep exits 1).
+func toQmasterPIDs(t *testing.T, l *lab.Lab, host string) []int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, _, err := l.Exec(ctx, host, "pgrep -x sge_qmaster")
+	var ee *lab.ExitError
+	if errors.As(err, &ee) && ee.Code == 1 {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("pgrep on %s: %v", host, err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(out) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
+
+// toWaitQping waits until qping from from to target's qmaster says status 0.
+func toWaitQping(t *testing.T, l *lab.Lab, from, target string, timeout time.Duration) {
+	t.Helper()
+	waitUntil(t, timeout, time.Second, "qmaster on "+target+" to answer qping", func() (bool, error) {
+		st := qpingStatus(l, from, target)
+		return st == 0, fmt.Errorf("status %d", st)
+	})
+}
+
+// toCheckMasterBack: act_qmaster names the master, its qmaster answers,
+// the shadow runs none.
+func toCheckMasterBack(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	if a := toActQmaster(t, l); a != l.Master() {
+		t.Errorf("act_qmaster %q after takeback, want %s", a, l.Master())
+	}
+	if st := qpingStatus(l, l.ExecHosts()[0], l.Master()); st != 0 {
+		t.Errorf("qping of the master after takeback: status %d, want 0", st)
+	}
+	if pids := toQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
+		t.Errorf("qmaster %v still runs on the shadow after takeback", pids)
+	}
+	if pids := toQmasterPIDs(t, l, l.Master()); len(pids) != 1 {
+		t.Errorf("qmaster processes on the master after takeback: %v, want one", pids)
+	}
+}
+
+// toCheckJobs waits for the jobs' markers and wants exit status 0 for each
+// in qacct, asked of whichever host act_qmaster names.
+func toCheckJobs(t *testing.T, l *lab.Lab, jobs []Job) {
+	t.Helper()
+	waitMarkers(t, jobs, 3*time.Minute)
+	for _, j := range jobs {
+		if code := jobExitStatus(t, l, l.ExecHosts()[0], j.ID, time.Minute); code != 0 {
+			t.Errorf("job %d: exit_status %d, want 0", j.ID, code)
+		}
+	}
+}
+
+func toActQmaster(t *testing.T, l *lab.Lab) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(l.CommonDir(), "act_qmaster"))
+	if err != nil {
+		t.Fatalf("act_qmaster: %v", err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// toBootstrap reads bootstrap's key/value lines (the filesystem is shared
+// by every lab host).
+func toBootstrap(t *testing.T, l *lab.Lab) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(l.CommonDir(), "bootstrap"))
+	if err != nil {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 {
+			m[f[0]] = f[1]
+		}
+	}
+	return m
+}
+
+// toSpoolEntries lists the directory holding the spools (copies, locks
+// and records show up there).
+func toSpoolEntries(t *testing.T, l *lab.Lab) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Dir(l.QmasterSpoolDir()))
+	if err != nil {
+		t.Fatalf("spool dir: %v", err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// toInventoryWithoutFenceCommand writes a copy of the lab's inventory with
+// no cluster.fence_command.
+func toInventoryWithoutFenceCommand(t *testing.T, l *lab.Lab) string {
+	t.Helper()
+	b, err := os.ReadFile(l.InventoryPath())
+	if err != nil {
+		t.Fatalf("inventory: %v", err)
+	}
+	var keep []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "fence_command:") {
+			continue
+		}
+		keep = append(keep, line)
+	}
+	text := strings.Join(keep, "\n")
+	if strings.Contains(text, "fence_command") || !strings.Contains(text, "fence_address") {
+		t.Fatalf("inventory copy: fence_command still there or fence_address gone:\n%s", text)
+	}
+	p := filepath.Join(l.StateDir(), "inventory-nofence.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatalf("inventory copy: %v", err)
+	}
+	return p
+}
+
+// toJobIDs lists the jobs qstat on host shows (every user).
+func toJobIDs(t *testing.T, l *lab.Lab, host string) map[int]bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, _, err := l.Exec(ctx, host, "qstat -u '*'")
+	if err != nil {
+		t.Fatalf("qstat on %s: %v", host, err)
+	}
+	return toParseQstat(out, "")
+}
+
+// toParseQstat returns the job ids in qstat output, only those whose state
+// contains state when it is not empty.
+func toParseQstat(out, state string) map[int]bool {
+	ids := map[int]bool{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 5 {
+			continue
+		}
+		id, err := strconv.Atoi(f[0])
+		if err != nil {
+			continue
+		}
+		if state == "" || strings.Contains(f[4], state) {
+			ids[id] = true
+		}
+	}
+	return ids
+}
+
+// toWaitRunning waits until qstat on host shows every job running.
+func toWaitRunning(t *testing.T, l *lab.Lab, host string, jobs []Job, timeout time.Duration) {
+	t.Helper()
+	waitUntil(t, timeout, time.Second, "jobs running", func() (bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		out, _, err := l.Exec(ctx, host, "qstat -u '*'")
+		if err != nil {
+			return false, err
+		}
+		running := toParseQstat(out, "r")
+		for _, j := range jobs {
+			if !running[j.ID] {
+				return false, fmt.Errorf("job %d not running:\n%s", j.ID, out)
+			}
+		}
+		return true, nil
+	})
+}
+
+// toAccounted lists the job numbers in the cell's accounting file.
+func toAccounted(t *testing.T, l *lab.Lab) map[int]bool {
+	t.Helper()
+	ids := map[int]bool{}
+	b, err := os.ReadFile(filepath.Join(l.CommonDir(), "accounting"))
+	if errors.Is(err, os.ErrNotExist) {
+		return ids
+	}
+	if err != nil {
+		t.Fatalf("accounting: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		if f := strings.Split(line, ":"); len(f) > 5 {
+			if id, err := strconv.Atoi(f[5]); err == nil {
+				ids[id] = true
+			}
+		}
+	}
+	return ids
+}
+
+func toSorted(m map[int]bool) []int {
+	var out []int
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Ints(out)
+	return out
+}
+
+func toKeys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// toRunInfo is one entry of "sgerun history --output json".
+type toRunInfo struct {
+	RunID   string `json:"run_id"`
+	Runbook string `json:"runbook"`
+	DryRun  bool   `json:"dry_run"`
+	Dir     string `json:"Dir"`
+	Status  string `json:"Status"`
+}
+
+// toLastRun is the newest run in a state dir, as sgerun history shows it.
+func toLastRun(t *testing.T, l *lab.Lab, stateDir string) toRunInfo {
+	t.Helper()
+	r, err := toRunAt(l, stateDir, time.Minute, "history", "--output", "json", "--limit", "1")
+	if err != nil || r.Code != 0 {
+		t.Fatalf("sgerun history: %v\n%s", err, toOut(r))
+	}
+	var runs []toRunInfo
+	if err := json.Unmarshal([]byte(r.Stdout), &runs); err != nil || len(runs) == 0 {
+		t.Fatalf("sgerun history: %v\n%s", err, r.Stdout)
+	}
+	return runs[0]
+}
+
+// toEvent is one line of a run's journal.jsonl.
+type toEvent struct {
+	Time     time.Time      `json:"time"`
+	Type     string         `json:"type"`
+	StepName string         `json:"step_name"`
+	Host     string         `json:"host"`
+	Status   string         `json:"status"`
+	Data     map[string]any `json:"data"`
+}
+
+// toStepEnd returns the first host_end event of the named step.
+func toStepEnd(t *testing.T, runDir, step string) toEvent {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(runDir, "journal.jsonl"))
+	if err != nil {
+		t.Fatalf("journal: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" {
+			continue
+		}
+		var ev toEvent
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("journal %s: %v: %s", runDir, err, line)
+		}
+		if ev.Type == "host_end" && ev.StepName == step {
+			return ev
+		}
+	}
+	t.Fatalf("journal %s: no host_end of step %q", runDir, step)
+	return toEvent{}
+}
+
+// toGateEvidence is the journaled evidence of a gate step.
+func toGateEvidence(t *testing.T, runDir, step string) map[string]any {
+	t.Helper()
+	ev := toStepEnd(t, runDir, step)
+	if ev.Data == nil {
+		t.Fatalf("journal %s: step %q has no evidence", runDir, step)
+	}
+	return ev.Data
+}
+
+// toCheckDownVotes wants the gate's evidence to show that the shadow and
+// every witness were reached, none got a qping reply from the master, and
+// the votes reached the quorum.
+func toCheckDownVotes(t *testing.T, l *lab.Lab, ev map[string]any) {
+	t.Helper()
+	voters, _ := ev["voters"].(map[string]any)
+	for _, h := range append([]string{l.Shadow()}, l.ExecHosts()...) {
+		v, _ := voters[h].(map[string]any)
+		if v == nil || v["reachable"] != true || v["qping_status"] != float64(-1) || v["master_up"] != false {
+			t.Errorf("gate evidence of voter %s: %v, want reachable, qping_status -1, master_up false", h, v)
+		}
+	}
+	down, _ := ev["votes_down"].(float64)
+	quorum, _ := ev["quorum"].(float64)
+	if down != float64(len(l.ExecHosts())+1) || down < quorum || quorum < 1 {
+		t.Errorf("gate evidence: votes_down %v quorum %v, want all %d voters down", ev["votes_down"], ev["quorum"], len(l.ExecHosts())+1)
+	}
+	if ev["verdict"] != "master_down" && ev["evidence_verdict"] != "master_down" {
+		t.Errorf("gate evidence: verdict %v, want master_down", ev["verdict"])
+	}
+}
+
+// toReport is the part of "sgerun show RUN --output json" the dry run
+// checks: each step's status and its planned commands per host.
+type toReport struct {
+	Status string       `json:"status"`
+	Steps  []toStepPlan `json:"steps"`
+}
+
+type toStepPlan struct {
+	Name   string              `json:"name"`
+	Status string              `json:"status"`
+	Plan   map[string][]string `json:"plan"`
+}
+
+func (r toReport) step(name string) (toStepPlan, bool) {
+	for _, s := range r.Steps {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return toStepPlan{}, false
+}
+
+func toShow(t *testing.T, l *lab.Lab, stateDir, runID string) toReport {
+	t.Helper()
+	r, err := toRunAt(l, stateDir, time.Minute, "show", runID, "--output", "json")
+	if err != nil || r.Code != 0 {
+		t.Fatalf("sgerun show %s: %v\n%s", runID, err, toOut(r))
+	}
+	var rep toReport
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || len(rep.Steps) == 0 {
+		t.Fatalf("sgerun show %s: %v\n%s", runID, err, r.Stdout)
+	}
+	if rep.Status != "planned" {
+		t.Errorf("dry run status %q, want planned", rep.Status)
+	}
+	return rep
+}
