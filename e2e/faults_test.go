@@ -355,7 +355,7 @@ func TestShadowSetupTakeover(t *testing.T) {
 	t.Logf("qmaster on %s answers with status 0, %s after the hang of %s; act_qmaster %q",
 		l.Shadow(), took.Round(time.Second), l.Master(), strings.TrimSpace(string(act)))
 	t.Logf("SHADOWD_TAKEOVER_SECONDS=%d", int(took.Round(time.Second)/time.Second))
-	logs, _ := filepath.Glob(filepath.Join(l.QmasterSpoolDir(), "messages_*"))
+	logs, _ := filepath.Glob(filepath.Join(l.QmasterSpoolDir(), "messages*"))
 	for _, p := range logs {
 		if b, err := os.ReadFile(p); err == nil {
 			t.Logf("%s:\n%s", filepath.Base(p), ftTail(string(b), 15))

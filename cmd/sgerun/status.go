@@ -126,9 +126,9 @@ func orNone(s string) string {
 }
 
 func (a *app) checkCmd() *cobra.Command {
-	var invPath, format string
+	var invPath, format, promFile string
 	cmd := &cobra.Command{
-		Use:   "check --inventory FILE [--format nagios|json]",
+		Use:   "check --inventory FILE [--format nagios|json] [--prometheus FILE]",
 		Short: "Monitoring check: Nagios exit codes (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) with perfdata",
 		Long: `A Nagios/Icinga-compatible check of the qmaster role. CRITICAL when no qmaster
 answers, when two qmasters run (split brain) or when a fence is pending;
@@ -147,6 +147,11 @@ codes are Nagios states, not sgerun's run exit codes.`,
 				return nagiosExit{status.Unknown}
 			}
 			v := status.Check(r, stale)
+			if promFile != "" {
+				if err := status.WritePrometheusFile(promFile, r, v, a.lastTakeoverRun()); err != nil {
+					return err
+				}
+			}
 			if format == "json" {
 				if err := ui.WriteJSON(a.out, v); err != nil {
 					return err
@@ -163,5 +168,20 @@ codes are Nagios states, not sgerun's run exit codes.`,
 	}
 	cmd.Flags().StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
 	cmd.Flags().StringVar(&format, "format", "nagios", "nagios (one line with perfdata) or json")
+	cmd.Flags().StringVar(&promFile, "prometheus", "", "also write node_exporter textfile metrics to FILE (atomically)")
 	return cmd
+}
+
+// lastTakeoverRun is the newest real (not dry) takeover in the journal.
+func (a *app) lastTakeoverRun() *status.LastRun {
+	runs, err := journal.List(a.runsDir())
+	if err != nil {
+		return nil
+	}
+	for _, r := range runs {
+		if r.Runbook == "takeover" && !r.DryRun && r.Status != journal.StatusInterrupted {
+			return &status.LastRun{Time: r.Started, Success: r.Status == journal.StatusOK}
+		}
+	}
+	return nil
 }
