@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -87,8 +88,14 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 			}
 			s, _ := a.session(inv, rb, asJSON)
 			s.Vars, s.DryRun, s.Force = overrides, dry, force
-			if p.name == "takeover" {
+			switch {
+			case p.name == "takeover":
 				s.Hooks = takeoverHooks(inv)
+			case p.name == "ack" && !dry:
+				// A person looked: sgerun watch may act again.
+				if err := os.Remove(a.standDownPath(invPath)); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
 			}
 			out, err := s.Start(cmd.Context())
 			return a.finish(out, asJSON, err)

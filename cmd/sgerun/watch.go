@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/runbook"
+	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/ui"
+	"github.com/sgerun/sgerun/watch"
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+)
+
+func (a *app) watchCmd() *cobra.Command {
+	var invPath, eventsPath string
+	var interval, confirm time.Duration
+	cmd := &cobra.Command{
+		Use:   "watch --inventory FILE [--interval 10s] [--confirm 30s]",
+		Short: "Detect a failed master and take over, unattended (a safer sge_shadowd)",
+		Long: `watch runs the takeover's partition gate every interval, read-only: qping
+status, TCP and SSH from the shadow and the witnesses, and the heartbeat age.
+A hung master (port open, qping silent) counts as failed; a shadow that is
+itself cut off never triggers anything. Only a failure that persists for the
+whole confirmation period starts a takeover (with the inventory's hooks);
+afterwards watch stands down until a person runs sgerun ack.
+
+Every decision is printed as a JSON line with its evidence (journald picks it
+up under systemd) and appended to STATE_DIR/watch/events.jsonl.
+SIGTERM stops it cleanly; SIGHUP reloads the inventory.`,
+		Args: exactArgs(0, "no arguments (use --inventory)"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			inv, err := loadInventory(invPath)
+			if err != nil {
+				return err
+			}
+			cfg := watchConfig(inv, interval, confirm)
+			if cfg.Interval <= 0 || cfg.Confirm < 0 {
+				return usagef("--interval must be positive and --confirm not negative")
+			}
+			if eventsPath == "" {
+				eventsPath = filepath.Join(a.stateDir, "watch", "events.jsonl")
+			}
+			log, err := openEventLog(eventsPath)
+			if err != nil {
+				return err
+			}
+			defer log.Close()
+			var mu sync.Mutex
+			current := func() *inventory.Inventory { mu.Lock(); defer mu.Unlock(); return inv }
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			reload := make(chan struct{})
+			go func() {
+				for range hup {
+					reload <- struct{}{}
+				}
+			}()
+			marker := a.standDownPath(invPath)
+			w := &watch.Watcher{
+				Config: cfg,
+				Probe:  func(ctx context.Context) watch.Observation { return probeGate(ctx, current()) },
+				Takeover: func(ctx context.Context) (string, int, error) {
+					return a.unattendedTakeover(ctx, current())
+				},
+				StandingDown: func(context.Context) (bool, error) {
+					_, err := os.Stat(marker)
+					if errors.Is(err, os.ErrNotExist) {
+						return false, nil
+					}
+					return err == nil, err
+				},
+				MarkStandDown: func(runID string) error {
+					if err := os.MkdirAll(filepath.Dir(marker), 0o700); err != nil {
+						return err
+					}
+					data, _ := json.Marshal(map[string]any{"run_id": runID, "time": time.Now().UTC()})
+					return os.WriteFile(marker, data, 0o600)
+				},
+				Reload: reload,
+				ReloadFunc: func() (watch.Config, error) {
+					next, err := inventory.Load(invPath)
+					if err != nil {
+						return watch.Config{}, err
+					}
+					mu.Lock()
+					inv = next
+					mu.Unlock()
+					return watchConfig(next, interval, confirm), nil
+				},
+				Emit: func(e watch.Event) { log.emit(a, e) },
+			}
+			return w.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	f.DurationVar(&interval, "interval", 0, "time between checks (default: the inventory's watch.interval)")
+	f.DurationVar(&confirm, "confirm", 0, "how long a failure must persist before a takeover (default: watch.confirm)")
+	f.StringVar(&eventsPath, "events", "", "event log (default STATE_DIR/watch/events.jsonl)")
+	return cmd
+}
+
+func watchConfig(inv *inventory.Inventory, interval, confirm time.Duration) watch.Config {
+	cfg := watch.Config{Interval: inv.Watch.Interval, Confirm: inv.Watch.Confirm}
+	if interval > 0 {
+		cfg.Interval = interval
+	}
+	if confirm > 0 {
+		cfg.Confirm = confirm
+	}
+	return cfg
+}
+
+// standDownPath is the marker a takeover by watch leaves until sgerun ack.
+func (a *app) standDownPath(invPath string) string {
+	abs, err := filepath.Abs(invPath)
+	if err != nil {
+		abs = invPath
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join(a.stateDir, "watch", "standdown-"+hex.EncodeToString(sum[:8])+".json")
+}
+
+// probeGate runs the takeover's partition gate once, read-only, over fresh
+// connections (a connection from before a partition may hang).
+func probeGate(ctx context.Context, inv *inventory.Inventory) watch.Observation {
+	conn, err := runbook.NewSSHConnector(inv)
+	if err != nil {
+		return watch.Observation{Err: err}
+	}
+	defer conn.Close()
+	c := inv.Cluster
+	params := map[string]any{
+		"master": inv.Role(inventory.RoleMaster)[0], "shadow": inv.Role(inventory.RoleShadow)[0],
+		"witnesses": joinComma(inv.Role(inventory.RoleWitnesses)), "sge_root": c.SGERoot, "sge_cell": c.SGECell,
+		"port": c.QmasterPort, "quorum": inv.Policy.Quorum, "shared_dir": c.SharedDir,
+		"heartbeat_stale": inv.Policy.HeartbeatStale.String(),
+	}
+	var node yaml.Node
+	if err := node.Encode(params); err != nil {
+		return watch.Observation{Err: err}
+	}
+	spec, err := steps.Kinds()["sge_gate"].New(&node)
+	if err != nil {
+		return watch.Observation{Err: err}
+	}
+	env := steps.Env{Reach: conn.Reach, Connect: func(ctx context.Context, host, address string) (steps.Target, error) {
+		if address != "" {
+			return conn.TargetAt(ctx, host, address)
+		}
+		return conn.Target(ctx, host)
+	}}
+	res, err := spec.Do(ctx, conn.Local(), env)
+	obs := watch.Observation{Evidence: res.Data}
+	if v, ok := res.Data["verdict"].(string); ok {
+		obs.Verdict = v
+		obs.Reason, _ = res.Data["reason"].(string)
+		return obs
+	}
+	if err == nil {
+		err = errors.New("the gate gave no verdict")
+	}
+	obs.Err = err
+	return obs
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += v
+	}
+	return out
+}
+
+// unattendedTakeover runs the takeover playbook as `takeover --yes` would,
+// with the inventory's hooks, its progress on stderr.
+func (a *app) unattendedTakeover(ctx context.Context, inv *inventory.Inventory) (string, int, error) {
+	rb, err := loadPlaybook("takeover")
+	if err != nil {
+		return "", exitCode(err), err
+	}
+	view := &ui.RunView{W: a.errOut, S: ui.NewStyles(a.errOut, true)}
+	s := &runbook.Session{Inventory: inv, Runbook: rb, StateDir: a.stateDir, LogDir: a.runsDir(),
+		Args: []string{"sgerun", "watch"}, Observe: view.Event, Hooks: takeoverHooks(inv)}
+	out, err := s.Start(ctx)
+	return out.RunID, exitCode(err), err
+}
+
+// eventLog appends watch events to a file (fsynced) and prints them as JSON
+// lines on stdout.
+type eventLog struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func openEventLog(path string) (*eventLog, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("event log: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("event log: %w", err)
+	}
+	return &eventLog{f: f}, nil
+}
+
+func (l *eventLog) emit(a *app, e watch.Event) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		b, _ = json.Marshal(watch.Event{Time: e.Time, Event: e.Event, Error: "encode event: " + err.Error()})
+	}
+	b = append(b, '\n')
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, _ = a.out.Write(b)
+	if _, err := l.f.Write(b); err == nil {
+		_ = l.f.Sync()
+	}
+}
+
+func (l *eventLog) Close() error { return l.f.Close() }

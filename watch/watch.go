@@ -1,0 +1,186 @@
+// Package watch is sgerun's unattended detector: every interval it runs
+// the takeover's partition gate read-only, and only when the master stays
+// confirmed down for a whole confirmation period does it start a takeover.
+// After a takeover it stands down until a person acknowledges it.
+package watch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sgerun/sgerun/steps"
+)
+
+// Observation is one run of the gate.
+type Observation struct {
+	Verdict  string         // a steps.Verdict* value, or "" when the probe failed
+	Reason   string         // the gate's reason
+	Evidence map[string]any // votes, qping statuses, heartbeat age ...
+	Err      error          // the probe could not run
+}
+
+// Event is one decision, logged as a JSON line with its evidence.
+type Event struct {
+	Time     time.Time      `json:"time"`
+	Event    string         `json:"event"`
+	Verdict  string         `json:"verdict,omitempty"`
+	Reason   string         `json:"reason,omitempty"`
+	Since    *time.Time     `json:"failing_since,omitempty"`
+	Confirm  string         `json:"confirm_remaining,omitempty"`
+	RunID    string         `json:"run_id,omitempty"`
+	ExitCode *int           `json:"exit_code,omitempty"`
+	Error    string         `json:"error,omitempty"`
+	Evidence map[string]any `json:"evidence,omitempty"`
+}
+
+// Event names.
+const (
+	EvStart         = "watch_start"
+	EvHealthy       = "healthy"
+	EvSuspect       = "suspect"     // the master looks down; confirmation running
+	EvConfirmed     = "confirmed"   // down for the whole confirmation period
+	EvNoTakeover    = "no_takeover" // the evidence forbids a takeover (shadow cut off, ...)
+	EvProbeError    = "probe_error" // the gate could not run
+	EvTakeoverStart = "takeover_start"
+	EvTakeoverEnd   = "takeover_end"
+	EvStandingDown  = "standing_down" // after a takeover, until acknowledged
+	EvAcknowledged  = "acknowledged"
+	EvReload        = "reload"
+	EvStop          = "watch_stop"
+)
+
+// Config are the watcher's timings.
+type Config struct {
+	// Interval between gate runs.
+	Interval time.Duration
+	// Confirm is how long the master must stay confirmed down before a
+	// takeover starts. A failure shorter than this (a flap) never acts.
+	Confirm time.Duration
+}
+
+// Watcher runs the detection loop. Its functions are its dependencies.
+type Watcher struct {
+	Config Config
+	// Probe runs the partition gate once, read-only.
+	Probe func(ctx context.Context) Observation
+	// Takeover runs a takeover and returns its run id and exit code.
+	Takeover func(ctx context.Context) (runID string, exitCode int, err error)
+	// StandingDown reports whether a takeover awaits acknowledgement.
+	StandingDown func(ctx context.Context) (bool, error)
+	// MarkStandDown records that a takeover was attempted.
+	MarkStandDown func(runID string) error
+	// Reload is signalled to reload the configuration (SIGHUP); it may
+	// return new timings.
+	Reload     <-chan struct{}
+	ReloadFunc func() (Config, error)
+	// Emit logs an event (stdout, journal).
+	Emit func(Event)
+	Now  func() time.Time
+}
+
+// Run loops until ctx ends (SIGTERM), then returns nil.
+func (w *Watcher) Run(ctx context.Context) error {
+	now := w.Now
+	if now == nil {
+		now = time.Now
+	}
+	emit := func(e Event) {
+		e.Time = now().UTC()
+		w.Emit(e)
+	}
+	emit(Event{Event: EvStart, Reason: fmt.Sprintf("interval %s, confirm %s", w.Config.Interval, w.Config.Confirm)})
+	var since time.Time // when the master was first seen down; zero when not
+	wasDown := false    // standing down at the last check
+	tick := time.NewTimer(0)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			emit(Event{Event: EvStop, Reason: "signal"})
+			return nil
+		case <-w.Reload:
+			if w.ReloadFunc != nil {
+				cfg, err := w.ReloadFunc()
+				if err != nil {
+					emit(Event{Event: EvReload, Error: err.Error(), Reason: "kept the previous configuration"})
+				} else {
+					w.Config = cfg
+					emit(Event{Event: EvReload, Reason: fmt.Sprintf("interval %s, confirm %s", cfg.Interval, cfg.Confirm)})
+				}
+			}
+			continue
+		case <-tick.C:
+		}
+		tick.Reset(w.Config.Interval)
+		if w.StandingDown != nil {
+			down, err := w.StandingDown(ctx)
+			switch {
+			case err != nil:
+				emit(Event{Event: EvProbeError, Error: "stand-down state: " + err.Error()})
+				continue
+			case down:
+				if !wasDown {
+					emit(Event{Event: EvStandingDown, Reason: "a takeover happened; acknowledge it with sgerun ack"})
+				}
+				wasDown, since = true, time.Time{}
+				continue
+			case wasDown:
+				emit(Event{Event: EvAcknowledged, Reason: "watching again"})
+				wasDown = false
+			}
+		}
+		obs := w.Probe(ctx)
+		if ctx.Err() != nil {
+			continue
+		}
+		ev := Event{Verdict: obs.Verdict, Reason: obs.Reason, Evidence: obs.Evidence}
+		switch {
+		case obs.Err != nil:
+			ev.Event, ev.Error = EvProbeError, obs.Err.Error()
+			since = time.Time{}
+		case obs.Verdict == steps.VerdictMasterDown:
+			t := now()
+			if since.IsZero() {
+				since = t
+			}
+			s := since.UTC()
+			ev.Since = &s
+			if left := w.Config.Confirm - t.Sub(since); left > 0 {
+				ev.Event, ev.Confirm = EvSuspect, left.Round(time.Second).String()
+				break
+			}
+			ev.Event = EvConfirmed
+			emit(ev)
+			w.takeover(ctx, emit)
+			since = time.Time{}
+			continue
+		case obs.Verdict == steps.VerdictHealthy || obs.Verdict == steps.VerdictAlreadyMaster:
+			ev.Event = EvHealthy
+			since = time.Time{}
+		default:
+			// The shadow is cut off, or the anti-flap window is open: the
+			// evidence forbids acting, whatever it says of the master.
+			ev.Event = EvNoTakeover
+			since = time.Time{}
+		}
+		emit(ev)
+	}
+}
+
+func (w *Watcher) takeover(ctx context.Context, emit func(Event)) {
+	emit(Event{Event: EvTakeoverStart})
+	id, code, err := w.Takeover(ctx)
+	ev := Event{Event: EvTakeoverEnd, RunID: id, ExitCode: &code}
+	if err != nil {
+		ev.Error = err.Error()
+	}
+	emit(ev)
+	if w.MarkStandDown != nil && code != 3 {
+		// Whatever happened (done, rolled back, incomplete), a person looks
+		// before sgerun acts again. A refusal (exit 3) changed nothing.
+		if err := w.MarkStandDown(id); err != nil {
+			emit(Event{Event: EvProbeError, Error: "record stand-down: " + err.Error()})
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package watch
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sgerun/sgerun/steps"
+)
+
+// harness fakes the gate, the takeover and the clock: each probe moves the
+// clock by half the confirmation period.
+type harness struct {
+	mu        sync.Mutex
+	now       time.Time
+	verdicts  []string // consumed one per probe; the last repeats
+	takeovers int
+	standDown bool
+	events    []Event
+	cancel    context.CancelFunc
+	maxProbes int
+	probes    int
+}
+
+func (h *harness) watcher(cfg Config) *Watcher {
+	return &Watcher{
+		Config: cfg,
+		Now:    func() time.Time { h.mu.Lock(); defer h.mu.Unlock(); return h.now },
+		Probe: func(context.Context) Observation {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			v := h.verdicts[0]
+			if len(h.verdicts) > 1 {
+				h.verdicts = h.verdicts[1:]
+			}
+			return Observation{Verdict: v, Reason: v}
+		},
+		Takeover: func(context.Context) (string, int, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.takeovers++
+			return "run1", 0, nil
+		},
+		StandingDown: func(context.Context) (bool, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			// one call per loop: count checks here, so that standing down
+			// still ends the test
+			h.probes++
+			if h.probes >= h.maxProbes {
+				h.cancel()
+			}
+			return h.standDown, nil
+		},
+		MarkStandDown: func(string) error { h.mu.Lock(); defer h.mu.Unlock(); h.standDown = true; return nil },
+		Emit:          func(e Event) { h.mu.Lock(); defer h.mu.Unlock(); h.events = append(h.events, e) },
+	}
+}
+
+func run(t *testing.T, cfg Config, probes int, verdicts ...string) *harness {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{now: time.Unix(0, 0), verdicts: verdicts, cancel: cancel, maxProbes: probes}
+	cfg.Interval = time.Millisecond // real waiting between checks
+	w := h.watcher(cfg)
+	w.Probe = wrapStep(w.Probe, h, cfg.Confirm/2)
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("watcher did not stop")
+	}
+	return h
+}
+
+func wrapStep(p func(context.Context) Observation, h *harness, step time.Duration) func(context.Context) Observation {
+	return func(ctx context.Context) Observation {
+		o := p(ctx)
+		h.mu.Lock()
+		h.now = h.now.Add(step - time.Millisecond)
+		h.mu.Unlock()
+		return o
+	}
+}
+
+const (
+	down    = steps.VerdictMasterDown
+	healthy = steps.VerdictHealthy
+	cutOff  = steps.VerdictShadowCutOff
+)
+
+func TestConfirmedFailureTakesOverOnce(t *testing.T) {
+	h := run(t, Config{Confirm: 20 * time.Second}, 10, down)
+	if h.takeovers != 1 {
+		t.Fatalf("takeovers = %d, want exactly 1 (then stand down)", h.takeovers)
+	}
+	if !has(h.events, EvSuspect) || !has(h.events, EvConfirmed) || !has(h.events, EvStandingDown) {
+		t.Errorf("events %v lack suspect/confirmed/standing_down", names(h.events))
+	}
+}
+
+func TestFlapShorterThanConfirmNeverActs(t *testing.T) {
+	// down for one probe (half the confirmation period), then healthy, repeatedly
+	var vs []string
+	for i := 0; i < 20; i++ {
+		vs = append(vs, down, healthy)
+	}
+	h := run(t, Config{Confirm: 20 * time.Second}, 40, vs...)
+	if h.takeovers != 0 {
+		t.Fatalf("takeovers = %d during a flap shorter than the confirmation", h.takeovers)
+	}
+}
+
+func TestShadowCutOffNeverActs(t *testing.T) {
+	h := run(t, Config{Confirm: 20 * time.Second}, 12, cutOff)
+	if h.takeovers != 0 {
+		t.Fatalf("took over with the shadow cut off")
+	}
+	n := 0
+	for _, e := range h.events {
+		if e.Event == EvNoTakeover && e.Verdict == cutOff {
+			n++
+		}
+	}
+	if n < 3 {
+		t.Errorf("%d no_takeover events, want one per check (≥3)", n)
+	}
+}
+
+func has(evs []Event, name string) bool {
+	for _, e := range evs {
+		if e.Event == name {
+			return true
+		}
+	}
+	return false
+}
+
+func names(evs []Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Event)
+	}
+	return out
+}
