@@ -57,6 +57,7 @@ SGE cluster: with a real dry-run, automatic rollback and a durable journal.
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "show every host's output")
 	root.AddCommand(a.failoverCmds()...)
 	root.AddCommand(a.statusCmd(), a.checkCmd(), a.watchCmd())
+	root.AddCommand(helpTopics()...)
 	root.AddCommand(a.runCmd(), a.validateCmd(), a.execCmd(), a.historyCmd(), a.showCmd(),
 		a.rollbackCmd(), a.resumeCmd(), a.playbookShowCmd(), newLabCmd())
 	return root
