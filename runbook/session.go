@@ -104,16 +104,11 @@ func (s *Session) Resume(ctx context.Context, dir string) (Outcome, error) {
 		return out, err
 	}
 	vars, _ := mergeVars(s.Runbook, meta.Vars)
-	release, err := s.lock(meta)
+	w, release, err := s.reopen(meta, dir)
 	if err != nil {
 		return out, err
 	}
 	defer release()
-	w, err := journal.Open(dir)
-	if err != nil {
-		return out, err
-	}
-	defer w.Close()
 	state := StateFromJournal(events)
 	run := Run{ID: meta.RunID, Stamp: meta.Started.Local().Format("20060102150405"), Time: meta.Started.UTC().Format(time.RFC3339)}
 	return s.execute(ctx, w, meta, run, vars, state, journal.Event{Type: journal.Note, Step: -1,
@@ -128,16 +123,11 @@ func (s *Session) Rollback(ctx context.Context, dir string) (Outcome, error) {
 		return Outcome{}, err
 	}
 	out := Outcome{RunID: meta.RunID, Dir: dir}
-	release, err := s.lock(meta)
+	w, release, err := s.reopen(meta, dir)
 	if err != nil {
 		return out, err
 	}
 	defer release()
-	w, err := journal.Open(dir)
-	if err != nil {
-		return out, err
-	}
-	defer w.Close()
 	conn, closeConn, err := s.connector()
 	if err != nil {
 		return out, err
@@ -157,6 +147,21 @@ func (s *Session) Rollback(ctx context.Context, dir string) (Outcome, error) {
 	}
 	_, jerr := e.Record(journal.Event{Type: journal.RunEnd, Step: -1, Status: out.Status})
 	return out, errors.Join(rerr, jerr)
+}
+
+// reopen takes the inventory's lock for an existing run and opens its
+// journal for appending; release undoes both.
+func (s *Session) reopen(meta journal.Meta, dir string) (*journal.Writer, func(), error) {
+	unlock, err := s.lock(meta)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := journal.Open(dir)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return w, func() { w.Close(); unlock() }, nil
 }
 
 func (s *Session) lock(meta journal.Meta) (func() error, error) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/runbook"
 	"github.com/spf13/cobra"
 )
@@ -29,6 +30,24 @@ func parseVars(kv []string) (map[string]string, error) {
 	return vars, nil
 }
 
+// loadRun reads what run and validate need: the inventory, the runbook and
+// the --var overrides.
+func loadRun(invPath, file string, vars []string) (*inventory.Inventory, *runbook.Runbook, map[string]string, error) {
+	overrides, err := parseVars(vars)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	inv, err := loadInventory(invPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rb, err := runbook.Load(file)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return inv, rb, overrides, nil
+}
+
 func (a *app) runCmd() *cobra.Command {
 	var invPath string
 	var vars []string
@@ -47,15 +66,7 @@ file diff it would send; nothing changes on any host.
 			if err != nil {
 				return err
 			}
-			overrides, err := parseVars(vars)
-			if err != nil {
-				return err
-			}
-			inv, err := loadInventory(invPath)
-			if err != nil {
-				return err
-			}
-			rb, err := runbook.Load(args[0])
+			inv, rb, overrides, err := loadRun(invPath, args[0], vars)
 			if err != nil {
 				return err
 			}
@@ -81,15 +92,7 @@ func (a *app) validateCmd() *cobra.Command {
 		Short: "Check a runbook and an inventory without connecting anywhere",
 		Args:  exactArgs(1, "one RUNBOOK file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			overrides, err := parseVars(vars)
-			if err != nil {
-				return err
-			}
-			inv, err := loadInventory(invPath)
-			if err != nil {
-				return err
-			}
-			rb, err := runbook.Load(args[0])
+			inv, rb, overrides, err := loadRun(invPath, args[0], vars)
 			if err != nil {
 				return err
 			}
