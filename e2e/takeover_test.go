@@ -209,7 +209,7 @@ func toR12(t *testing.T, c *toChain) {
 // BDB copy verifies, and every job is still known or accounted.
 func toR1R4(t *testing.T, c *toChain) {
 	l := c.l
-	c.r1Jobs = submitJobs(t, l, l.ExecHosts()[0], 4, 75*time.Second)
+	c.r1Jobs = submitJobs(t, l, l.ExecHosts()[0], 4, 90*time.Second)
 	toWaitRunning(t, l, l.Master(), c.r1Jobs, 2*time.Minute)
 	before := toJobIDs(t, l, l.Master())
 	for _, j := range c.r1Jobs {
@@ -263,6 +263,18 @@ func toR1R4(t *testing.T, c *toChain) {
 			t.Errorf("takeover %d: exit %d, want 0 or 3\n%s", i, r.Code, toOut(r))
 		}
 	}
+	for i, r := range results {
+		if r.Code == 0 {
+			t.Logf("the takeover that proceeded (state %s):\n%s", dirs[i], toSummary(r.Stdout))
+		}
+	}
+	finished := 0
+	for _, j := range c.r1Jobs {
+		if _, err := os.Stat(j.Marker); err == nil {
+			finished++
+		}
+	}
+	t.Logf("%d of %d jobs had finished when the takeover returned", finished, len(c.r1Jobs))
 	if winners != 1 {
 		for i, r := range results {
 			t.Logf("takeover %d (state %s): exit %d\n%s", i, dirs[i], r.Code, toOut(r))
@@ -303,22 +315,29 @@ func toR1R4(t *testing.T, c *toChain) {
 	}
 
 	// No job lost: every job known before is queued/running on the new
-	// master or already accounted.
-	after := toJobIDs(t, l, l.Shadow())
-	for id := range toAccounted(t, l) {
-		after[id] = true
-	}
-	var lost []int
-	for id := range before {
-		if !after[id] {
-			lost = append(lost, id)
+	// master or accounted. A job that ends right now leaves qstat a moment
+	// before its accounting record is written, so poll; a lost job never
+	// shows up in either.
+	var after map[int]bool
+	waitUntil(t, time.Minute, 2*time.Second, "every job known before the takeover to be known or accounted", func() (bool, error) {
+		after = toJobIDs(t, l, l.Shadow())
+		for id := range toAccounted(t, l) {
+			after[id] = true
 		}
-	}
-	if len(lost) > 0 {
-		t.Errorf("jobs lost by the takeover: %v (before %v, after %v)", lost, toSorted(before), toSorted(after))
-	}
-	if len(after) < len(before) {
-		t.Errorf("job count after %d < before %d", len(after), len(before))
+		var lost []int
+		for id := range before {
+			if !after[id] {
+				lost = append(lost, id)
+			}
+		}
+		sort.Ints(lost)
+		if len(lost) > 0 {
+			return false, fmt.Errorf("jobs neither known to the new master nor accounted: %v (before %v, after %v)", lost, toSorted(before), toSorted(after))
+		}
+		return true, nil
+	})
+	if len(after) != len(before) {
+		t.Errorf("job count after the takeover %d (%v), before %d (%v)", len(after), toSorted(after), len(before), toSorted(before))
 	}
 	// The jobs' exit status is checked at the end of R2, once they end.
 }
@@ -696,6 +715,17 @@ func toRunAt(l *lab.Lab, stateDir string, timeout time.Duration, args ...string)
 		return r, err
 	}
 	return r, nil
+}
+
+// toSummary keeps the step lines of sgerun's text output.
+func toSummary(out string) string {
+	var keep []string
+	for _, line := range strings.Split(out, "\n") {
+		if line != "" && !strings.HasPrefix(line, "    ") {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 func toOut(r Result) string {

@@ -23,12 +23,15 @@ import (
 
 // Event types, in the order a run writes them.
 const (
-	RunStart      = "run_start"
-	StepStart     = "step_start"
-	StepSkip      = "step_skip"
-	HostStart     = "host_start"
-	HostEnd       = "host_end"
-	StepEnd       = "step_end"
+	RunStart  = "run_start"
+	StepStart = "step_start"
+	StepSkip  = "step_skip"
+	HostStart = "host_start"
+	HostEnd   = "host_end"
+	StepEnd   = "step_end"
+	// UndoPrepared carries the undo of a change about to be made, written
+	// before the change (write-ahead).
+	UndoPrepared  = "undo_prepared"
 	RollbackStart = "rollback_start"
 	UndoStart     = "undo_start"
 	UndoEnd       = "undo_end"

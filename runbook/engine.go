@@ -278,12 +278,10 @@ func (e *Engine) runStep(ctx context.Context, st *Step, data map[string]any, sta
 		go func() {
 			defer wg.Done()
 			for h := range queue {
-				r, item, err := e.runHost(ctx, st, h, data)
+				r, items, err := e.runHost(ctx, st, h, data)
 				mu.Lock()
 				results[h] = r
-				if item != nil {
-					state.Undo = append(state.Undo, *item)
-				}
+				state.Undo = append(state.Undo, items...)
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
@@ -301,7 +299,7 @@ func (e *Engine) runStep(ctx context.Context, st *Step, data map[string]any, sta
 
 // runHost runs one step on one host. The returned error is a journal
 // failure only; step failures are in the HostResult.
-func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[string]any) (HostResult, *UndoItem, error) {
+func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[string]any) (HostResult, []UndoItem, error) {
 	kind, _ := kindOf(st.Kind)
 	hr := HostResult{Host: host}
 	hdata := withHost(data, hostData(e.Inventory, host))
@@ -324,6 +322,20 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 	}
 	var res steps.Result
 	var plan []string
+	// Undo records a step journals before it changes anything: they
+	// count when the host fails after a change (a partial copy).
+	var prepared []UndoItem
+	var jerrPrepare error
+	prepare := func(rec *steps.UndoRecord) error {
+		ev, err := e.Record(journal.Event{Type: journal.UndoPrepared, Step: st.Index, StepName: st.Name,
+			Kind: rec.Kind, Host: host, Undo: rec})
+		if err != nil {
+			jerrPrepare = err
+			return err
+		}
+		prepared = append(prepared, UndoItem{Seq: ev.Seq, Step: st.Index, StepName: st.Name, Host: host, Record: *rec})
+		return nil
+	}
 	attempts := 0
 	if err == nil {
 		for attempt := 0; attempt <= st.Retries; attempt++ {
@@ -331,7 +343,7 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 			var target steps.Target
 			target, err = e.target(ctx, kind, host)
 			if err == nil {
-				res, plan, err = e.do(ctx, st, spec, target)
+				res, plan, err = e.do(ctx, st, spec, target, prepare)
 			}
 			if err == nil || errors.Is(err, steps.ErrRefused) || errors.Is(err, steps.ErrStopRun) || ctx.Err() != nil || attempt == st.Retries {
 				break
@@ -374,10 +386,18 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 		}
 	}
 	ev, jerr := e.Record(end)
-	if item != nil {
-		item.Seq = ev.Seq
+	if jerr == nil {
+		jerr = jerrPrepare
 	}
-	return hr, item, jerr
+	switch {
+	case item != nil:
+		// The finished step's undo stands for the records prepared ahead.
+		item.Seq = ev.Seq
+		return hr, []UndoItem{*item}, jerr
+	case err != nil:
+		return hr, prepared, jerr
+	}
+	return hr, nil, jerr
 }
 
 func (e *Engine) target(ctx context.Context, kind steps.Kind, host string) (steps.Target, error) {
@@ -392,14 +412,17 @@ func (e *Engine) target(ctx context.Context, kind steps.Kind, host string) (step
 }
 
 // do runs a spec with the step's timeout, collecting dry-run plan lines.
-func (e *Engine) do(ctx context.Context, st *Step, spec steps.Spec, t steps.Target) (steps.Result, []string, error) {
+func (e *Engine) do(ctx context.Context, st *Step, spec steps.Spec, t steps.Target,
+	prepare func(*steps.UndoRecord) error) (steps.Result, []string, error) {
 	if st.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, st.Timeout)
 		defer cancel()
 	}
 	p := &plan{host: t.Name()}
-	res, err := spec.Do(withPlan(ctx, p), t, e.env())
+	env := e.env()
+	env.Prepare = prepare
+	res, err := spec.Do(withPlan(ctx, p), t, env)
 	plan := p.take()
 	if err != nil && st.Timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("timed out after %s: %w", st.Timeout, err)

@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"math"
+	"sort"
 
 	"github.com/sgerun/sgerun/journal"
 	"github.com/sgerun/sgerun/steps"
@@ -49,7 +50,9 @@ func StateFromJournal(events []journal.Event) *State {
 }
 
 // PendingUndo lists the recorded changes of a run that no successful undo
-// has reverted yet, oldest first.
+// has reverted yet, oldest first: the undo of every host that finished a
+// mutating step, and the undo a step journaled ahead of a change on a host
+// that never finished it (killed or failed part-way).
 func PendingUndo(events []journal.Event) []UndoItem {
 	undone := map[int]bool{}
 	for _, ev := range events {
@@ -57,15 +60,54 @@ func PendingUndo(events []journal.Event) []UndoItem {
 			undone[ev.Undone.Seq] = true
 		}
 	}
+	type key struct {
+		step int
+		host string
+	}
+	// open holds the prepared records of a host's step since its last
+	// host_start; a host_end ok with an undo stands for them.
+	open := map[key][]journal.Event{}
 	var items []UndoItem
-	for _, ev := range events {
-		if ev.Type != journal.HostEnd || ev.Status != journal.StatusOK || ev.Undo == nil || undone[ev.Seq] {
-			continue
+	add := func(ev journal.Event) {
+		if undone[ev.Seq] {
+			return
 		}
 		rec := *ev.Undo
 		rec.Params = normalizeMap(rec.Params)
 		items = append(items, UndoItem{Seq: ev.Seq, Step: ev.Step, StepName: ev.StepName, Host: ev.Host, Record: rec})
 	}
+	flush := func(k key) {
+		for _, p := range open[k] {
+			add(p)
+		}
+		delete(open, k)
+	}
+	for _, ev := range events {
+		k := key{ev.Step, ev.Host}
+		switch ev.Type {
+		case journal.HostStart:
+			flush(k) // an earlier attempt that never ended
+		case journal.UndoPrepared:
+			if ev.Undo != nil {
+				open[k] = append(open[k], ev)
+			}
+		case journal.HostEnd:
+			if ev.Status == journal.StatusOK && ev.Undo != nil {
+				delete(open, k)
+				add(ev)
+			} else {
+				flush(k)
+			}
+		}
+	}
+	for _, ev := range events {
+		if ev.Type == journal.UndoPrepared {
+			if _, ok := open[key{ev.Step, ev.Host}]; ok {
+				flush(key{ev.Step, ev.Host})
+			}
+		}
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].Seq < items[j].Seq })
 	return items
 }
 

@@ -40,6 +40,12 @@ func (s *copyDirSpec) Do(ctx context.Context, t Target, env Env) (Result, error)
 	if out.ExitCode == 0 {
 		return res, fmt.Errorf("destination %s already exists on %s; copy_dir never overwrites", s.Dst, t.Name())
 	}
+	// dst did not exist: removing it undoes the copy, whole or partial.
+	undo := &UndoRecord{Kind: "remove_dir", Params: map[string]any{"path": s.Dst}}
+	if err := env.prepare(undo); err != nil {
+		return res, err
+	}
+	res.Undo = undo
 	out, err = t.Exec(ctx, "cp -a -- "+shell.Quote(s.Src)+" "+shell.Quote(s.Dst), nil)
 	res.Output = out
 	if err != nil {
@@ -49,7 +55,6 @@ func (s *copyDirSpec) Do(ctx context.Context, t Target, env Env) (Result, error)
 		return res, fmt.Errorf("cp -a: exit status %d%s", out.ExitCode, lastLine(out.Stderr))
 	}
 	res.Changed = true
-	res.Undo = &UndoRecord{Kind: "remove_dir", Params: map[string]any{"path": s.Dst}}
 	if env.DryRun {
 		return res, nil
 	}

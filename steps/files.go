@@ -29,7 +29,7 @@ type putSpec struct {
 
 func (s *putSpec) Mutates() bool { return true }
 
-func (s *putSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *putSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
 	old, err := t.ReadFile(ctx, s.Path)
 	if err != nil {
 		return Result{}, fmt.Errorf("read %s: %w", s.Path, err)
@@ -51,21 +51,25 @@ func (s *putSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
 	if want.GID, err = lookupID(ctx, t, s.Group, "group", want.GID); err != nil {
 		return Result{}, err
 	}
-	return writeWithUndo(ctx, t, s.Path, old, want)
+	return writeWithUndo(ctx, t, env, s.Path, old, want)
 }
 
 // writeWithUndo writes want over old and returns the undo that restores old.
-func writeWithUndo(ctx context.Context, t Target, p string, old, want File) (Result, error) {
+func writeWithUndo(ctx context.Context, t Target, env Env, p string, old, want File) (Result, error) {
 	res := Result{Data: map[string]any{"path": p, "existed": old.Exists}}
 	if old.Exists && bytes.Equal(old.Data, want.Data) && old.Mode.Perm() == want.Mode.Perm() &&
 		(want.UID < 0 || want.UID == old.UID) && (want.GID < 0 || want.GID == old.GID) {
 		return res, nil
 	}
+	undo := restoreRecord(p, old)
+	if err := env.prepare(undo); err != nil {
+		return res, err
+	}
 	if err := t.WriteFile(ctx, p, want); err != nil {
 		return res, fmt.Errorf("write %s: %w", p, err)
 	}
 	res.Changed = true
-	res.Undo = restoreRecord(p, old)
+	res.Undo = undo
 	return res, nil
 }
 
@@ -155,7 +159,7 @@ type editKVSpec struct {
 
 func (s *editKVSpec) Mutates() bool { return true }
 
-func (s *editKVSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *editKVSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
 	old, err := t.ReadFile(ctx, s.Path)
 	if err != nil {
 		return Result{}, fmt.Errorf("read %s: %w", s.Path, err)
@@ -169,7 +173,7 @@ func (s *editKVSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
 	}
 	want := old
 	want.Data = data
-	res, err := writeWithUndo(ctx, t, s.Path, old, want)
+	res, err := writeWithUndo(ctx, t, env, s.Path, old, want)
 	res.Data["old"] = toAny(prev)
 	res.Data["new"] = toAny(s.Set)
 	return res, err

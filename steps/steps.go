@@ -63,6 +63,11 @@ type Env struct {
 	DryRun bool
 	// Reach checks SSH reachability of an inventory host from the controller.
 	Reach func(ctx context.Context, host string) error
+	// Prepare journals the undo of a change before the change is made
+	// (write-ahead), so that a crash between the change and the end of the
+	// step still leaves `sgerun rollback` what it needs. Nil in dry runs
+	// and tests: then nothing is journaled ahead.
+	Prepare func(rec *UndoRecord) error
 	// Connect returns the target of another inventory host, for kinds that
 	// gather evidence from several hosts. A non-empty address dials that
 	// address instead of the host's own (its fence network).
@@ -192,6 +197,17 @@ func posErr(n *yaml.Node, format string, args ...any) error {
 func require(node *yaml.Node, key, value string) error {
 	if value == "" {
 		return posErr(node, "%q is required", key)
+	}
+	return nil
+}
+
+// prepare journals rec ahead of a change when the engine asks for it.
+func (env Env) prepare(rec *UndoRecord) error {
+	if env.Prepare == nil || env.DryRun {
+		return nil
+	}
+	if err := env.Prepare(rec); err != nil {
+		return fmt.Errorf("journal undo: %w", err)
 	}
 	return nil
 }

@@ -5,7 +5,11 @@
 // listener on 127.0.0.1:0 and its own ed25519 host key, and counts the
 // handshakes, sessions, signals and forwarded connections it handled, so
 // tests can assert how a client behaved. By default a command runs for real
-// through `sh -c` on the local machine; Options.Handler replaces that.
+// through `sh -c` on the local machine; Options.Handler replaces that, and
+// Rules is a handler that answers a few commands (true, echo, hostname,
+// sleep, exit) without starting a process, with latency and failures per
+// host. New ties a Server to a test; Start and Close serve one outside of
+// tests (bench/simhosts).
 //
 // The per-host cost is one listener, one accept goroutine and one host key,
 // so a Server with a thousand hosts is cheap.

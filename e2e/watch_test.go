@@ -1,0 +1,1061 @@
+package e2e
+
+// Issue 6's acceptance scenarios on the real-SGE lab: sgerun watch (the
+// debounced detector over the partition gate), sge_shadowd for comparison,
+// and the takeover hooks.
+//
+// Four labs, run two at a time (t.Parallel; -parallel defaults to
+// GOMAXPROCS). Each scenario needs a lab in a known state, and a takeover
+// is not undone cheaply, so scenarios that leave the master in place are
+// chained on one lab before the one that moves it:
+//
+//	lab A  watch: isolated shadow (no takeover in 3 confirmation periods,
+//	       logs why, nothing changed) -> flapping master (15 s flaps,
+//	       confirm 20 s: no takeover) -> master's scheduler network cut with
+//	       NFS alive (watch takes over, stands down, sgerun ack)
+//	lab B  watch: hung master (SIGSTOP): time from the hang to a qmaster on
+//	       the shadow answering qping status 0 (WATCH_HANG_RESTORE_SECONDS)
+//	lab C  sge_shadowd (shadow-setup, 30/30/30): the same scheduler cut
+//	       does not make it take over in 120 s; then a hung master, timed
+//	       the same way as lab B (SHADOWD_HANG_RESTORE_SECONDS)
+//	lab D  hooks: a pre_takeover hook that exits 1 vetoes (exit 3, tree
+//	       unchanged); then post_takeover receives the run's JSON report
+//
+// sge_shadowd and watch never run on the same lab: both would act on the
+// same failure and race for the shadow (shadowd starts sge_qmaster on the
+// shadow outside sgerun's lock), so neither outcome would show what each
+// does alone. The partition case therefore compares lab A (watch) with
+// lab C (shadowd), built the same way and cut the same way.
+//
+// The watch-versus-shadowd ratio is a benchmark figure (docs/performance.md),
+// logged by TestWatch once both hang labs are done, not asserted.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/lab"
+	"github.com/sgerun/sgerun/shell"
+)
+
+// Watch timings of the acceptance scenarios.
+const (
+	wtInterval = 10 * time.Second
+	wtConfirm  = 20 * time.Second
+)
+
+// Event names of sgerun watch (watch/watch.go).
+const (
+	wtEvStart         = "watch_start"
+	wtEvHealthy       = "healthy"
+	wtEvSuspect       = "suspect"
+	wtEvConfirmed     = "confirmed"
+	wtEvNoTakeover    = "no_takeover"
+	wtEvProbeError    = "probe_error"
+	wtEvTakeoverStart = "takeover_start"
+	wtEvTakeoverEnd   = "takeover_end"
+	wtEvStandingDown  = "standing_down"
+	wtEvAcknowledged  = "acknowledged"
+	wtEvReload        = "reload"
+	wtEvStop          = "watch_stop"
+)
+
+// wtFigures are the hang-restore times of labs B and C, for the ratio.
+var wtFigures struct {
+	mu                 sync.Mutex
+	watchHang, shadowd time.Duration
+}
+
+// TestWatch runs issue 6's acceptance scenarios; see the file comment.
+func TestWatch(t *testing.T) {
+	requireLab(t)
+	start := time.Now()
+	t.Run("labs", func(t *testing.T) {
+		t.Run("A_watch_isolated_flapping_partition", wtLabA)
+		t.Run("C_shadowd_partition_and_hang", wtLabC)
+		t.Run("B_watch_hang", wtLabB)
+		t.Run("D_hooks_veto_and_post", wtLabD)
+	})
+	wtFigures.mu.Lock()
+	w, s := wtFigures.watchHang, wtFigures.shadowd
+	wtFigures.mu.Unlock()
+	if w > 0 && s > 0 {
+		t.Logf("hang restore: watch %d s, sge_shadowd %d s, WATCH_TO_SHADOWD_RATIO=%.2f (target <= 0.5, a benchmark figure, not asserted)",
+			wtSecs(w), wtSecs(s), w.Seconds()/s.Seconds())
+	}
+	t.Logf("TestWatch took %s", time.Since(start).Round(time.Second))
+}
+
+// ------------------------------------------------------------------ lab A
+
+// wtLabA chains the scenarios that must not move the master (isolated
+// shadow, flapping) before the one that does (partition).
+func wtLabA(t *testing.T) {
+	t.Parallel()
+	l := upLab(t, 3)
+	wtWaitSeqnums(t, l)
+	for _, s := range []struct {
+		name string
+		fn   func(*testing.T, *lab.Lab)
+	}{
+		{"isolated_shadow", wtIsolatedShadow},
+		{"flapping", wtFlapping},
+		{"partition_takeover", wtPartitionTakeover},
+	} {
+		start := time.Now()
+		ok := t.Run(s.name, func(t *testing.T) { s.fn(t, l) })
+		t.Logf("%s: %s", s.name, time.Since(start).Round(100*time.Millisecond))
+		if !ok {
+			t.Fatalf("%s failed; the later scenarios start from the state it should have left", s.name)
+		}
+	}
+}
+
+// wtIsolatedShadow: the shadow loses both networks. Watch with a 20 s
+// confirmation must not take over during three confirmation periods, must
+// say why in every decision (no_takeover, verdict shadow_cut_off, a reason
+// naming the shadow), and nothing in common/ or the spool may change. It
+// also checks SIGHUP (reload) and SIGTERM (clean stop).
+func wtIsolatedShadow(t *testing.T, l *lab.Lab) {
+	before := wtTree(t, l)
+	w := wtStartWatch(t, l, l.InventoryPath())
+	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
+
+	// SIGHUP reloads the inventory; the flags keep the timings.
+	mark := w.mark()
+	if err := w.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatalf("SIGHUP watch: %v", err)
+	}
+	rl := w.waitEventFrom(t, mark, 30*time.Second, "reload after SIGHUP", wtIs(wtEvReload))
+	if rl.Error != "" || !strings.Contains(rl.Reason, "interval 10s, confirm 20s") {
+		t.Errorf("reload event: error %q reason %q, want the flags' timings kept", rl.Error, rl.Reason)
+	}
+
+	mark = w.mark()
+	wtPartition(t, l, l.Shadow(), lab.NetAll)
+	cut := time.Now()
+	t.Cleanup(func() { wtHealQuiet(l, l.Shadow()) })
+	// Three confirmation periods, plus one interval so that the decision
+	// of the last probe inside them is logged.
+	window := 3*wtConfirm + wtInterval
+	time.Sleep(window)
+	after := wtTree(t, l)
+	evs := w.since(mark)
+
+	var why []wtEvent
+	for _, e := range evs {
+		switch e.Event {
+		case wtEvSuspect, wtEvConfirmed, wtEvTakeoverStart, wtEvTakeoverEnd:
+			t.Errorf("isolated shadow: watch logged %s (%s: %s)", e.Event, e.Verdict, e.Reason)
+		case wtEvNoTakeover:
+			if e.Verdict != "shadow_cut_off" || !strings.Contains(e.Reason, l.Shadow()) {
+				t.Errorf("no_takeover with verdict %q reason %q, want shadow_cut_off naming %s", e.Verdict, e.Reason, l.Shadow())
+				continue
+			}
+			why = append(why, e)
+		case wtEvProbeError:
+			t.Errorf("isolated shadow: probe_error %q (the gate should give a verdict without the shadow)", e.Error)
+		}
+	}
+	if len(why) < 3 {
+		t.Errorf("isolated shadow: %d no_takeover/shadow_cut_off decision(s) in %s, want at least 3", len(why), window)
+	} else {
+		span := why[len(why)-1].Seen.Sub(cut)
+		t.Logf("isolated shadow: %d no_takeover decisions over %s, e.g. %q", len(why), span.Round(time.Second), why[0].Reason)
+		if span < 3*wtConfirm {
+			t.Errorf("isolated shadow: the last no_takeover came %s after the cut, want at least 3 confirmation periods (%s)",
+				span.Round(time.Second), 3*wtConfirm)
+		}
+	}
+	if d := diffTrees(before, after); len(d) > 0 {
+		t.Errorf("isolated shadow changed files:\n%s", strings.Join(d, "\n"))
+	}
+	if a := wtActQmaster(t, l); a != l.Master() {
+		t.Errorf("act_qmaster %q, want %s", a, l.Master())
+	}
+	if pids := wtQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
+		t.Errorf("qmaster %v on the isolated shadow", pids)
+	}
+	w.stop(t)
+	wtHeal(t, l, l.Shadow())
+	wtWaitQping(t, l, l.Shadow(), l.Master(), time.Minute)
+}
+
+// wtFlapping: the master's scheduler network goes down and up every 15 s
+// for 2 minutes. With a 20 s confirmation (longer than a flap) watch sees
+// the failures (suspect) but never confirms one: no takeover at all, and
+// the qmaster still runs on the master only.
+func wtFlapping(t *testing.T, l *lab.Lab) {
+	w := wtStartWatch(t, l, l.InventoryPath())
+	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
+	mark := w.mark()
+	t.Cleanup(func() { wtHealQuiet(l, l.Master()) })
+	const flap, total = 15 * time.Second, 2 * time.Minute
+	start := time.Now()
+	for i := 0; time.Duration(i)*flap < total; i++ {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * flap)))
+		if i%2 == 0 {
+			wtPartition(t, l, l.Master(), lab.NetSched)
+		} else {
+			wtHeal(t, l, l.Master())
+		}
+	}
+	time.Sleep(time.Until(start.Add(total)))
+	wtHeal(t, l, l.Master())
+	healed := time.Now()
+	// A failure seen last must be followed by a healthy decision: wait for
+	// one after the final heal, so that a late confirmation would show.
+	w.waitEventFrom(t, w.mark(), wtConfirm+3*wtInterval, "a healthy decision after the last heal", wtIs(wtEvHealthy))
+	evs := w.since(mark)
+	suspects := 0
+	for _, e := range evs {
+		switch e.Event {
+		case wtEvConfirmed, wtEvTakeoverStart, wtEvTakeoverEnd, wtEvStandingDown:
+			t.Errorf("flapping master: watch logged %s at %s (%s)", e.Event, e.Time.Format(time.RFC3339), e.Reason)
+		case wtEvSuspect:
+			suspects++
+		}
+	}
+	t.Logf("flapping: %d suspect decision(s), %d decisions in all, over %s; events:\n%s",
+		suspects, len(evs), healed.Sub(start).Round(time.Second), wtFormat(evs))
+	if suspects == 0 {
+		t.Errorf("flapping master: no suspect decision; the flaps were not seen at all")
+	}
+	if a := wtActQmaster(t, l); a != l.Master() {
+		t.Errorf("act_qmaster %q after the flaps, want %s", a, l.Master())
+	}
+	if pids := wtQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
+		t.Errorf("qmaster %v on the shadow after the flaps", pids)
+	}
+	if pids := wtQmasterPIDs(t, l, l.Master()); len(pids) != 1 {
+		t.Errorf("qmaster pids %v on the master after the flaps, want one", pids)
+	}
+	wtWaitQping(t, l, l.ExecHosts()[0], l.Master(), time.Minute)
+	w.stop(t)
+}
+
+// wtPartitionTakeover: the master's scheduler network is cut while the
+// spool filesystem stays up, so its heartbeat keeps advancing (which is
+// why sge_shadowd never acts, see lab C). Watch confirms the failure and
+// takes over; the shadow's qmaster answers with status 0; watch stands
+// down until sgerun ack, then watches again.
+func wtPartitionTakeover(t *testing.T, l *lab.Lab) {
+	w := wtStartWatch(t, l, l.InventoryPath())
+	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
+	mark := w.mark()
+	wtPartition(t, l, l.Master(), lab.NetSched)
+	start := time.Now()
+	end := w.waitEventFrom(t, mark, 4*time.Minute, "takeover_end", wtIs(wtEvTakeoverEnd))
+	if end.ExitCode == nil || *end.ExitCode != 0 {
+		t.Fatalf("takeover_end: exit code %v (error %q), want 0; stderr:\n%s", wtCode(end.ExitCode), end.Error, w.stderrTail(60))
+	}
+	wtWaitQping(t, l, l.ExecHosts()[0], l.Shadow(), time.Minute)
+	restored := time.Since(start)
+	t.Logf("WATCH_PARTITION_RESTORE_SECONDS=%d (takeover run %s ended %s after the cut)",
+		wtSecs(restored), end.RunID, end.Seen.Sub(start).Round(time.Second))
+	w.waitEventFrom(t, mark, 2*wtInterval+30*time.Second, "standing_down", wtIs(wtEvStandingDown))
+	evs := w.since(mark)
+	wtCheckSequence(t, evs)
+
+	// The master was down for users although its heartbeat was fresh: the
+	// evidence of the confirmation shows the heartbeat age.
+	if c, ok := wtFirst(evs, wtEvConfirmed); ok {
+		age, ok := c.Evidence["heartbeat_age_seconds"].(float64)
+		t.Logf("confirmed: %s; heartbeat age %v s", c.Reason, c.Evidence["heartbeat_age_seconds"])
+		if !ok || age < 0 || age >= 90 {
+			t.Errorf("confirmed: heartbeat_age_seconds %v, want a fresh heartbeat (0 to 90 s): the partitioned master keeps writing it",
+				c.Evidence["heartbeat_age_seconds"])
+		}
+	}
+	if a := wtActQmaster(t, l); a != l.Shadow() {
+		t.Errorf("act_qmaster %q after watch's takeover, want %s", a, l.Shadow())
+	}
+	wtCheckRun(t, l, end.RunID, journal.StatusOK)
+
+	// Acknowledge: watch resumes, and finds the shadow already serving.
+	mark = w.mark()
+	r := runSgerun(t, l, 3*time.Minute, "ack", "--inventory", l.InventoryPath())
+	if r.Code != 0 {
+		t.Fatalf("sgerun ack: exit %d\n%s", r.Code, wtOut(r))
+	}
+	w.waitEventFrom(t, mark, 2*wtInterval+10*time.Second, "acknowledged", wtIs(wtEvAcknowledged))
+	h := w.waitEventFrom(t, mark, 2*wtInterval+30*time.Second, "healthy after ack", wtIs(wtEvHealthy))
+	if h.Verdict != "already_master" {
+		t.Errorf("after ack: healthy with verdict %q, want already_master", h.Verdict)
+	}
+	if n := wtCount(w.since(0), wtEvTakeoverStart); n != 1 {
+		t.Errorf("%d takeover_start events, want 1", n)
+	}
+	w.stop(t)
+}
+
+// ------------------------------------------------------------------ lab B
+
+// wtLabB: the master's qmaster hangs (SIGSTOP): port open, qping silent.
+// Watch (interval 10 s, confirm 20 s) must restore service: a qmaster on
+// the shadow answering qping status 0, polled every second from an exec
+// host. The time from the hang is the benchmark figure.
+func wtLabB(t *testing.T) {
+	t.Parallel()
+	l := upLab(t, 3)
+	w := wtStartWatch(t, l, l.InventoryPath())
+	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
+	probe := l.ExecHosts()[0]
+	if st := qpingStatus(l, probe, l.Master()); st != 0 {
+		t.Fatalf("qmaster on %s: qping status %d before the hang, want 0", l.Master(), st)
+	}
+	mark := w.mark()
+	hungAt, took := wtHangAndTime(t, l, probe)
+	t.Logf("WATCH_HANG_RESTORE_SECONDS=%d (%s)", wtSecs(took), took.Round(100*time.Millisecond))
+	wtFigures.mu.Lock()
+	wtFigures.watchHang = took
+	wtFigures.mu.Unlock()
+
+	end := w.waitEventFrom(t, mark, 2*time.Minute, "takeover_end", wtIs(wtEvTakeoverEnd))
+	if end.ExitCode == nil || *end.ExitCode != 0 {
+		t.Fatalf("takeover_end: exit code %v (error %q), want 0; stderr:\n%s", wtCode(end.ExitCode), end.Error, w.stderrTail(60))
+	}
+	w.waitEventFrom(t, mark, 2*wtInterval+30*time.Second, "standing_down", wtIs(wtEvStandingDown))
+	evs := w.since(mark)
+	wtCheckSequence(t, evs)
+	if c, ok := wtFirst(evs, wtEvConfirmed); ok {
+		t.Logf("confirmed: %s (hung=%v, heartbeat age %v s)", c.Reason, c.Evidence["hung"], c.Evidence["heartbeat_age_seconds"])
+	}
+	if s, ok := wtFirst(evs, wtEvSuspect); ok {
+		t.Logf("first suspect %s after the hang; takeover_end %s after it",
+			s.Seen.Sub(hungAt).Round(time.Second), end.Seen.Sub(s.Seen).Round(time.Second))
+	}
+	if a := wtActQmaster(t, l); a != l.Shadow() {
+		t.Errorf("act_qmaster %q after watch's takeover, want %s", a, l.Shadow())
+	}
+	wtCheckRun(t, l, end.RunID, journal.StatusOK)
+	if n := wtCount(w.since(0), wtEvTakeoverStart); n != 1 {
+		t.Errorf("%d takeover_start events, want 1", n)
+	}
+	w.stop(t)
+}
+
+// ------------------------------------------------------------------ lab C
+
+// wtLabC: sge_shadowd with 30/30/30 (shadow-setup). The master's scheduler
+// network is cut with NFS alive: for 120 s (four of shadowd's check
+// intervals) no qmaster starts on the shadow, though no client can reach
+// the master, because the heartbeat keeps advancing. Then, healed, the
+// master's qmaster hangs, and shadowd's restore time is measured the way
+// lab B measures watch's.
+func wtLabC(t *testing.T) {
+	t.Parallel()
+	l := upLab(t, 3)
+	r := runSgerun(t, l, 5*time.Minute, "shadow-setup", "--inventory", l.InventoryPath(), "--yes")
+	if r.Code != 0 {
+		t.Fatalf("shadow-setup: exit %d, want 0\n%s", r.Code, wtOut(r))
+	}
+	for _, h := range []string{l.Master(), l.Shadow()} {
+		if !wtRunning(t, l, h, "sge_shadowd") {
+			t.Fatalf("sge_shadowd does not run on %s after shadow-setup", h)
+		}
+	}
+	probe := l.ExecHosts()[0]
+
+	ok := t.Run("partition_no_takeover", func(t *testing.T) {
+		hb := filepath.Join(l.QmasterSpoolDir(), "heartbeat")
+		hb0 := wtReadTrim(t, hb)
+		wtPartition(t, l, l.Master(), lab.NetSched)
+		start := time.Now()
+		const window = 120 * time.Second
+		unreachable := 0
+		samples := 0
+		for time.Since(start) < window {
+			samples++
+			if qpingStatus(l, probe, l.Master()) < 0 {
+				unreachable++
+			}
+			if pids := wtQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
+				t.Errorf("sge_shadowd started qmaster %v on the shadow %s after the scheduler cut",
+					pids, time.Since(start).Round(time.Second))
+				break
+			}
+			if a := wtActQmaster(t, l); a != l.Master() {
+				t.Errorf("act_qmaster %q %s after the scheduler cut, want %s", a, time.Since(start).Round(time.Second), l.Master())
+				break
+			}
+			time.Sleep(5 * time.Second)
+		}
+		hb1 := wtReadTrim(t, hb)
+		t.Logf("shadowd, master's scheduler network cut for %s: no qmaster on the shadow; heartbeat %s -> %s; "+
+			"master unreachable by qping from %s in %d of %d samples",
+			time.Since(start).Round(time.Second), hb0, hb1, probe, unreachable, samples)
+		if hb1 == hb0 {
+			t.Errorf("heartbeat did not advance during the partition (%s): the scenario is not the NFS-alive one", hb0)
+		}
+		if unreachable != samples {
+			t.Errorf("the master answered qping from %s in %d of %d samples during the cut, want none", probe, samples-unreachable, samples)
+		}
+		if !wtRunning(t, l, l.Shadow(), "sge_shadowd") {
+			t.Errorf("sge_shadowd no longer runs on the shadow: its not acting proves nothing")
+		}
+		wtHeal(t, l, l.Master())
+		wtWaitQping(t, l, probe, l.Master(), time.Minute)
+	})
+	if !ok {
+		t.Fatalf("partition_no_takeover failed; the hang measurement needs the master in place")
+	}
+	t.Run("hang_takeover", func(t *testing.T) {
+		_, took := wtHangAndTime(t, l, probe)
+		t.Logf("SHADOWD_HANG_RESTORE_SECONDS=%d (%s)", wtSecs(took), took.Round(100*time.Millisecond))
+		wtFigures.mu.Lock()
+		wtFigures.shadowd = took
+		wtFigures.mu.Unlock()
+		if a := wtActQmaster(t, l); a != l.Shadow() {
+			t.Errorf("act_qmaster %q after sge_shadowd's takeover, want %s", a, l.Shadow())
+		}
+	})
+}
+
+// ------------------------------------------------------------------ lab D
+
+// wtLabD: with the master's scheduler network cut, a takeover whose
+// pre_takeover hook exits 1 is refused (exit 3), the hook is journaled,
+// and common/ and the spool parent are unchanged. Then, with pre_takeover
+// "true" and a post_takeover hook writing its stdin to a file, the
+// takeover goes through and the file holds the run's JSON report.
+func wtLabD(t *testing.T) {
+	t.Parallel()
+	l := upLab(t, 3)
+	wtWaitSeqnums(t, l)
+	veto := wtInventory(t, l, "inventory-veto", `hooks: {pre_takeover: ["exit 1"]}`)
+	report := filepath.Join(l.StateDir(), "post-takeover-report.json")
+	pass := wtInventory(t, l, "inventory-hooks",
+		fmt.Sprintf("hooks: {pre_takeover: [\"true\"], post_takeover: [%s], timeout: 30s}", strconv.Quote("cat > "+shell.Quote(report))))
+
+	wtPartition(t, l, l.Master(), lab.NetSched)
+	t.Cleanup(func() { wtHealQuiet(l, l.Master()) })
+	before := wtTree(t, l)
+	runs := wtRunIDs(t, l)
+	r := runSgerun(t, l, 5*time.Minute, "takeover", "--inventory", veto, "--yes")
+	after := wtTree(t, l)
+	if r.Code != 3 {
+		t.Fatalf("takeover with a vetoing pre_takeover hook: exit %d, want 3\n%s", r.Code, wtOut(r))
+	}
+	if !regexp.MustCompile(`(?i)veto`).MatchString(r.Stdout + r.Stderr) {
+		t.Errorf("vetoed takeover does not say it was vetoed:\n%s", wtOut(r))
+	}
+	if d := diffTrees(before, after); len(d) > 0 {
+		t.Errorf("vetoed takeover changed files:\n%s", strings.Join(d, "\n"))
+	}
+	if a := wtActQmaster(t, l); a != l.Master() {
+		t.Errorf("act_qmaster %q after a vetoed takeover, want %s", a, l.Master())
+	}
+	if pids := wtQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
+		t.Errorf("vetoed takeover left qmaster %v on the shadow", pids)
+	}
+	if pids := wtQmasterPIDs(t, l, l.Master()); len(pids) != 1 {
+		t.Errorf("qmaster pids %v on the master after a vetoed takeover, want the one that ran (not fenced)", pids)
+	}
+	vetoID := wtNewRun(t, l, runs)
+	_, events, err := journal.Read(filepath.Join(sgerunState(l), "runs", vetoID))
+	if err != nil {
+		t.Fatalf("journal of the vetoed run %s: %v", vetoID, err)
+	}
+	hooks := 0
+	for _, e := range events {
+		if e.Type == "hook" {
+			hooks++
+			if e.Status != journal.StatusFailed || e.StepName != "pre" {
+				t.Errorf("vetoed run: hook event %s/%s, want pre/failed", e.StepName, e.Status)
+			}
+		}
+		if e.Mutates && e.Status == journal.StatusOK {
+			t.Errorf("vetoed run: a mutating step ran: %s on %s", e.StepName, e.Host)
+		}
+	}
+	if hooks != 1 {
+		t.Errorf("vetoed run: %d hook events in the journal, want 1", hooks)
+	}
+
+	runs = wtRunIDs(t, l)
+	r = runSgerun(t, l, 8*time.Minute, "takeover", "--inventory", pass, "--yes")
+	if r.Code != 0 {
+		t.Fatalf("takeover with passing hooks: exit %d, want 0\n%s", r.Code, wtOut(r))
+	}
+	id := wtNewRun(t, l, runs)
+	data, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatalf("post_takeover hook wrote nothing: %v", err)
+	}
+	var rep struct {
+		RunID    string            `json:"run_id"`
+		Runbook  string            `json:"runbook"`
+		Status   string            `json:"status"`
+		ExitCode int               `json:"exit_code"`
+		Steps    []json.RawMessage `json:"steps"`
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatalf("post_takeover hook's stdin is not valid JSON: %v\n%s", err, data)
+	}
+	if rep.RunID != id || rep.Status != "ok" || rep.Runbook != "takeover" || rep.ExitCode != 0 || len(rep.Steps) == 0 {
+		t.Errorf("post_takeover report: run_id %q status %q runbook %q exit_code %d, %d steps; want run %s, ok, takeover, 0, steps",
+			rep.RunID, rep.Status, rep.Runbook, rep.ExitCode, len(rep.Steps), id)
+	}
+	t.Logf("post_takeover hook received %d bytes of JSON: run %s, status %s, %d steps", len(data), rep.RunID, rep.Status, len(rep.Steps))
+	if a := wtActQmaster(t, l); a != l.Shadow() {
+		t.Errorf("act_qmaster %q after the takeover, want %s", a, l.Shadow())
+	}
+	wtWaitQping(t, l, l.ExecHosts()[0], l.Shadow(), time.Minute)
+}
+
+// ------------------------------------------------------------------ watch process
+
+// wtEvent is one JSON line of sgerun watch.
+type wtEvent struct {
+	Seen     time.Time      `json:"-"` // when the test read it
+	Time     time.Time      `json:"time"`
+	Event    string         `json:"event"`
+	Verdict  string         `json:"verdict"`
+	Reason   string         `json:"reason"`
+	Since    *time.Time     `json:"failing_since"`
+	Confirm  string         `json:"confirm_remaining"`
+	RunID    string         `json:"run_id"`
+	ExitCode *int           `json:"exit_code"`
+	Error    string         `json:"error"`
+	Evidence map[string]any `json:"evidence"`
+	line     string
+}
+
+// wtWatch is a running "sgerun watch" in the lab's controller namespace.
+type wtWatch struct {
+	cmd    *exec.Cmd
+	events string // --events file
+	done   chan struct{}
+
+	mu      sync.Mutex
+	evs     []wtEvent
+	bad     []string // stdout lines that are not JSON events
+	stderr  bytes.Buffer
+	waitErr error
+}
+
+type wtLockedWriter struct{ w *wtWatch }
+
+func (lw wtLockedWriter) Write(p []byte) (int, error) {
+	lw.w.mu.Lock()
+	defer lw.w.mu.Unlock()
+	return lw.w.stderr.Write(p)
+}
+
+// wtStartWatch starts "sgerun watch --interval 10s --confirm 20s" with
+// the lab's sgerun state dir. It is stopped (SIGTERM, then SIGKILL of its
+// process group) when the test ends; on failure its events and stderr are
+// logged.
+func wtStartWatch(t *testing.T, l *lab.Lab, inv string) *wtWatch {
+	t.Helper()
+	if sgerunBin == "" {
+		t.Fatalf("sgerun binary not available: %v", sgerunBuildErr)
+	}
+	w := &wtWatch{done: make(chan struct{}),
+		events: filepath.Join(l.StateDir(), fmt.Sprintf("watch-events-%d.jsonl", time.Now().UnixNano()))}
+	argv := []string{sgerunBin, "--state-dir", sgerunState(l), "watch", "--inventory", inv,
+		"--interval", wtInterval.String(), "--confirm", wtConfirm.String(), "--events", w.events}
+	// exec: ip netns exec, env and bash all exec, so the pid is sgerun's.
+	c, err := l.Command(context.Background(), lab.CtlHost, "", "exec "+shell.Join(argv...))
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.Stderr = wtLockedWriter{w}
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	w.cmd = c
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64*1024), 4<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			var e wtEvent
+			err := json.Unmarshal([]byte(line), &e)
+			w.mu.Lock()
+			if err != nil || e.Event == "" {
+				w.bad = append(w.bad, line)
+			} else {
+				e.Seen, e.line = time.Now(), line
+				w.evs = append(w.evs, e)
+			}
+			w.mu.Unlock()
+		}
+		err := c.Wait()
+		w.mu.Lock()
+		w.waitErr = err
+		w.mu.Unlock()
+		close(w.done)
+	}()
+	t.Cleanup(func() {
+		w.kill()
+		if t.Failed() {
+			t.Logf("watch events:\n%s", wtFormat(w.since(0)))
+			t.Logf("watch stderr (tail):\n%s", w.stderrTail(80))
+		}
+	})
+	return w
+}
+
+// kill ends the watch and its children, whatever state they are in.
+func (w *wtWatch) kill() {
+	select {
+	case <-w.done:
+		return
+	default:
+	}
+	pgid := w.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-w.done:
+		return
+	case <-time.After(15 * time.Second):
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	select {
+	case <-w.done:
+	case <-time.After(15 * time.Second):
+	}
+}
+
+// stop sends SIGTERM and checks watch stops cleanly: exit 0, watch_stop
+// last, every stdout line a JSON event, and the --events file holding the
+// same lines.
+func (w *wtWatch) stop(t *testing.T) {
+	t.Helper()
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM watch: %v", err)
+	}
+	select {
+	case <-w.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("watch did not stop within 30 s of SIGTERM")
+	}
+	w.mu.Lock()
+	err, bad := w.waitErr, append([]string(nil), w.bad...)
+	w.mu.Unlock()
+	if err != nil {
+		t.Errorf("watch after SIGTERM: %v, want exit 0; stderr:\n%s", err, w.stderrTail(30))
+	}
+	evs := w.since(0)
+	if len(evs) == 0 || evs[len(evs)-1].Event != wtEvStop {
+		t.Errorf("watch's last event is not %s", wtEvStop)
+	}
+	if len(evs) > 0 && evs[0].Event != wtEvStart {
+		t.Errorf("watch's first event is %s, want %s", evs[0].Event, wtEvStart)
+	}
+	if len(bad) > 0 {
+		t.Errorf("watch printed %d stdout line(s) that are not JSON events, e.g. %q", len(bad), bad[0])
+	}
+	data, rerr := os.ReadFile(w.events)
+	if rerr != nil {
+		t.Errorf("event log: %v", rerr)
+		return
+	}
+	var want []string
+	for _, e := range evs {
+		want = append(want, e.line)
+	}
+	if got := strings.TrimSuffix(string(data), "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("event log %s does not hold the %d events printed on stdout:\n%s", w.events, len(evs), data)
+	}
+}
+
+func (w *wtWatch) mark() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.evs)
+}
+
+func (w *wtWatch) since(mark int) []wtEvent {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]wtEvent(nil), w.evs[mark:]...)
+}
+
+func (w *wtWatch) stderrTail(n int) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return wtTail(w.stderr.String(), n)
+}
+
+func (w *wtWatch) waitEvent(t *testing.T, timeout time.Duration, what string, pred func(wtEvent) bool) wtEvent {
+	t.Helper()
+	return w.waitEventFrom(t, 0, timeout, what, pred)
+}
+
+// waitEventFrom waits for the first event at or after index mark that
+// matches pred; the test fails when watch exits or timeout passes first.
+func (w *wtWatch) waitEventFrom(t *testing.T, mark int, timeout time.Duration, what string, pred func(wtEvent) bool) wtEvent {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, e := range w.since(mark) {
+			if pred(e) {
+				return e
+			}
+		}
+		select {
+		case <-w.done:
+			t.Fatalf("watch exited while waiting for %s: %v\nstderr:\n%s", what, w.waitErr, w.stderrTail(40))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for the watch event %s; events since:\n%s", timeout, what, wtFormat(w.since(mark)))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func wtIs(name string) func(wtEvent) bool { return func(e wtEvent) bool { return e.Event == name } }
+
+// wtCheckSequence checks a takeover's decisions: suspect, confirmed,
+// takeover_start, takeover_end (exit 0), standing_down, in this order,
+// once each except suspect; before the confirmation only suspect (and
+// healthy, before the failure) decisions; and the confirmation came no
+// sooner than the confirmation period after the failure was first seen.
+func wtCheckSequence(t *testing.T, evs []wtEvent) {
+	t.Helper()
+	order := []string{wtEvSuspect, wtEvConfirmed, wtEvTakeoverStart, wtEvTakeoverEnd, wtEvStandingDown}
+	next := 0
+	for _, e := range evs {
+		if next < len(order) && e.Event == order[next] {
+			next++
+			continue
+		}
+		switch {
+		case e.Event == wtEvSuspect && next == 1:
+		case e.Event == wtEvHealthy && next == 0:
+		default:
+			if next < len(order) {
+				t.Errorf("unexpected event %s (%s: %s) while waiting for %s", e.Event, e.Verdict, e.Reason, order[next])
+			}
+		}
+	}
+	if next < len(order) {
+		t.Errorf("events lack %v in order; got:\n%s", order[next:], wtFormat(evs))
+		return
+	}
+	for _, n := range []string{wtEvConfirmed, wtEvTakeoverStart, wtEvTakeoverEnd, wtEvStandingDown} {
+		if c := wtCount(evs, n); c != 1 {
+			t.Errorf("%d %s events, want 1", c, n)
+		}
+	}
+	c, _ := wtFirst(evs, wtEvConfirmed)
+	if c.Since == nil {
+		t.Errorf("confirmed without failing_since")
+	} else if d := c.Time.Sub(*c.Since); d < wtConfirm {
+		t.Errorf("confirmed %s after the failure was first seen, want at least the confirmation period %s", d, wtConfirm)
+	}
+	if c.Verdict != "master_down" {
+		t.Errorf("confirmed with verdict %q, want master_down", c.Verdict)
+	}
+}
+
+func wtFirst(evs []wtEvent, name string) (wtEvent, bool) {
+	for _, e := range evs {
+		if e.Event == name {
+			return e, true
+		}
+	}
+	return wtEvent{}, false
+}
+
+func wtCount(evs []wtEvent, name string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Event == name {
+			n++
+		}
+	}
+	return n
+}
+
+// wtFormat renders events one per line, without their evidence.
+func wtFormat(evs []wtEvent) string {
+	var b strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&b, "%s %-14s verdict=%s reason=%q", e.Time.Format("15:04:05.0"), e.Event, e.Verdict, e.Reason)
+		if e.Confirm != "" {
+			fmt.Fprintf(&b, " confirm_remaining=%s", e.Confirm)
+		}
+		if e.RunID != "" || e.ExitCode != nil {
+			fmt.Fprintf(&b, " run=%s exit=%v", e.RunID, wtCode(e.ExitCode))
+		}
+		if e.Error != "" {
+			fmt.Fprintf(&b, " error=%q", e.Error)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func wtCode(p *int) any {
+	if p == nil {
+		return "none"
+	}
+	return *p
+}
+
+// ------------------------------------------------------------------ lab helpers
+
+// wtHangAndTime hangs the master's qmaster and returns when, and the time
+// until a qmaster on the shadow answers qping with status 0, polled every
+// second from host probe (bound 4 min).
+func wtHangAndTime(t *testing.T, l *lab.Lab, probe string) (time.Time, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.Hang(ctx, l.Master()); err != nil {
+		t.Fatalf("hang %s: %v", l.Master(), err)
+	}
+	start := time.Now()
+	t.Cleanup(func() {
+		rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer rcancel()
+		_ = l.Resume(rctx, l.Master())
+	})
+	last := -1
+	for time.Since(start) < 4*time.Minute {
+		if last = qpingStatus(l, probe, l.Shadow()); last == 0 {
+			return start, time.Since(start)
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("no qmaster on %s answered qping status 0 within 4 min of the hang (last status %d)", l.Shadow(), last)
+	return start, 0
+}
+
+// wtInventory writes a copy of the lab's inventory with extra top-level
+// YAML (hooks:, watch:) next to it and returns its path.
+func wtInventory(t *testing.T, l *lab.Lab, name, extra string) string {
+	t.Helper()
+	b, err := os.ReadFile(l.InventoryPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasSuffix(b, []byte("\n")) {
+		b = append(b, '\n')
+	}
+	p := filepath.Join(l.StateDir(), name+".yaml")
+	if err := os.WriteFile(p, append(b, extra+"\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// wtWaitSeqnums waits for a fresh qmaster's first write of jobseqnum and
+// arseqnum (about 15 s after it starts), so that it cannot show up as a
+// change in a tree comparison.
+func wtWaitSeqnums(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	waitUntil(t, time.Minute, 500*time.Millisecond, "qmaster's first jobseqnum/arseqnum", func() (bool, error) {
+		for _, f := range []string{"jobseqnum", "arseqnum"} {
+			if _, err := os.Stat(filepath.Join(l.QmasterSpoolDir(), f)); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+}
+
+// wtNoise are the files a live qmaster (and execds) rewrite on their own:
+// heartbeat, messages, BDB environment regions and logs.
+var wtNoise = regexp.MustCompile(`^(heartbeat|messages|__db\.\d+|log\.\d+)$`)
+
+// wtTree hashes common/ and the spool parent (both spools, the execd
+// spools, and where sgerun keeps its copies, lock and records) without the
+// noise a live qmaster writes. The BDB data files are compared by their
+// records (db_dump), not their bytes: qmaster's checkpoints rewrite pages
+// without changing a record.
+func wtTree(t *testing.T, l *lab.Lab) map[string]string {
+	t.Helper()
+	tree := hashTree(t, l.CommonDir(), filepath.Dir(l.QmasterSpoolDir()))
+	admin := ""
+	for _, line := range strings.Split(wtReadTrim(t, filepath.Join(l.CommonDir(), "bootstrap")), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "admin_user" {
+			admin = f[1]
+		}
+	}
+	if admin == "" {
+		t.Fatalf("bootstrap names no admin_user")
+	}
+	for p := range tree {
+		switch {
+		case wtNoise.MatchString(filepath.Base(p)):
+			delete(tree, p)
+		case filepath.Dir(p) == l.SpoolDB() && strings.HasPrefix(filepath.Base(p), "sge"):
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			cmd := shell.Join("db_dump", "-p", "-h", filepath.Dir(p), p) + " | sha256sum"
+			out, _, err := l.ExecAs(ctx, lab.CtlHost, admin, "set -o pipefail; "+cmd)
+			cancel()
+			if err != nil {
+				t.Fatalf("%s: %v", cmd, err)
+			}
+			tree[p] = "bdb records " + strings.Fields(out)[0]
+		}
+	}
+	return tree
+}
+
+func wtRunIDs(t *testing.T, l *lab.Lab) map[string]bool {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(sgerunState(l), "runs", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, p := range m {
+		ids[filepath.Base(p)] = true
+	}
+	return ids
+}
+
+// wtNewRun returns the one run id not in before.
+func wtNewRun(t *testing.T, l *lab.Lab, before map[string]bool) string {
+	t.Helper()
+	var ids []string
+	for id := range wtRunIDs(t, l) {
+		if !before[id] {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("new runs %v, want exactly one", ids)
+	}
+	return ids[0]
+}
+
+// wtCheckRun checks the journaled status of a run.
+func wtCheckRun(t *testing.T, l *lab.Lab, runID, status string) {
+	t.Helper()
+	if runID == "" {
+		t.Errorf("takeover_end names no run")
+		return
+	}
+	dir := filepath.Join(sgerunState(l), "runs", runID)
+	meta, events, err := journal.Read(dir)
+	if err != nil {
+		t.Errorf("journal of run %s: %v", runID, err)
+		return
+	}
+	if got := journal.Summarize(dir, meta, events).Status; got != status {
+		t.Errorf("run %s: status %q, want %q", runID, got, status)
+	}
+}
+
+func wtPartition(t *testing.T, l *lab.Lab, host string, net lab.Net) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.Partition(ctx, host, net); err != nil {
+		t.Fatalf("partition %s (%s): %v", host, net, err)
+	}
+}
+
+func wtHeal(t *testing.T, l *lab.Lab, host string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.Heal(ctx, host); err != nil {
+		t.Fatalf("heal %s: %v", host, err)
+	}
+}
+
+// wtHealQuiet heals a host in a cleanup, ignoring errors (the lab may be
+// down already).
+func wtHealQuiet(l *lab.Lab, host string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = l.Heal(ctx, host)
+}
+
+// wtWaitQping waits until qping from from to target's qmaster says status 0.
+func wtWaitQping(t *testing.T, l *lab.Lab, from, target string, timeout time.Duration) {
+	t.Helper()
+	waitUntil(t, timeout, time.Second, "qmaster on "+target+" to answer qping from "+from, func() (bool, error) {
+		st := qpingStatus(l, from, target)
+		return st == 0, fmt.Errorf("status %d", st)
+	})
+}
+
+// wtQmasterPIDs lists the sge_qmaster processes in host's own PID namespace.
+func wtQmasterPIDs(t *testing.T, l *lab.Lab, host string) []int {
+	t.Helper()
+	return wtPgrep(t, l, host, "sge_qmaster")
+}
+
+func wtRunning(t *testing.T, l *lab.Lab, host, name string) bool {
+	t.Helper()
+	return len(wtPgrep(t, l, host, name)) > 0
+}
+
+func wtPgrep(t *testing.T, l *lab.Lab, host, name string) []int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, _, err := l.Exec(ctx, host, "pgrep -x "+shell.Quote(name))
+	var ee *lab.ExitError
+	if errors.As(err, &ee) && ee.Code == 1 {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("pgrep %s on %s: %v", name, host, err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(out) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
+
+func wtActQmaster(t *testing.T, l *lab.Lab) string {
+	t.Helper()
+	return wtReadTrim(t, filepath.Join(l.CommonDir(), "act_qmaster"))
+}
+
+func wtReadTrim(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("read %s: %v", p, err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func wtSecs(d time.Duration) int { return int(d.Round(time.Second) / time.Second) }
+
+func wtOut(r Result) string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+}
+
+func wtTail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
