@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -110,14 +111,44 @@ func pids() []int {
 }
 
 // findMarked returns the pids whose argv[0] is marker.
+//
+// The init's loop forks `sleep 1` every second; until that child execs,
+// it still carries the marker. Children of a marked process are therefore
+// left out: only the init itself is returned.
 func findMarked(marker string) []int {
-	var out []int
+	marked := map[int]bool{}
 	for _, pid := range pids() {
 		if argv0(pid) == marker {
+			marked[pid] = true
+		}
+	}
+	var out []int
+	for pid := range marked {
+		if !marked[ppid(pid)] {
 			out = append(out, pid)
 		}
 	}
+	sort.Ints(out)
 	return out
+}
+
+// ppid returns a process's parent pid, or 0.
+func ppid(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name in parentheses may hold spaces: parse after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
 }
 
 // netnsID returns the "net:[inode]" link of a process's network namespace.

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os/exec"
 
 	"github.com/sgerun/sgerun/diag"
 	"github.com/sgerun/sgerun/runbook"
@@ -27,11 +28,15 @@ func usagef(format string, args ...any) error {
 // exitCode maps a run's error to the documented exit code.
 func exitCode(err error) int {
 	var ne nagiosExit
+	var ee *exec.ExitError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ne):
 		return ne.state
+	case errors.As(err, &ee) && ee.ExitCode() > 0:
+		// lab exec / lab ctl: the command's own exit status
+		return ee.ExitCode()
 	case errors.Is(err, runbook.ErrRollbackIncomplete), errors.Is(err, runbook.ErrInterrupted):
 		return exitIncomplete
 	case errors.Is(err, diag.ErrInvalid), errors.Is(err, errUsage):

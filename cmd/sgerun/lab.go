@@ -313,6 +313,9 @@ func labRun(cmd *cobra.Command, o *labOptions, host, user string, args []string)
 	if err != nil {
 		return err
 	}
+	if len(args) > 1 && args[0] == "--" {
+		args = args[1:] // "exec HOST -- CMD": the separator is not part of the command
+	}
 	line := args[0]
 	if len(args) > 1 {
 		line = shell.Join(args...)
