@@ -25,7 +25,8 @@ type waitSpec struct {
 func (s *waitSpec) Mutates() bool { return false }
 
 func (s *waitSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
-	deadline := time.Now().Add(s.Deadline)
+	start := time.Now()
+	deadline := start.Add(s.Deadline)
 	attempts := 0
 	for {
 		attempts++
@@ -40,8 +41,8 @@ func (s *waitSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
 			return res, nil
 		}
 		if env.DryRun || !time.Now().Add(s.Interval).Before(deadline) {
-			return res, fmt.Errorf("condition not met after %d attempts in %s (last exit status %d%s)",
-				attempts, s.Deadline, out.ExitCode, lastLine(out.Stderr+"\n"+out.Stdout))
+			return res, fmt.Errorf("condition not met after %d attempt(s) in %s, deadline %s (last exit status %d%s)",
+				attempts, time.Since(start).Round(100*time.Millisecond), s.Deadline, out.ExitCode, lastLine(out.Stderr+"\n"+out.Stdout))
 		}
 		select {
 		case <-ctx.Done():
