@@ -256,9 +256,11 @@ func toR1R4(t *testing.T, c *toChain) {
 			// holds ..."); the second controller: the lock file on the
 			// shared spool ("lock ... is held" / "taken meanwhile").
 			out := r.Stdout + r.Stderr
-			if !regexp.MustCompile(`another run holds|locked|lock \S+ on \S+ is held|could not take lock \S+ .*taken meanwhile`).MatchString(out) {
+			m := regexp.MustCompile(`another run holds|locked|lock \S+ on \S+ is held|could not take lock \S+ .*taken meanwhile`).FindString(out)
+			if m == "" {
 				t.Errorf("takeover %d exited 3 without saying another run holds the lock:\n%s", i, toOut(r))
 			}
+			t.Logf("takeover %d (state %s) refused: %q", i, dirs[i], m)
 		default:
 			t.Errorf("takeover %d: exit %d, want 0 or 3\n%s", i, r.Code, toOut(r))
 		}
@@ -398,7 +400,7 @@ func toR2(t *testing.T, c *toChain) {
 	if masterUp > 0 {
 		t.Errorf("the fenced master's qmaster answered status 0 in %d of %d samples", masterUp, n)
 	}
-	if n < 20 || shadowUp < n*9/10 {
+	if n < 15 || shadowUp < n*9/10 {
 		t.Errorf("the new qmaster answered status 0 in only %d of %d samples", shadowUp, n)
 	}
 

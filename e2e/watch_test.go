@@ -4,9 +4,9 @@ package e2e
 // debounced detector over the partition gate), sge_shadowd for comparison,
 // and the takeover hooks.
 //
-// Four labs, run two at a time (t.Parallel; -parallel defaults to
-// GOMAXPROCS). Each scenario needs a lab in a known state, and a takeover
-// is not undone cheaply, so scenarios that leave the master in place are
+// Five labs in two lanes that run side by side (lane 1: A, E; lane 2:
+// C, B, D). Each scenario needs a lab in a known state, and a takeover is
+// not undone cheaply, so scenarios that leave the master in place are
 // chained on one lab before the one that moves it:
 //
 //	lab A  watch: isolated shadow (no takeover in 3 confirmation periods,
@@ -20,6 +20,8 @@ package e2e
 //	       the same way as lab B (SHADOWD_HANG_RESTORE_SECONDS)
 //	lab D  hooks: a pre_takeover hook that exits 1 vetoes (exit 3, tree
 //	       unchanged); then post_takeover receives the run's JSON report
+//	lab E  watch with a confirmation (5 s) shorter than the 15 s flaps: at
+//	       most one takeover, then it stands down; one qmaster answers
 //
 // sge_shadowd and watch never run on the same lab: both would act on the
 // same failure and race for the shadow (shadowd starts sge_qmaster on the
@@ -85,11 +87,18 @@ var wtFigures struct {
 func TestWatch(t *testing.T) {
 	requireLab(t)
 	start := time.Now()
+	// Two lanes of labs run side by side (t.Parallel would pick the order
+	// itself; these lanes keep both about equally long).
 	t.Run("labs", func(t *testing.T) {
-		t.Run("A_watch_isolated_flapping_partition", wtLabA)
-		t.Run("C_shadowd_partition_and_hang", wtLabC)
-		t.Run("B_watch_hang", wtLabB)
-		t.Run("D_hooks_veto_and_post", wtLabD)
+		wtLane(t, "lane1", []wtNamed{
+			{"A_watch_isolated_flapping_partition", wtLabA},
+			{"E_watch_flapping_short_confirm", wtLabE},
+		})
+		wtLane(t, "lane2", []wtNamed{
+			{"C_shadowd_partition_and_hang", wtLabC},
+			{"B_watch_hang", wtLabB},
+			{"D_hooks_veto_and_post", wtLabD},
+		})
 	})
 	wtFigures.mu.Lock()
 	w, s := wtFigures.watchHang, wtFigures.shadowd
@@ -101,12 +110,28 @@ func TestWatch(t *testing.T) {
 	t.Logf("TestWatch took %s", time.Since(start).Round(time.Second))
 }
 
+type wtNamed struct {
+	name string
+	fn   func(*testing.T)
+}
+
+// wtLane runs labs one after another, in parallel with the other lanes.
+func wtLane(t *testing.T, name string, labs []wtNamed) {
+	t.Run(name, func(t *testing.T) {
+		t.Parallel()
+		for _, lb := range labs {
+			start := time.Now()
+			t.Run(lb.name, lb.fn)
+			t.Logf("%s: %s", lb.name, time.Since(start).Round(time.Second))
+		}
+	})
+}
+
 // ------------------------------------------------------------------ lab A
 
 // wtLabA chains the scenarios that must not move the master (isolated
 // shadow, flapping) before the one that does (partition).
 func wtLabA(t *testing.T) {
-	t.Parallel()
 	l := upLab(t, 3)
 	wtWaitSeqnums(t, l)
 	for _, s := range []struct {
@@ -133,7 +158,7 @@ func wtLabA(t *testing.T) {
 // also checks SIGHUP (reload) and SIGTERM (clean stop).
 func wtIsolatedShadow(t *testing.T, l *lab.Lab) {
 	before := wtTree(t, l)
-	w := wtStartWatch(t, l, l.InventoryPath())
+	w := wtStartWatch(t, l, l.InventoryPath(), wtConfirm)
 	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
 
 	// SIGHUP reloads the inventory; the flags keep the timings.
@@ -201,22 +226,11 @@ func wtIsolatedShadow(t *testing.T, l *lab.Lab) {
 // the failures (suspect) but never confirms one: no takeover at all, and
 // the qmaster still runs on the master only.
 func wtFlapping(t *testing.T, l *lab.Lab) {
-	w := wtStartWatch(t, l, l.InventoryPath())
+	w := wtStartWatch(t, l, l.InventoryPath(), wtConfirm)
 	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
 	mark := w.mark()
 	t.Cleanup(func() { wtHealQuiet(l, l.Master()) })
-	const flap, total = 15 * time.Second, 2 * time.Minute
-	start := time.Now()
-	for i := 0; time.Duration(i)*flap < total; i++ {
-		time.Sleep(time.Until(start.Add(time.Duration(i) * flap)))
-		if i%2 == 0 {
-			wtPartition(t, l, l.Master(), lab.NetSched)
-		} else {
-			wtHeal(t, l, l.Master())
-		}
-	}
-	time.Sleep(time.Until(start.Add(total)))
-	wtHeal(t, l, l.Master())
+	start := wtFlap(t, l)
 	healed := time.Now()
 	// A failure seen last must be followed by a healthy decision: wait for
 	// one after the final heal, so that a late confirmation would show.
@@ -255,7 +269,7 @@ func wtFlapping(t *testing.T, l *lab.Lab) {
 // takes over; the shadow's qmaster answers with status 0; watch stands
 // down until sgerun ack, then watches again.
 func wtPartitionTakeover(t *testing.T, l *lab.Lab) {
-	w := wtStartWatch(t, l, l.InventoryPath())
+	w := wtStartWatch(t, l, l.InventoryPath(), wtConfirm)
 	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
 	mark := w.mark()
 	wtPartition(t, l, l.Master(), lab.NetSched)
@@ -271,6 +285,8 @@ func wtPartitionTakeover(t *testing.T, l *lab.Lab) {
 	w.waitEventFrom(t, mark, 2*wtInterval+30*time.Second, "standing_down", wtIs(wtEvStandingDown))
 	evs := w.since(mark)
 	wtCheckSequence(t, evs)
+	t.Logf("events from the cut (%s):\n%s", start.Format("15:04:05.0"), wtFormat(evs))
+	wtLogSteps(t, l, end.RunID)
 
 	// The master was down for users although its heartbeat was fresh: the
 	// evidence of the confirmation shows the heartbeat age.
@@ -304,6 +320,100 @@ func wtPartitionTakeover(t *testing.T, l *lab.Lab) {
 	w.stop(t)
 }
 
+// wtFlap makes the master flap: its scheduler network goes down and up
+// every 15 s for 2 minutes (down first); it ends healed. It returns when
+// the flapping started.
+func wtFlap(t *testing.T, l *lab.Lab) time.Time {
+	t.Helper()
+	const flap, total = 15 * time.Second, 2 * time.Minute
+	start := time.Now()
+	for i := 0; time.Duration(i)*flap < total; i++ {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * flap)))
+		if i%2 == 0 {
+			wtPartition(t, l, l.Master(), lab.NetSched)
+		} else {
+			wtHeal(t, l, l.Master())
+		}
+	}
+	time.Sleep(time.Until(start.Add(total)))
+	wtHeal(t, l, l.Master())
+	return start
+}
+
+// ------------------------------------------------------------------ lab E
+
+// wtLabE: the master flaps the same way, but the confirmation (5 s) is
+// shorter than a flap (15 s), so watch may confirm a down phase and take
+// over. It must do so at most once: after a takeover that changed
+// anything (exit code other than 3) it stands down and starts no other,
+// whatever the master does. An attempt refused by the takeover's own
+// re-check (exit 3, the master was back) changes nothing and does not
+// count. In the end exactly one qmaster answers.
+func wtLabE(t *testing.T) {
+	l := upLab(t, 3)
+	const confirm = 5 * time.Second
+	w := wtStartWatch(t, l, l.InventoryPath(), confirm)
+	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
+	mark := w.mark()
+	t.Cleanup(func() { wtHealQuiet(l, l.Master()) })
+	start := wtFlap(t, l)
+	healedMark := w.mark()
+	// A takeover still running when the flapping ended: wait for its end.
+	if evs := w.since(mark); wtCount(evs, wtEvTakeoverStart) > wtCount(evs, wtEvTakeoverEnd) {
+		w.waitEventFrom(t, healedMark, 5*time.Minute, "the end of the takeover in progress", wtIs(wtEvTakeoverEnd))
+	}
+	evs := w.since(mark)
+	var done []wtEvent // takeovers that changed something
+	attempts := 0
+	for _, e := range evs {
+		switch {
+		case e.Event == wtEvTakeoverStart:
+			attempts++
+			if len(done) > 0 {
+				t.Errorf("takeover_start at %s after the takeover of run %s: watch should stand down",
+					e.Time.Format("15:04:05"), done[0].RunID)
+			}
+		case e.Event == wtEvTakeoverEnd && (e.ExitCode == nil || *e.ExitCode != 3):
+			done = append(done, e)
+		}
+	}
+	t.Logf("flapping with confirm %s: %d takeover attempt(s), %d that changed something, over %s; events:\n%s",
+		confirm, attempts, len(done), time.Since(start).Round(time.Second), wtFormat(evs))
+	if len(done) > 1 {
+		t.Fatalf("%d takeovers changed the cluster, want at most one", len(done))
+	}
+	probe := l.ExecHosts()[0]
+	if len(done) == 1 {
+		if done[0].ExitCode == nil || *done[0].ExitCode != 0 {
+			t.Errorf("the takeover of run %s ended with exit code %v (%s), want 0", done[0].RunID, wtCode(done[0].ExitCode), done[0].Error)
+		}
+		w.waitEventFrom(t, mark, 2*wtInterval+30*time.Second, "standing_down", wtIs(wtEvStandingDown))
+		wtLogSteps(t, l, done[0].RunID)
+		if a := wtActQmaster(t, l); a != l.Shadow() {
+			t.Errorf("act_qmaster %q after the takeover, want %s", a, l.Shadow())
+		}
+		wtWaitQping(t, l, probe, l.Shadow(), time.Minute)
+		if pids := wtQmasterPIDs(t, l, l.Master()); len(pids) > 0 {
+			t.Errorf("qmaster %v still runs on the old master after the takeover (not fenced)", pids)
+		}
+	} else {
+		w.waitEventFrom(t, healedMark, wtConfirm+3*wtInterval, "a healthy decision after the last heal", wtIs(wtEvHealthy))
+		if a := wtActQmaster(t, l); a != l.Master() {
+			t.Errorf("act_qmaster %q without a takeover, want %s", a, l.Master())
+		}
+		wtWaitQping(t, l, probe, l.Master(), time.Minute)
+		if pids := wtQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
+			t.Errorf("qmaster %v on the shadow without a takeover", pids)
+		}
+	}
+	// No split brain: exactly one of master and shadow answers.
+	m, sh := qpingStatus(l, probe, l.Master()), qpingStatus(l, probe, l.Shadow())
+	if (m == 0) == (sh == 0) {
+		t.Errorf("qping status: master %d, shadow %d; want exactly one answering 0", m, sh)
+	}
+	w.stop(t)
+}
+
 // ------------------------------------------------------------------ lab B
 
 // wtLabB: the master's qmaster hangs (SIGSTOP): port open, qping silent.
@@ -311,9 +421,8 @@ func wtPartitionTakeover(t *testing.T, l *lab.Lab) {
 // the shadow answering qping status 0, polled every second from an exec
 // host. The time from the hang is the benchmark figure.
 func wtLabB(t *testing.T) {
-	t.Parallel()
 	l := upLab(t, 3)
-	w := wtStartWatch(t, l, l.InventoryPath())
+	w := wtStartWatch(t, l, l.InventoryPath(), wtConfirm)
 	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
 	probe := l.ExecHosts()[0]
 	if st := qpingStatus(l, probe, l.Master()); st != 0 {
@@ -333,6 +442,8 @@ func wtLabB(t *testing.T) {
 	w.waitEventFrom(t, mark, 2*wtInterval+30*time.Second, "standing_down", wtIs(wtEvStandingDown))
 	evs := w.since(mark)
 	wtCheckSequence(t, evs)
+	t.Logf("events from the hang (%s):\n%s", hungAt.Format("15:04:05.0"), wtFormat(evs))
+	wtLogSteps(t, l, end.RunID)
 	if c, ok := wtFirst(evs, wtEvConfirmed); ok {
 		t.Logf("confirmed: %s (hung=%v, heartbeat age %v s)", c.Reason, c.Evidence["hung"], c.Evidence["heartbeat_age_seconds"])
 	}
@@ -359,7 +470,6 @@ func wtLabB(t *testing.T) {
 // master's qmaster hangs, and shadowd's restore time is measured the way
 // lab B measures watch's.
 func wtLabC(t *testing.T) {
-	t.Parallel()
 	l := upLab(t, 3)
 	r := runSgerun(t, l, 5*time.Minute, "shadow-setup", "--inventory", l.InventoryPath(), "--yes")
 	if r.Code != 0 {
@@ -424,6 +534,13 @@ func wtLabC(t *testing.T) {
 		if a := wtActQmaster(t, l); a != l.Shadow() {
 			t.Errorf("act_qmaster %q after sge_shadowd's takeover, want %s", a, l.Shadow())
 		}
+		// Where shadowd's time went: its own log on the shadow.
+		logs, _ := filepath.Glob(filepath.Join(l.QmasterSpoolDir(), "messages_shadowd*"))
+		for _, p := range logs {
+			if b, err := os.ReadFile(p); err == nil {
+				t.Logf("%s (tail):\n%s", filepath.Base(p), wtTail(string(b), 12))
+			}
+		}
 	})
 }
 
@@ -435,7 +552,6 @@ func wtLabC(t *testing.T) {
 // "true" and a post_takeover hook writing its stdin to a file, the
 // takeover goes through and the file holds the run's JSON report.
 func wtLabD(t *testing.T) {
-	t.Parallel()
 	l := upLab(t, 3)
 	wtWaitSeqnums(t, l)
 	veto := wtInventory(t, l, "inventory-veto", `hooks: {pre_takeover: ["exit 1"]}`)
@@ -480,8 +596,8 @@ func wtLabD(t *testing.T) {
 				t.Errorf("vetoed run: hook event %s/%s, want pre/failed", e.StepName, e.Status)
 			}
 		}
-		if e.Mutates && e.Status == journal.StatusOK {
-			t.Errorf("vetoed run: a mutating step ran: %s on %s", e.StepName, e.Host)
+		if e.Type == journal.StepStart || e.Type == journal.HostStart {
+			t.Errorf("vetoed run: step %q started (%s)", e.StepName, e.Type)
 		}
 	}
 	if hooks != 1 {
@@ -558,11 +674,11 @@ func (lw wtLockedWriter) Write(p []byte) (int, error) {
 	return lw.w.stderr.Write(p)
 }
 
-// wtStartWatch starts "sgerun watch --interval 10s --confirm 20s" with
+// wtStartWatch starts "sgerun watch --interval 10s --confirm C" with
 // the lab's sgerun state dir. It is stopped (SIGTERM, then SIGKILL of its
 // process group) when the test ends; on failure its events and stderr are
 // logged.
-func wtStartWatch(t *testing.T, l *lab.Lab, inv string) *wtWatch {
+func wtStartWatch(t *testing.T, l *lab.Lab, inv string, confirm time.Duration) *wtWatch {
 	t.Helper()
 	if sgerunBin == "" {
 		t.Fatalf("sgerun binary not available: %v", sgerunBuildErr)
@@ -570,7 +686,7 @@ func wtStartWatch(t *testing.T, l *lab.Lab, inv string) *wtWatch {
 	w := &wtWatch{done: make(chan struct{}),
 		events: filepath.Join(l.StateDir(), fmt.Sprintf("watch-events-%d.jsonl", time.Now().UnixNano()))}
 	argv := []string{sgerunBin, "--state-dir", sgerunState(l), "watch", "--inventory", inv,
-		"--interval", wtInterval.String(), "--confirm", wtConfirm.String(), "--events", w.events}
+		"--interval", wtInterval.String(), "--confirm", confirm.String(), "--events", w.events}
 	// exec: ip netns exec, env and bash all exec, so the pid is sgerun's.
 	c, err := l.Command(context.Background(), lab.CtlHost, "", "exec "+shell.Join(argv...))
 	if err != nil {
@@ -945,6 +1061,28 @@ func wtNewRun(t *testing.T, l *lab.Lab, before map[string]bool) string {
 		t.Fatalf("new runs %v, want exactly one", ids)
 	}
 	return ids[0]
+}
+
+// wtLogSteps logs how long each step of a run took.
+func wtLogSteps(t *testing.T, l *lab.Lab, runID string) {
+	t.Helper()
+	_, events, err := journal.Read(filepath.Join(sgerunState(l), "runs", runID))
+	if err != nil || len(events) == 0 {
+		t.Logf("journal of run %s: %d events, %v", runID, len(events), err)
+		return
+	}
+	started := map[int]time.Time{}
+	var b strings.Builder
+	for _, e := range events {
+		switch e.Type {
+		case journal.StepStart:
+			started[e.Step] = e.Time
+		case journal.StepEnd:
+			fmt.Fprintf(&b, "%6.1fs  %s (%s)\n", e.Time.Sub(started[e.Step]).Seconds(), e.StepName, e.Status)
+		}
+	}
+	fmt.Fprintf(&b, "total %.1fs", events[len(events)-1].Time.Sub(events[0].Time).Seconds())
+	t.Logf("takeover run %s, step durations:\n%s", runID, b.String())
 }
 
 // wtCheckRun checks the journaled status of a run.
