@@ -36,7 +36,9 @@ import (
 //	R2b  no fence path: the takeover records a pending fence; status/check report it; sgerun fence resolves it
 //
 // Each scenario is a subtest; when one fails the later ones are skipped,
-// since they start from the state it should have left.
+// since they start from the state it should have left. For the same reason
+// run the test whole: a -run pattern that selects single subtests skips the
+// scenarios that set up their state.
 func TestTakeover(t *testing.T) {
 	l := upLab(t, 3)
 	c := &toChain{l: l, inv: l.InventoryPath()}

@@ -230,7 +230,7 @@ func wtFlapping(t *testing.T, l *lab.Lab) {
 	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
 	mark := w.mark()
 	t.Cleanup(func() { wtHealQuiet(l, l.Master()) })
-	start := wtFlap(t, l)
+	start := wtFlap(t, l, w)
 	healed := time.Now()
 	// A failure seen last must be followed by a healthy decision: wait for
 	// one after the final heal, so that a late confirmation would show.
@@ -245,8 +245,9 @@ func wtFlapping(t *testing.T, l *lab.Lab) {
 			suspects++
 		}
 	}
-	t.Logf("flapping: %d suspect decision(s), %d decisions in all, over %s; events:\n%s",
-		suspects, len(evs), healed.Sub(start).Round(time.Second), wtFormat(evs))
+	longest, most := wtLongestFailure(evs)
+	t.Logf("flapping: %d suspect decision(s), at most %d in a row, a failure seen for at most %s; %d decisions in all, over %s; events:\n%s",
+		suspects, most, longest.Round(100*time.Millisecond), len(evs), healed.Sub(start).Round(time.Second), wtFormat(evs))
 	if suspects == 0 {
 		t.Errorf("flapping master: no suspect decision; the flaps were not seen at all")
 	}
@@ -323,10 +324,27 @@ func wtPartitionTakeover(t *testing.T, l *lab.Lab) {
 // wtFlap makes the master flap: its scheduler network goes down and up
 // every 15 s for 2 minutes (down first); it ends healed. It returns when
 // the flapping started.
-func wtFlap(t *testing.T, l *lab.Lab) time.Time {
+//
+// The flaps are put in the phase that is worst for the debounce. watch
+// probes every interval from its start (its first probe right after
+// watch_start), and a 30 s flap cycle is three probe intervals, so the
+// phase stays locked. Each cut comes 1 s before a probe starts: that probe
+// and the next (10 s later, still 4 s before the heal, and qping's 5 s
+// time-out keeps it failing) both see the master down, the most down
+// probes a 15 s flap can give; a phase picked at random mostly gives one.
+func wtFlap(t *testing.T, l *lab.Lab, w *wtWatch) time.Time {
 	t.Helper()
 	const flap, total = 15 * time.Second, 2 * time.Minute
-	start := time.Now()
+	st, ok := wtFirst(w.since(0), wtEvStart)
+	if !ok {
+		t.Fatalf("no %s event to align the flaps with", wtEvStart)
+	}
+	start := st.Time.Add(-time.Second)
+	for start.Before(time.Now().Add(time.Second)) {
+		start = start.Add(wtInterval)
+	}
+	t.Logf("flaps start at %s, 1 s before a probe of the watch started at %s",
+		start.Format("15:04:05.0"), st.Time.Local().Format("15:04:05.0"))
 	for i := 0; time.Duration(i)*flap < total; i++ {
 		time.Sleep(time.Until(start.Add(time.Duration(i) * flap)))
 		if i%2 == 0 {
@@ -338,6 +356,28 @@ func wtFlap(t *testing.T, l *lab.Lab) time.Time {
 	time.Sleep(time.Until(start.Add(total)))
 	wtHeal(t, l, l.Master())
 	return start
+}
+
+// wtLongestFailure is the longest time a failure was seen in a row (from
+// failing_since to the last suspect or confirmed decision of the run) and
+// the most suspect decisions in a row.
+func wtLongestFailure(evs []wtEvent) (time.Duration, int) {
+	var longest time.Duration
+	most, run := 0, 0
+	for _, e := range evs {
+		if e.Event != wtEvSuspect && e.Event != wtEvConfirmed {
+			run = 0
+			continue
+		}
+		if e.Event == wtEvSuspect {
+			run++
+			most = max(most, run)
+		}
+		if e.Since != nil {
+			longest = max(longest, e.Time.Sub(*e.Since))
+		}
+	}
+	return longest, most
 }
 
 // ------------------------------------------------------------------ lab E
@@ -356,7 +396,7 @@ func wtLabE(t *testing.T) {
 	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
 	mark := w.mark()
 	t.Cleanup(func() { wtHealQuiet(l, l.Master()) })
-	start := wtFlap(t, l)
+	start := wtFlap(t, l, w)
 	healedMark := w.mark()
 	// A takeover still running when the flapping ended: wait for its end.
 	if evs := w.since(mark); wtCount(evs, wtEvTakeoverStart) > wtCount(evs, wtEvTakeoverEnd) {
@@ -377,8 +417,11 @@ func wtLabE(t *testing.T) {
 			done = append(done, e)
 		}
 	}
-	t.Logf("flapping with confirm %s: %d takeover attempt(s), %d that changed something, over %s; events:\n%s",
-		confirm, attempts, len(done), time.Since(start).Round(time.Second), wtFormat(evs))
+	longest, most := wtLongestFailure(evs)
+	t.Logf("flapping with confirm %s: %d confirmation(s), %d takeover attempt(s), %d that changed something; "+
+		"at most %d suspect decisions in a row, a failure seen for at most %s; over %s; events:\n%s",
+		confirm, wtCount(evs, wtEvConfirmed), attempts, len(done), most, longest.Round(100*time.Millisecond),
+		time.Since(start).Round(time.Second), wtFormat(evs))
 	if len(done) > 1 {
 		t.Fatalf("%d takeovers changed the cluster, want at most one", len(done))
 	}

@@ -44,6 +44,8 @@ type PendingFence struct {
 	Address string    `json:"address,omitempty"`
 	PIDFile string    `json:"pid_file,omitempty"`
 	Reason  string    `json:"reason"`
+	// LastAttempt is when `sgerun fence` last tried and failed.
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
 }
 
 func (s *fenceSpec) Mutates() bool { return true }
@@ -99,6 +101,15 @@ func (s *fenceSpec) Do(ctx context.Context, local Target, env Env) (Result, erro
 	t, err := env.Connect(ctx, s.PendingHost, "")
 	if err != nil {
 		return res, fmt.Errorf("record pending fence: %w", err)
+	}
+	if old, err := t.ReadFile(ctx, s.Pending); err == nil && old.Exists {
+		// A retry that failed again: the fence has been pending since the
+		// first record, which status reports.
+		var first PendingFence
+		if json.Unmarshal(old.Data, &first) == nil && !first.Time.IsZero() {
+			rec.Time, rec.RunID = first.Time, first.RunID
+			rec.LastAttempt = time.Now().UTC()
+		}
 	}
 	data, _ := json.Marshal(rec)
 	if err := t.WriteFile(ctx, s.Pending, File{Data: append(data, '\n'), Mode: 0o644, UID: -1, GID: -1, Exists: true}); err != nil {
