@@ -13,7 +13,7 @@ build:
 
 # Everything: unit tests, hermetic SSH tests and the real-SGE e2e tests.
 test:
-	$(GO) test -count=1 -timeout 45m ./...
+	$(GO) test -count=1 -timeout 45m -parallel 3 ./...
 
 # Fast tests only (no lab; no root needed).
 unit:

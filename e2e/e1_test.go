@@ -11,6 +11,7 @@ import (
 // end with exit_status 0 in qacct; Down leaves no namespace, interface,
 // process or state directory behind.
 func TestE1Smoke(t *testing.T) {
+	parallelLab(t)
 	start := time.Now()
 	l := upLab(t, 3)
 	upTook := time.Since(start)

@@ -41,6 +41,7 @@ const (
 // act_qmaster byte for byte and removes the copies and the takeover lock;
 // a fresh takeover then succeeds, and a second one changes nothing.
 func TestFaultR5KillRollback(t *testing.T) {
+	parallelLab(t)
 	l := upLab(t, 3)
 	boot0, act0 := ftStat(t, ftBootstrap(l)), ftStat(t, ftActQmaster(l))
 	ftPartition(t, l, l.Master(), lab.NetSched)
@@ -81,6 +82,7 @@ func TestFaultR5KillRollback(t *testing.T) {
 // the takeover: act_qmaster names the shadow, whose qmaster answers qping
 // with status 0; a second takeover changes nothing.
 func TestFaultR5KillResume(t *testing.T) {
+	parallelLab(t)
 	l := upLab(t, 3)
 	act0 := ftStat(t, ftActQmaster(l))
 	ftPartition(t, l, l.Master(), lab.NetSched)
@@ -110,6 +112,7 @@ func TestFaultR5KillResume(t *testing.T) {
 // bootstrap and act_qmaster byte for byte as they were, removes the spool
 // copies and the takeover lock, and journals every undo.
 func TestFaultR6QmasterWontStart(t *testing.T) {
+	parallelLab(t)
 	l := upLab(t, 3)
 	inv := ftInventory(t, l, "inventory-r6", "qmaster_start_timeout: 20s")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -200,6 +203,7 @@ func TestFaultR6QmasterWontStart(t *testing.T) {
 // reports the dead host under the execd step, the jobs of the other hosts
 // end with exit 0, and the dead host's jobs are still accounted for.
 func TestFaultR7ExecHostDown(t *testing.T) {
+	parallelLab(t)
 	l := upLab(t, 3)
 	inv := ftInventory(t, l, "inventory-r7", `exec_tolerate: "1"`)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -306,6 +310,7 @@ func TestFaultR7ExecHostDown(t *testing.T) {
 // hangs, sge_shadowd starts a qmaster on the shadow, which answers qping
 // with status 0. The time it took is logged as SHADOWD_TAKEOVER_SECONDS.
 func TestShadowSetupTakeover(t *testing.T) {
+	parallelLab(t)
 	l := upLab(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

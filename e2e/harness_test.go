@@ -90,6 +90,15 @@ func labName(t *testing.T) string {
 	return "e" + hex.EncodeToString(b)
 }
 
+// parallelLab lets a lab test run beside others (go test -parallel bounds
+// how many): each has its own namespaces, addresses and cell, and most of
+// their time is spent waiting on SGE, not on the CPU. Under -short it skips.
+func parallelLab(t *testing.T) {
+	t.Helper()
+	requireLab(t)
+	t.Parallel()
+}
+
 // upLab brings up a lab with a unique name and registers its Down as a
 // cleanup that runs even when the test fails. When the test failed, the
 // lab's status is logged first.

@@ -76,6 +76,7 @@ const seedActChanged = "act_qmaster file has been changed by another qmaster"
 // shadow took over with the jobs, then heals the master and records the
 // split brain the seed's procedure leaves open (see the file comment).
 func TestE2SeedTakeover(t *testing.T) {
+	parallelLab(t)
 	start := time.Now()
 	l := upLab(t, 3)
 	rb := seedRunbookPath(t)
@@ -258,6 +259,7 @@ func TestE2SeedTakeover(t *testing.T) {
 // is partitioned: exit 0, nothing a run could change has changed, and the
 // plan (text and JSON) lists every mutating command on the right hosts.
 func TestE3SeedDryRun(t *testing.T) {
+	parallelLab(t)
 	start := time.Now()
 	l := upLab(t, 3)
 	rb := seedRunbookPath(t)

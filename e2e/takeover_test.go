@@ -40,6 +40,7 @@ import (
 // run the test whole: a -run pattern that selects single subtests skips the
 // scenarios that set up their state.
 func TestTakeover(t *testing.T) {
+	parallelLab(t)
 	l := upLab(t, 3)
 	c := &toChain{l: l, inv: l.InventoryPath()}
 	// A fresh qmaster writes jobseqnum and arseqnum once, about 15 s after

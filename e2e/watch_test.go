@@ -20,8 +20,8 @@ package e2e
 //	       the same way as lab B (SHADOWD_HANG_RESTORE_SECONDS)
 //	lab D  hooks: a pre_takeover hook that exits 1 vetoes (exit 3, tree
 //	       unchanged); then post_takeover receives the run's JSON report
-//	lab E  watch with a confirmation (5 s) shorter than the 15 s flaps: at
-//	       most one takeover, then it stands down; one qmaster answers
+//	lab E  watch probing every 2 s with a confirmation (5 s) shorter than
+//	       the 15 s flaps: at most one takeover; one qmaster answers
 //
 // sge_shadowd and watch never run on the same lab: both would act on the
 // same failure and race for the shadow (shadowd starts sge_qmaster on the
@@ -158,7 +158,7 @@ func wtLabA(t *testing.T) {
 // also checks SIGHUP (reload) and SIGTERM (clean stop).
 func wtIsolatedShadow(t *testing.T, l *lab.Lab) {
 	before := wtTree(t, l)
-	w := wtStartWatch(t, l, l.InventoryPath(), wtConfirm)
+	w := wtStartWatch(t, l, l.InventoryPath(), wtInterval, wtConfirm)
 	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
 
 	// SIGHUP reloads the inventory; the flags keep the timings.
@@ -226,7 +226,7 @@ func wtIsolatedShadow(t *testing.T, l *lab.Lab) {
 // the failures (suspect) but never confirms one: no takeover at all, and
 // the qmaster still runs on the master only.
 func wtFlapping(t *testing.T, l *lab.Lab) {
-	w := wtStartWatch(t, l, l.InventoryPath(), wtConfirm)
+	w := wtStartWatch(t, l, l.InventoryPath(), wtInterval, wtConfirm)
 	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
 	mark := w.mark()
 	t.Cleanup(func() { wtHealQuiet(l, l.Master()) })
@@ -270,7 +270,7 @@ func wtFlapping(t *testing.T, l *lab.Lab) {
 // takes over; the shadow's qmaster answers with status 0; watch stands
 // down until sgerun ack, then watches again.
 func wtPartitionTakeover(t *testing.T, l *lab.Lab) {
-	w := wtStartWatch(t, l, l.InventoryPath(), wtConfirm)
+	w := wtStartWatch(t, l, l.InventoryPath(), wtInterval, wtConfirm)
 	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
 	mark := w.mark()
 	wtPartition(t, l, l.Master(), lab.NetSched)
@@ -325,13 +325,15 @@ func wtPartitionTakeover(t *testing.T, l *lab.Lab) {
 // every 15 s for 2 minutes (down first); it ends healed. It returns when
 // the flapping started.
 //
-// The flaps are put in the phase that is worst for the debounce. watch
-// probes every interval from its start (its first probe right after
-// watch_start), and a 30 s flap cycle is three probe intervals, so the
-// phase stays locked. Each cut comes 1 s before a probe starts: that probe
-// and the next (10 s later, still 4 s before the heal, and qping's 5 s
-// time-out keeps it failing) both see the master down, the most down
-// probes a 15 s flap can give; a phase picked at random mostly gives one.
+// The flaps are aligned with watch's probe schedule (it probes every
+// interval from its start, its first probe right after watch_start; a 30 s
+// flap cycle is three 10 s intervals, so the phase stays locked): each cut
+// begins 1 s before a probe starts, which makes runs comparable. A probe
+// sees the master down only when the cut spans its whole qping (commlib
+// keeps retrying the connection until qping's 5 s time-out, and succeeds
+// once the link is back), so a 15 s cut gives one down probe, in any
+// phase; two only on a knife edge (qpings starting 10 s apart, both inside
+// [cut, heal-5s]). A 20 s confirmation can never be reached.
 func wtFlap(t *testing.T, l *lab.Lab, w *wtWatch) time.Time {
 	t.Helper()
 	const flap, total = 15 * time.Second, 2 * time.Minute
@@ -344,7 +346,7 @@ func wtFlap(t *testing.T, l *lab.Lab, w *wtWatch) time.Time {
 		start = start.Add(wtInterval)
 	}
 	t.Logf("flaps start at %s, 1 s before a probe of the watch started at %s",
-		start.Format("15:04:05.0"), st.Time.Local().Format("15:04:05.0"))
+		start.Local().Format("15:04:05.0"), st.Time.Local().Format("15:04:05.0"))
 	for i := 0; time.Duration(i)*flap < total; i++ {
 		time.Sleep(time.Until(start.Add(time.Duration(i) * flap)))
 		if i%2 == 0 {
@@ -382,17 +384,18 @@ func wtLongestFailure(evs []wtEvent) (time.Duration, int) {
 
 // ------------------------------------------------------------------ lab E
 
-// wtLabE: the master flaps the same way, but the confirmation (5 s) is
-// shorter than a flap (15 s), so watch may confirm a down phase and take
-// over. It must do so at most once: after a takeover that changed
-// anything (exit code other than 3) it stands down and starts no other,
-// whatever the master does. An attempt refused by the takeover's own
-// re-check (exit 3, the master was back) changes nothing and does not
-// count. In the end exactly one qmaster answers.
+// wtLabE: the master flaps the same way, but watch probes every 2 s and
+// confirms after 5 s, much less than a flap (15 s), so it does confirm
+// down phases and start takeovers. There must be at most one takeover:
+// after one that changed anything (exit code other than 3) watch stands
+// down and starts no other, whatever the master does. An attempt refused
+// by the takeover's own gate (exit 3: the master was back by then) changes
+// nothing and does not count. In the end exactly one qmaster answers, and
+// no lock or spool copy is left behind by the refused attempts.
 func wtLabE(t *testing.T) {
 	l := upLab(t, 3)
-	const confirm = 5 * time.Second
-	w := wtStartWatch(t, l, l.InventoryPath(), confirm)
+	const interval, confirm = 2 * time.Second, 5 * time.Second
+	w := wtStartWatch(t, l, l.InventoryPath(), interval, confirm)
 	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
 	mark := w.mark()
 	t.Cleanup(func() { wtHealQuiet(l, l.Master()) })
@@ -444,6 +447,14 @@ func wtLabE(t *testing.T) {
 		if a := wtActQmaster(t, l); a != l.Master() {
 			t.Errorf("act_qmaster %q without a takeover, want %s", a, l.Master())
 		}
+		spool := filepath.Dir(l.QmasterSpoolDir())
+		left, _ := filepath.Glob(filepath.Join(spool, "*.sgerun-*"))
+		if lk := filepath.Join(spool, ".sgerun-takeover.lock"); wtExists(lk) {
+			left = append(left, lk)
+		}
+		if len(left) > 0 {
+			t.Errorf("refused takeovers left %v behind", left)
+		}
 		wtWaitQping(t, l, probe, l.Master(), time.Minute)
 		if pids := wtQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
 			t.Errorf("qmaster %v on the shadow without a takeover", pids)
@@ -465,7 +476,7 @@ func wtLabE(t *testing.T) {
 // host. The time from the hang is the benchmark figure.
 func wtLabB(t *testing.T) {
 	l := upLab(t, 3)
-	w := wtStartWatch(t, l, l.InventoryPath(), wtConfirm)
+	w := wtStartWatch(t, l, l.InventoryPath(), wtInterval, wtConfirm)
 	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
 	probe := l.ExecHosts()[0]
 	if st := qpingStatus(l, probe, l.Master()); st != 0 {
@@ -717,11 +728,11 @@ func (lw wtLockedWriter) Write(p []byte) (int, error) {
 	return lw.w.stderr.Write(p)
 }
 
-// wtStartWatch starts "sgerun watch --interval 10s --confirm C" with
+// wtStartWatch starts "sgerun watch --interval I --confirm C" with
 // the lab's sgerun state dir. It is stopped (SIGTERM, then SIGKILL of its
 // process group) when the test ends; on failure its events and stderr are
 // logged.
-func wtStartWatch(t *testing.T, l *lab.Lab, inv string, confirm time.Duration) *wtWatch {
+func wtStartWatch(t *testing.T, l *lab.Lab, inv string, interval, confirm time.Duration) *wtWatch {
 	t.Helper()
 	if sgerunBin == "" {
 		t.Fatalf("sgerun binary not available: %v", sgerunBuildErr)
@@ -729,7 +740,7 @@ func wtStartWatch(t *testing.T, l *lab.Lab, inv string, confirm time.Duration) *
 	w := &wtWatch{done: make(chan struct{}),
 		events: filepath.Join(l.StateDir(), fmt.Sprintf("watch-events-%d.jsonl", time.Now().UnixNano()))}
 	argv := []string{sgerunBin, "--state-dir", sgerunState(l), "watch", "--inventory", inv,
-		"--interval", wtInterval.String(), "--confirm", confirm.String(), "--events", w.events}
+		"--interval", interval.String(), "--confirm", confirm.String(), "--events", w.events}
 	// exec: ip netns exec, env and bash all exec, so the pid is sgerun's.
 	c, err := l.Command(context.Background(), lab.CtlHost, "", "exec "+shell.Join(argv...))
 	if err != nil {
@@ -1225,6 +1236,11 @@ func wtReadTrim(t *testing.T, p string) string {
 		t.Fatalf("read %s: %v", p, err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+func wtExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func wtSecs(d time.Duration) int { return int(d.Round(time.Second) / time.Second) }
