@@ -85,10 +85,12 @@ var wtFigures struct {
 
 // TestWatch runs issue 6's acceptance scenarios; see the file comment.
 func TestWatch(t *testing.T) {
-	requireLab(t)
+	parallelLab(t)
 	start := time.Now()
-	// Two lanes of labs run side by side (t.Parallel would pick the order
-	// itself; these lanes keep both about equally long).
+	// Two lanes of labs, each a parallel subtest (t.Parallel alone would
+	// pick the order of the labs; these lanes keep both about equally long,
+	// about 7 min). Under go test -parallel N they share the N slots with
+	// the other lab tests.
 	t.Run("labs", func(t *testing.T) {
 		wtLane(t, "lane1", []wtNamed{
 			{"A_watch_isolated_flapping_partition", wtLabA},
