@@ -156,7 +156,7 @@ func TestFaultR6QmasterWontStart(t *testing.T) {
 
 	boot0, act0 := ftStat(t, ftBootstrap(l)), ftStat(t, ftActQmaster(l))
 	ftPartition(t, l, l.Master(), lab.NetSched)
-	before := ftRunIDs(t, l)
+	before := runIDs(t, l)
 	start := time.Now()
 	r := runSgerun(t, l, 10*time.Minute, "takeover", "--inventory", inv, "--yes")
 	took := time.Since(start)
@@ -169,7 +169,7 @@ func TestFaultR6QmasterWontStart(t *testing.T) {
 	if left := ftTakeoverLeftovers(l); len(left) > 0 {
 		t.Fatalf("after the automatic rollback, left over: %v", left)
 	}
-	runID := ftNewRunID(t, l, before)
+	runID := newRunID(t, l, before)
 	events := ftEvents(t, l, runID)
 	failed := ""
 	for _, ev := range events {
@@ -243,7 +243,7 @@ func TestFaultR7ExecHostDown(t *testing.T) {
 		t.Fatalf("kill %s: %v", dead, err)
 	}
 	ftPartition(t, l, l.Master(), lab.NetSched)
-	before := ftRunIDs(t, l)
+	before := runIDs(t, l)
 	start := time.Now()
 	r := runSgerun(t, l, 10*time.Minute, "takeover", "--inventory", inv, "--yes")
 	t.Logf("takeover with %s down: exit %d in %s\nstdout:\n%s\nstderr:\n%s", dead, r.Code, time.Since(start).Round(time.Millisecond), r.Stdout, r.Stderr)
@@ -256,7 +256,7 @@ func TestFaultR7ExecHostDown(t *testing.T) {
 	if block := ftStepBlock(r.Stdout, ftStepExecd); !regexp.MustCompile(`✗ ` + regexp.QuoteMeta(dead) + `: \S`).MatchString(block) {
 		t.Errorf("the output does not report %s with an error under %q:\n%s", dead, ftStepExecd, block)
 	}
-	runID := ftNewRunID(t, l, before)
+	runID := newRunID(t, l, before)
 	events := ftEvents(t, l, runID)
 	execdEnd := ftFind(events, journal.StepEnd, ftStepExecd, "")
 	if execdEnd == nil || execdEnd.Status != journal.StatusTolerated || strings.Join(execdEnd.Failed, ",") != dead {
@@ -428,7 +428,7 @@ func ftKillTakeoverAfterBootstrap(t *testing.T, l *lab.Lab, inv string, act0 ftF
 	if sgerunBin == "" {
 		t.Fatalf("sgerun binary not available: %v", sgerunBuildErr)
 	}
-	before := ftRunIDs(t, l)
+	before := runIDs(t, l)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	// exec: ip netns exec, env and bash each exec the next, so the
@@ -469,7 +469,7 @@ func ftKillTakeoverAfterBootstrap(t *testing.T, l *lab.Lab, inv string, act0 ftF
 	var runID string
 	deadline := time.Now().Add(2 * time.Minute)
 	for runID == "" {
-		for id := range ftRunIDs(t, l) {
+		for id := range runIDs(t, l) {
 			if !before[id] {
 				runID = id
 			}
@@ -686,35 +686,6 @@ func ftInventory(t *testing.T, l *lab.Lab, name, policy string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// ftRunIDs lists the run ids in the lab's sgerun state.
-func ftRunIDs(t *testing.T, l *lab.Lab) map[string]bool {
-	t.Helper()
-	m, err := filepath.Glob(filepath.Join(sgerunState(l), "runs", "*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := map[string]bool{}
-	for _, p := range m {
-		ids[filepath.Base(p)] = true
-	}
-	return ids
-}
-
-// ftNewRunID returns the one run id that is not in before.
-func ftNewRunID(t *testing.T, l *lab.Lab, before map[string]bool) string {
-	t.Helper()
-	var ids []string
-	for id := range ftRunIDs(t, l) {
-		if !before[id] {
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) != 1 {
-		t.Fatalf("new runs %v, want exactly one", ids)
-	}
-	return ids[0]
 }
 
 func ftEvents(t *testing.T, l *lab.Lab, runID string) []journal.Event {

@@ -187,6 +187,35 @@ func runSgerun(t *testing.T, l *lab.Lab, timeout time.Duration, args ...string) 
 // sgerunState is the sgerun state directory (journals, locks) of a lab.
 func sgerunState(l *lab.Lab) string { return filepath.Join(l.StateDir(), "sgerun-state") }
 
+// runIDs lists the run ids in the lab's sgerun state.
+func runIDs(t *testing.T, l *lab.Lab) map[string]bool {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(sgerunState(l), "runs", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, p := range m {
+		ids[filepath.Base(p)] = true
+	}
+	return ids
+}
+
+// newRunID returns the one run id that is not in before.
+func newRunID(t *testing.T, l *lab.Lab, before map[string]bool) string {
+	t.Helper()
+	var ids []string
+	for id := range runIDs(t, l) {
+		if !before[id] {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("new runs %v, want exactly one", ids)
+	}
+	return ids[0]
+}
+
 // Job is a job submitted by submitJobs.
 type Job struct {
 	ID     int

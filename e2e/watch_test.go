@@ -618,7 +618,7 @@ func wtLabD(t *testing.T) {
 	wtPartition(t, l, l.Master(), lab.NetSched)
 	t.Cleanup(func() { wtHealQuiet(l, l.Master()) })
 	before := wtTree(t, l)
-	runs := wtRunIDs(t, l)
+	runs := runIDs(t, l)
 	r := runSgerun(t, l, 5*time.Minute, "takeover", "--inventory", veto, "--yes")
 	after := wtTree(t, l)
 	if r.Code != 3 {
@@ -639,7 +639,7 @@ func wtLabD(t *testing.T) {
 	if pids := wtQmasterPIDs(t, l, l.Master()); len(pids) != 1 {
 		t.Errorf("qmaster pids %v on the master after a vetoed takeover, want the one that ran (not fenced)", pids)
 	}
-	vetoID := wtNewRun(t, l, runs)
+	vetoID := newRunID(t, l, runs)
 	_, events, err := journal.Read(filepath.Join(sgerunState(l), "runs", vetoID))
 	if err != nil {
 		t.Fatalf("journal of the vetoed run %s: %v", vetoID, err)
@@ -660,12 +660,12 @@ func wtLabD(t *testing.T) {
 		t.Errorf("vetoed run: %d hook events in the journal, want 1", hooks)
 	}
 
-	runs = wtRunIDs(t, l)
+	runs = runIDs(t, l)
 	r = runSgerun(t, l, 8*time.Minute, "takeover", "--inventory", pass, "--yes")
 	if r.Code != 0 {
 		t.Fatalf("takeover with passing hooks: exit %d, want 0\n%s", r.Code, wtOut(r))
 	}
-	id := wtNewRun(t, l, runs)
+	id := newRunID(t, l, runs)
 	data, err := os.ReadFile(report)
 	if err != nil {
 		t.Fatalf("post_takeover hook wrote nothing: %v", err)
@@ -1089,34 +1089,6 @@ func wtTree(t *testing.T, l *lab.Lab) map[string]string {
 		}
 	}
 	return tree
-}
-
-func wtRunIDs(t *testing.T, l *lab.Lab) map[string]bool {
-	t.Helper()
-	m, err := filepath.Glob(filepath.Join(sgerunState(l), "runs", "*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := map[string]bool{}
-	for _, p := range m {
-		ids[filepath.Base(p)] = true
-	}
-	return ids
-}
-
-// wtNewRun returns the one run id not in before.
-func wtNewRun(t *testing.T, l *lab.Lab, before map[string]bool) string {
-	t.Helper()
-	var ids []string
-	for id := range wtRunIDs(t, l) {
-		if !before[id] {
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) != 1 {
-		t.Fatalf("new runs %v, want exactly one", ids)
-	}
-	return ids[0]
 }
 
 // wtLogSteps logs how long each step of a run took.

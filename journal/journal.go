@@ -326,7 +326,14 @@ func List(base string) ([]Summary, error) {
 		}
 		out = append(out, Summarize(dir, meta, events))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].RunID > out[j].RunID })
+	// Newest first by start time: run ids only have whole seconds, and two
+	// runs can start within one.
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Started.Equal(out[j].Started) {
+			return out[i].Started.After(out[j].Started)
+		}
+		return out[i].RunID > out[j].RunID
+	})
 	return out, nil
 }
 

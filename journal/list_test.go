@@ -1,0 +1,30 @@
+package journal
+
+import (
+	"testing"
+	"time"
+)
+
+// Two runs started within one second: run ids tie on the second, so the
+// newest must be found by start time, not by the ids' random suffix.
+func TestListNewestFirstWithinASecond(t *testing.T) {
+	base := t.TempDir()
+	t0 := time.Date(2026, 11, 25, 6, 53, 36, 100e6, time.UTC)
+	for _, r := range []struct {
+		id string
+		at time.Time
+	}{{"20261125-065336-ffffff", t0}, {"20261125-065336-000000", t0.Add(500 * time.Millisecond)}} {
+		w, err := Create(base, Meta{RunID: r.id, Started: r.at}, []byte("name: x\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+	}
+	runs, err := List(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 || runs[0].RunID != "20261125-065336-000000" {
+		t.Fatalf("newest run = %v, want the one started last", runs[0].RunID)
+	}
+}
