@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sgerun/sgerun/internal/sshtest"
 	"github.com/sgerun/sgerun/inventory"
@@ -35,9 +36,18 @@ type cluster struct {
 
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	return newClusterWith(t, n, sshtest.Options{SFTP: true}, 30*time.Second)
+}
+
+// newClusterWith starts n hosts with opts (the user key is added) and
+// writes the inventory, with every host an execd.
+func newClusterWith(t *testing.T, n int, opts sshtest.Options, connectTimeout time.Duration) *cluster {
+	t.Helper()
 	hermetic(t)
 	signer, keyPath := sshtest.NewUserKey(t)
-	srv := sshtest.New(t, sshtest.Options{Hosts: n, AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, SFTP: true})
+	opts.Hosts = n
+	opts.AuthorizedKeys = []ssh.PublicKey{signer.PublicKey()}
+	srv := sshtest.New(t, opts)
 	dir := t.TempDir()
 	kh := filepath.Join(dir, "known_hosts")
 	if err := srv.WriteKnownHosts(kh); err != nil {
@@ -49,15 +59,13 @@ func newCluster(t *testing.T, n int) *cluster {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "cluster: {sge_root: /opt/sge}\n")
-	fmt.Fprintf(&b, "ssh: {user: %s, identity_file: %s, known_hosts: %s, ssh_config: none, connect_timeout: 30s}\n",
-		u.Username, keyPath, kh)
+	fmt.Fprintf(&b, "ssh: {user: %s, identity_file: %s, known_hosts: %s, ssh_config: none, connect_timeout: %s}\n",
+		u.Username, keyPath, kh, connectTimeout)
 	b.WriteString("hosts:\n")
-	var names []string
 	for _, h := range srv.Hosts() {
 		fmt.Fprintf(&b, "  %s: {address: 127.0.0.1, port: %d}\n", h.Name, h.Port)
-		names = append(names, h.Name)
 	}
-	fmt.Fprintf(&b, "roles: {master: host0, shadow: host1, execd: [%s]}\n", strings.Join(names, ", "))
+	fmt.Fprintf(&b, "roles: {master: host0, shadow: host1, execd: [\"host[0-%d]\"]}\n", n-1)
 	b.WriteString("policy: {fanout: 64}\n")
 	invPath := filepath.Join(dir, "inventory.yaml")
 	if err := os.WriteFile(invPath, []byte(b.String()), 0o600); err != nil {

@@ -1,55 +1,18 @@
 package runbook
 
 import (
-	"fmt"
-	"os"
-	"os/user"
-	"path/filepath"
-	"strings"
 	"testing"
+	"time"
 
 	"github.com/sgerun/sgerun/internal/sshtest"
-	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
-	"golang.org/x/crypto/ssh"
 )
 
 // newRulesCluster is newCluster with hosts that answer by sshtest.Rules
 // (no process per command), so that a thousand hosts fit in a test.
 func newRulesCluster(t *testing.T, n int, rules sshtest.Rules) *cluster {
 	t.Helper()
-	hermetic(t)
-	signer, keyPath := sshtest.NewUserKey(t)
-	srv := sshtest.New(t, sshtest.Options{Hosts: n, AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()},
-		Handler: rules.Handler()})
-	dir := t.TempDir()
-	kh := filepath.Join(dir, "known_hosts")
-	if err := srv.WriteKnownHosts(kh); err != nil {
-		t.Fatal(err)
-	}
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "cluster: {sge_root: /opt/sge}\n")
-	fmt.Fprintf(&b, "ssh: {user: %s, identity_file: %s, known_hosts: %s, ssh_config: none, connect_timeout: 60s}\n",
-		u.Username, keyPath, kh)
-	b.WriteString("hosts:\n")
-	for _, h := range srv.Hosts() {
-		fmt.Fprintf(&b, "  %s: {address: 127.0.0.1, port: %d}\n", h.Name, h.Port)
-	}
-	fmt.Fprintf(&b, "roles: {master: host0, shadow: host1, execd: [\"host[0-%d]\"]}\n", n-1)
-	b.WriteString("policy: {fanout: 64}\n")
-	invPath := filepath.Join(dir, "inventory.yaml")
-	if err := os.WriteFile(invPath, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.Load(invPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &cluster{srv: srv, inv: inv, invPath: invPath, state: filepath.Join(dir, "state")}
+	return newClusterWith(t, n, sshtest.Options{Handler: rules.Handler()}, 60*time.Second)
 }
 
 // TestThousandHostsOneConnectionEach runs the execd step's shape, a
