@@ -349,9 +349,12 @@ func (h *Host) serveConn(c net.Conn) {
 		if s.opts.HandshakeDelay > 0 {
 			time.Sleep(s.opts.HandshakeDelay)
 		}
-		// Authentication succeeds right after this returns; leave the
-		// in-flight count first so a client can never observe its
-		// handshake finished while the server still counts it.
+		// Authentication succeeds right after this returns; record the
+		// user and leave the in-flight count first, so a client can never
+		// observe its handshake finished before the server accounted for it.
+		h.mu.Lock()
+		h.users = append(h.users, user)
+		h.mu.Unlock()
 		done()
 		return &ssh.Permissions{}, nil
 	}
@@ -379,9 +382,6 @@ func (h *Host) serveConn(c net.Conn) {
 		return
 	}
 	defer sconn.Close()
-	h.mu.Lock()
-	h.users = append(h.users, sconn.User())
-	h.mu.Unlock()
 	go ssh.DiscardRequests(reqs)
 
 	for nc := range chans {
