@@ -312,6 +312,10 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 	if err == nil {
 		spec, err = kind.New(rendered)
 	}
+	var timeout time.Duration
+	if err == nil {
+		timeout, err = st.timeout(hdata)
+	}
 	startEv := journal.Event{Type: journal.HostStart, Step: st.Index, StepName: st.Name, Kind: st.Kind,
 		Host: host, Mutates: !st.ReadOnly}
 	if rendered != nil {
@@ -343,7 +347,7 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 			var target steps.Target
 			target, err = e.target(ctx, kind, host)
 			if err == nil {
-				res, plan, err = e.do(ctx, st, spec, target, prepare)
+				res, plan, err = e.do(ctx, timeout, spec, target, prepare)
 			}
 			if err == nil || errors.Is(err, steps.ErrRefused) || errors.Is(err, steps.ErrStopRun) || ctx.Err() != nil || attempt == st.Retries {
 				break
@@ -411,12 +415,13 @@ func (e *Engine) target(ctx context.Context, kind steps.Kind, host string) (step
 	return t, nil
 }
 
-// do runs a spec with the step's timeout, collecting dry-run plan lines.
-func (e *Engine) do(ctx context.Context, st *Step, spec steps.Spec, t steps.Target,
+// do runs a spec with the step's timeout (0: none), collecting dry-run
+// plan lines.
+func (e *Engine) do(ctx context.Context, timeout time.Duration, spec steps.Spec, t steps.Target,
 	prepare func(*steps.UndoRecord) error) (steps.Result, []string, error) {
-	if st.Timeout > 0 {
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, st.Timeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	p := &plan{host: t.Name()}
@@ -424,8 +429,8 @@ func (e *Engine) do(ctx context.Context, st *Step, spec steps.Spec, t steps.Targ
 	env.Prepare = prepare
 	res, err := spec.Do(withPlan(ctx, p), t, env)
 	plan := p.take()
-	if err != nil && st.Timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		err = fmt.Errorf("timed out after %s: %w", st.Timeout, err)
+	if err != nil && timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("timed out after %s: %w", timeout, err)
 	}
 	return res, plan, err
 }
@@ -588,6 +593,22 @@ func registeredValue(hosts []string, results map[string]HostResult, failed, succ
 	reg["failed"] = append([]string{}, failed...)
 	reg["succeeded"] = append([]string{}, succeeded...)
 	return reg
+}
+
+// timeout returns the step's per-host timeout, rendering a templated one.
+func (st *Step) timeout(data map[string]any) (time.Duration, error) {
+	if st.TimeoutText == "" {
+		return st.Timeout, nil
+	}
+	text, err := render(st.Name, st.TimeoutText, data)
+	if err != nil {
+		return 0, fmt.Errorf("timeout: %w", err)
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(text))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("timeout %q: want a positive duration like 30s or 5m", text)
+	}
+	return d, nil
 }
 
 // tolerance returns the step's tolerance, rendering a templated one.

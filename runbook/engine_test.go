@@ -323,20 +323,30 @@ steps:
 
 func TestTimeoutFailsFast(t *testing.T) {
 	c := newCluster(t, 2)
-	src := `
+	// A literal timeout, and one templated from a variable (as the
+	// playbooks take theirs from the inventory's policy).
+	for _, tc := range []struct{ name, timeout string }{
+		{"literal", "300ms"},
+		{"templated", `"{{ .vars.limit }}"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := `
 name: slow
+vars: {limit: 1h}
 steps:
   - name: sleeps
     on: host0
-    timeout: 300ms
+    timeout: ` + tc.timeout + `
     run: "sleep 5"
 `
-	start := time.Now()
-	r := c.run(t, c.session(t, src, nil))
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("timeout of 300ms took %s", took)
-	}
-	if !errors.Is(r.err, ErrStepFailed) || !strings.Contains(r.err.Error(), "timed out after 300ms") {
-		t.Errorf("err = %v, want a step failure that says it timed out", r.err)
+			start := time.Now()
+			r := c.run(t, c.session(t, src, map[string]string{"limit": "300ms"}))
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("timeout of 300ms took %s", took)
+			}
+			if !errors.Is(r.err, ErrStepFailed) || !strings.Contains(r.err.Error(), "timed out after 300ms") {
+				t.Errorf("err = %v, want a step failure that says it timed out", r.err)
+			}
+		})
 	}
 }

@@ -46,6 +46,9 @@ type Step struct {
 	When string
 	// Timeout bounds each host's attempt (0: none).
 	Timeout time.Duration
+	// TimeoutText is a templated timeout ("{{ .policy.qmaster_start_timeout }}"),
+	// rendered for each host when the step runs.
+	TimeoutText string
 	// Retries is how many times a failed host is tried again.
 	Retries int
 	// RetryDelay is the pause between tries (default 2s).

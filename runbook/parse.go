@@ -170,6 +170,10 @@ func parseStep(errs *diag.List, n *yaml.Node, i int) *Step {
 		case "when":
 			st.When = scalar(errs, v, "when")
 		case "timeout":
+			if v.Kind == yaml.ScalarNode && strings.Contains(v.Value, "{{") {
+				st.TimeoutText = v.Value
+				return
+			}
 			st.Timeout = duration(errs, v, "timeout")
 		case "retry_delay":
 			st.RetryDelay = duration(errs, v, "retry_delay")

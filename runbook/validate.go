@@ -70,6 +70,14 @@ func validateStep(errs *diag.List, st *Step, inv *inventory.Inventory, schema ma
 			errs.AtPos(st.Line, st.Col, "step %q: when: %s", st.Name, is.msg)
 		}
 	}
+	if st.TimeoutText != "" {
+		for _, is := range checkTemplate(st.TimeoutText, false, data) {
+			errs.AtPos(st.Line, st.Col, "step %q: timeout: %s", st.Name, is.msg)
+		}
+		if _, err := st.timeout(data); err != nil {
+			errs.AtPos(st.Line, st.Col, "step %q: %v", st.Name, err)
+		}
+	}
 	if st.TolerateText != "" {
 		for _, is := range checkTemplate(st.TolerateText, false, data) {
 			errs.AtPos(st.Line, st.Col, "step %q: tolerate: %s", st.Name, is.msg)
