@@ -130,6 +130,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 				wasDown = false
 			}
 		}
+		// The gate's own run time varies (a slow first probe, fast ones
+		// after): time a failure from when each check began, so that a
+		// failure seen at checks Confirm apart is confirmed on time.
+		began := now()
 		obs := w.Probe(ctx)
 		if ctx.Err() != nil {
 			continue
@@ -140,7 +144,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			ev.Event, ev.Error = EvProbeError, obs.Err.Error()
 			since = time.Time{}
 		case obs.Verdict == steps.VerdictMasterDown:
-			t := now()
+			t := began
 			if since.IsZero() {
 				since = t
 			}

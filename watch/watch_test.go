@@ -129,6 +129,63 @@ func TestShadowCutOffNeverActs(t *testing.T) {
 	}
 }
 
+// TestConfirmTimedFromCheckStart: checks start an interval apart, but the
+// first gate run is slow and the later ones fast. A failure seen at checks
+// one confirmation period apart is confirmed at that check, not one
+// interval later.
+func TestConfirmTimedFromCheckStart(t *testing.T) {
+	const interval = 10 * time.Second
+	var (
+		mu     sync.Mutex
+		now    time.Time
+		checks int
+		at     = -1 // check at which the takeover started
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &Watcher{
+		Config: Config{Interval: time.Millisecond, Confirm: 2 * interval},
+		Now:    func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+		StandingDown: func(context.Context) (bool, error) {
+			// the timer fired: check number `checks` begins
+			mu.Lock()
+			defer mu.Unlock()
+			now = time.Unix(0, 0).Add(time.Duration(checks) * interval)
+			if checks == 6 {
+				cancel()
+			}
+			return false, nil
+		},
+		Probe: func(context.Context) Observation {
+			mu.Lock()
+			defer mu.Unlock()
+			took := time.Second
+			if checks == 0 {
+				took = 5 * time.Second
+			}
+			now = now.Add(took)
+			checks++
+			return Observation{Verdict: down}
+		},
+		Takeover: func(context.Context) (string, int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if at < 0 {
+				at = checks
+			}
+			return "run1", 0, nil
+		},
+		Emit: func(Event) {},
+	}
+	if err := w.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// checks 1, 2, 3 begin at 0 s, 10 s, 20 s: the third confirms.
+	if at != 3 {
+		t.Fatalf("takeover after check %d, want after check 3 (failure seen at 0 s and 20 s, confirm 20 s)", at)
+	}
+}
+
 func has(evs []Event, name string) bool {
 	for _, e := range evs {
 		if e.Event == name {
