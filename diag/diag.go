@@ -3,11 +3,14 @@
 package diag
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
+	goccy "github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -111,9 +114,12 @@ func (l *List) Error() string {
 // Is makes a List match ErrInvalid.
 func (l *List) Is(target error) bool { return target == ErrInvalid }
 
-// FromYAML converts a yaml decoding error (syntax or type errors, which carry
-// "line N" in their text) into positioned errors.
-func FromYAML(file string, err error) error {
+// FromYAML converts a yaml decoding error of data into positioned errors.
+// yaml.v3 reports only a line for a syntax error, and sometimes the line
+// where the enclosing block began; the position (line and column) and
+// message come from goccy/go-yaml's parser instead when it finds the
+// problem too.
+func FromYAML(file string, data []byte, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -126,8 +132,38 @@ func FromYAML(file string, err error) error {
 		return l.Err()
 	}
 	msg := err.Error()
-	l.AtPos(lineOf(msg), 1, "%s", stripLine(strings.TrimPrefix(msg, "yaml: ")))
+	v3line := lineOf(msg)
+	// yaml.v3's line errs early: at the start of the enclosing block, or
+	// past the end for an unterminated quote. goccy's errs early only on a
+	// plain scalar continued onto the next line, where yaml.v3 is right.
+	if line, col, gmsg, ok := syntaxAt(data); ok &&
+		(v3line == 0 || line >= v3line || v3line > bytes.Count(data, []byte("\n"))) {
+		l.AtPos(line, col, "%s", gmsg)
+		return l.Err()
+	}
+	l.AtPos(v3line, 1, "%s", stripLine(strings.TrimPrefix(msg, "yaml: ")))
 	return l.Err()
+}
+
+// syntaxAt locates a YAML syntax error in data with goccy/go-yaml's parser.
+// ok is false when that parser accepts data or gives no position.
+func syntaxAt(data []byte) (line, col int, msg string, ok bool) {
+	defer func() {
+		if recover() != nil {
+			// A second parser must never turn bad input into a crash:
+			// fall back to yaml.v3's line.
+			ok = false
+		}
+	}()
+	_, err := parser.ParseBytes(data, 0)
+	var se *goccy.SyntaxError
+	if !errors.As(err, &se) || se.Token == nil || se.Token.Position == nil || se.Token.Position.Line < 1 {
+		return 0, 0, "", false
+	}
+	col = max(se.Token.Position.Column, 1)
+	// Its messages quote the offending character as is: show a tab as \t.
+	msg = strings.NewReplacer("\t", `\t`, "\r", `\r`).Replace(se.Message)
+	return se.Token.Position.Line, col, msg, true
 }
 
 func lineOf(msg string) int {

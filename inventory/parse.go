@@ -103,7 +103,7 @@ func (p *parser) document(data []byte) *yaml.Node {
 		if errors.Is(err, io.EOF) {
 			p.l.AtPos(1, 1, "empty inventory: want a mapping with cluster, hosts and roles")
 		} else {
-			p.l.Add(diag.FromYAML(p.l.File, err))
+			p.l.Add(diag.FromYAML(p.l.File, data, err))
 		}
 		return nil
 	}
@@ -116,7 +116,7 @@ func (p *parser) document(data []byte) *yaml.Node {
 		}
 		p.l.At(at, "only one YAML document is allowed")
 	case !errors.Is(err, io.EOF):
-		p.l.Add(diag.FromYAML(p.l.File, err))
+		p.l.Add(diag.FromYAML(p.l.File, data, err))
 	}
 	if len(doc.Content) == 0 {
 		p.l.AtPos(1, 1, "empty inventory: want a mapping with cluster, hosts and roles")

@@ -38,7 +38,7 @@ func Parse(file string, data []byte) (*Runbook, error) {
 			errs.AtPos(1, 1, "runbook is empty")
 			return nil, errs.Err()
 		}
-		return nil, diag.FromYAML(file, err)
+		return nil, diag.FromYAML(file, data, err)
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
