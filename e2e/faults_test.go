@@ -33,7 +33,6 @@ const (
 	ftStepActQmaster = "write act_qmaster"
 	ftStepExecd      = "softstop and start every execd"
 	ftStepVerifyJobs = "verify no job was lost"
-	ftTakeoverLock   = ".sgerun-takeover.lock"
 )
 
 // TestFaultR5KillRollback: the takeover is SIGKILLed right after bootstrap
@@ -43,8 +42,8 @@ const (
 func TestFaultR5KillRollback(t *testing.T) {
 	parallelLab(t)
 	l := upLab(t, 3)
-	boot0, act0 := ftStat(t, ftBootstrap(l)), ftStat(t, ftActQmaster(l))
-	ftPartition(t, l, l.Master(), lab.NetSched)
+	boot0, act0 := ftStat(t, bootstrapPath(l)), ftStat(t, actQmasterPath(l))
+	partition(t, l, l.Master(), lab.NetSched)
 
 	runID := ftKillTakeoverAfterBootstrap(t, l, l.InventoryPath(), act0)
 
@@ -54,16 +53,16 @@ func TestFaultR5KillRollback(t *testing.T) {
 	if r.Code != 0 {
 		t.Fatalf("sgerun rollback: exit %d, want 0", r.Code)
 	}
-	ftSameFile(t, "bootstrap", boot0, ftStat(t, ftBootstrap(l)))
-	ftSameFile(t, "act_qmaster", act0, ftStat(t, ftActQmaster(l)))
-	if left := ftTakeoverLeftovers(l); len(left) > 0 {
+	ftSameFile(t, "bootstrap", boot0, ftStat(t, bootstrapPath(l)))
+	ftSameFile(t, "act_qmaster", act0, ftStat(t, actQmasterPath(l)))
+	if left := takeoverLeftovers(l); len(left) > 0 {
 		t.Fatalf("after rollback, left over: %v", left)
 	}
 	events := ftEvents(t, l, runID)
 	if n := ftCountUndo(t, events); n < 4 {
 		t.Errorf("rollback journaled %d successful undo(s), want at least 4 (lock, two copies, bootstrap)", n)
 	}
-	if st := ftRunStatus(t, l, runID); st != journal.StatusRolledBack {
+	if st := runStatus(t, l, runID); st != journal.StatusRolledBack {
 		t.Errorf("run %s: status %q after rollback, want %q", runID, st, journal.StatusRolledBack)
 	}
 
@@ -84,8 +83,8 @@ func TestFaultR5KillRollback(t *testing.T) {
 func TestFaultR5KillResume(t *testing.T) {
 	parallelLab(t)
 	l := upLab(t, 3)
-	act0 := ftStat(t, ftActQmaster(l))
-	ftPartition(t, l, l.Master(), lab.NetSched)
+	act0 := ftStat(t, actQmasterPath(l))
+	partition(t, l, l.Master(), lab.NetSched)
 
 	runID := ftKillTakeoverAfterBootstrap(t, l, l.InventoryPath(), act0)
 
@@ -95,12 +94,12 @@ func TestFaultR5KillResume(t *testing.T) {
 	if r.Code != 0 {
 		t.Fatalf("sgerun resume: exit %d, want 0", r.Code)
 	}
-	if st := ftRunStatus(t, l, runID); st != journal.StatusOK {
+	if st := runStatus(t, l, runID); st != journal.StatusOK {
 		t.Errorf("run %s: status %q after resume, want %q", runID, st, journal.StatusOK)
 	}
 	// The resumed run used the spool copy the killed run made.
-	boot := string(ftStat(t, ftBootstrap(l)).Data)
-	if d := ftKV(boot, "qmaster_spool_dir"); d != ftStamped(l.QmasterSpoolDir(), runID) {
+	boot := string(ftStat(t, bootstrapPath(l)).Data)
+	if d := kv(boot, "qmaster_spool_dir"); d != ftStamped(l.QmasterSpoolDir(), runID) {
 		t.Errorf("bootstrap qmaster_spool_dir %q, want the killed run's copy %q", d, ftStamped(l.QmasterSpoolDir(), runID))
 	}
 	ftAssertShadowServes(t, l)
@@ -154,8 +153,8 @@ func TestFaultR6QmasterWontStart(t *testing.T) {
 	}
 	t.Logf("sge_qmaster on %s is now /bin/false (bind mount over %s)", l.Shadow(), bin)
 
-	boot0, act0 := ftStat(t, ftBootstrap(l)), ftStat(t, ftActQmaster(l))
-	ftPartition(t, l, l.Master(), lab.NetSched)
+	boot0, act0 := ftStat(t, bootstrapPath(l)), ftStat(t, actQmasterPath(l))
+	partition(t, l, l.Master(), lab.NetSched)
 	before := runIDs(t, l)
 	start := time.Now()
 	r := runSgerun(t, l, 10*time.Minute, "takeover", "--inventory", inv, "--yes")
@@ -164,9 +163,9 @@ func TestFaultR6QmasterWontStart(t *testing.T) {
 	if r.Code != 1 {
 		t.Fatalf("takeover: exit %d, want 1 (step failed, rollback completed)", r.Code)
 	}
-	ftSameFile(t, "bootstrap", boot0, ftStat(t, ftBootstrap(l)))
-	ftSameFile(t, "act_qmaster", act0, ftStat(t, ftActQmaster(l)))
-	if left := ftTakeoverLeftovers(l); len(left) > 0 {
+	ftSameFile(t, "bootstrap", boot0, ftStat(t, bootstrapPath(l)))
+	ftSameFile(t, "act_qmaster", act0, ftStat(t, actQmasterPath(l)))
+	if left := takeoverLeftovers(l); len(left) > 0 {
 		t.Fatalf("after the automatic rollback, left over: %v", left)
 	}
 	runID := newRunID(t, l, before)
@@ -184,7 +183,7 @@ func TestFaultR6QmasterWontStart(t *testing.T) {
 	if n := ftCountUndo(t, events); n < 5 {
 		t.Errorf("automatic rollback journaled %d successful undo(s), want at least 5 (lock, two copies, bootstrap, act_qmaster)", n)
 	}
-	if st := ftRunStatus(t, l, runID); st != journal.StatusFailed {
+	if st := runStatus(t, l, runID); st != journal.StatusFailed {
 		t.Errorf("run %s: status %q, want %q", runID, st, journal.StatusFailed)
 	}
 	if out, _, err := l.Exec(ctx, l.Shadow(), "pgrep -a -x sge_qmaster"); err == nil {
@@ -242,7 +241,7 @@ func TestFaultR7ExecHostDown(t *testing.T) {
 	if err := l.Kill(ctx, dead); err != nil {
 		t.Fatalf("kill %s: %v", dead, err)
 	}
-	ftPartition(t, l, l.Master(), lab.NetSched)
+	partition(t, l, l.Master(), lab.NetSched)
 	before := runIDs(t, l)
 	start := time.Now()
 	r := runSgerun(t, l, 10*time.Minute, "takeover", "--inventory", inv, "--yes")
@@ -342,28 +341,20 @@ func TestShadowSetupTakeover(t *testing.T) {
 		t.Fatalf("qmaster on %s: qping status %d before the hang, want 0", l.Master(), st)
 	}
 
-	if err := l.Hang(ctx, l.Master()); err != nil {
-		t.Fatalf("hang %s: %v", l.Master(), err)
-	}
-	start := time.Now()
-	t.Cleanup(func() {
-		rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer rcancel()
-		_ = l.Resume(rctx, l.Master())
-	})
+	start := hang(ctx, t, l, l.Master())
 	waitUntil(t, 5*time.Minute, 2*time.Second, "sge_shadowd to start a qmaster on the shadow", func() (bool, error) {
 		st := qpingStatus(l, l.Shadow(), l.Shadow())
 		return st == 0, fmt.Errorf("qping %s: status %d", l.Shadow(), st)
 	})
 	took := time.Since(start)
-	act, _ := os.ReadFile(ftActQmaster(l))
+	act, _ := os.ReadFile(actQmasterPath(l))
 	t.Logf("qmaster on %s answers with status 0, %s after the hang of %s; act_qmaster %q",
 		l.Shadow(), took.Round(time.Second), l.Master(), strings.TrimSpace(string(act)))
 	t.Logf("SHADOWD_TAKEOVER_SECONDS=%d", int(took.Round(time.Second)/time.Second))
 	logs, _ := filepath.Glob(filepath.Join(l.QmasterSpoolDir(), "messages*"))
 	for _, p := range logs {
 		if b, err := os.ReadFile(p); err == nil {
-			t.Logf("%s:\n%s", filepath.Base(p), ftTail(string(b), 15))
+			t.Logf("%s:\n%s", filepath.Base(p), tail(string(b), 15))
 		}
 	}
 	if err := l.Resume(ctx, l.Master()); err != nil {
@@ -378,7 +369,7 @@ func ftAssertIdempotent(t *testing.T, l *lab.Lab, inv string) {
 	t.Helper()
 	snap := func() map[string]string {
 		m := hashTree(t, l.CommonDir())
-		for _, d := range ftSharedDirs(l) {
+		for _, d := range sharedDirs(l) {
 			ents, _ := filepath.Glob(filepath.Join(d, ".sgerun-*"))
 			for _, p := range ents {
 				m[p] = string(ftStat(t, p).Data)
@@ -405,15 +396,15 @@ func ftAssertIdempotent(t *testing.T, l *lab.Lab, inv string) {
 // qmaster answers qping with status 0 and no takeover lock is left.
 func ftAssertShadowServes(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	if act := string(ftStat(t, ftActQmaster(l)).Data); act != l.Shadow()+"\n" {
+	if act := string(ftStat(t, actQmasterPath(l)).Data); act != l.Shadow()+"\n" {
 		t.Errorf("act_qmaster %q, want %q", act, l.Shadow()+"\n")
 	}
 	if st := qpingStatus(l, l.Shadow(), l.Shadow()); st != 0 {
 		t.Errorf("qmaster on %s: qping status %d, want 0", l.Shadow(), st)
 	}
-	for _, d := range ftSharedDirs(l) {
-		if _, err := os.Stat(filepath.Join(d, ftTakeoverLock)); err == nil {
-			t.Errorf("takeover lock %s left behind", filepath.Join(d, ftTakeoverLock))
+	for _, d := range sharedDirs(l) {
+		if _, err := os.Stat(filepath.Join(d, takeoverLockName)); err == nil {
+			t.Errorf("takeover lock %s left behind", filepath.Join(d, takeoverLockName))
 		}
 	}
 }
@@ -489,7 +480,7 @@ func ftKillTakeoverAfterBootstrap(t *testing.T, l *lab.Lab, inv string, act0 ftF
 	if want, _ := filepath.EvalSymlinks(sgerunBin); exe != want {
 		fail("process %d is %q, not sgerun (%s)", pid, exe, want)
 	}
-	jpath := filepath.Join(sgerunState(l), "runs", runID, journal.EventsFile)
+	jpath := filepath.Join(runDir(l, runID), journal.EventsFile)
 	var f *os.File
 	for f == nil {
 		if f, err = os.Open(jpath); err != nil {
@@ -563,16 +554,16 @@ func ftKillTakeoverAfterBootstrap(t *testing.T, l *lab.Lab, inv string, act0 ftF
 	// On a loaded machine the kill may land after act_qmaster was written
 	// too. That is the same test, harder: the write must then have its undo
 	// in the journal ahead of it (write-ahead), and rollback must restore it.
-	if act := ftStat(t, ftActQmaster(l)); !bytes.Equal(act.Data, act0.Data) {
+	if act := ftStat(t, actQmasterPath(l)); !bytes.Equal(act.Data, act0.Data) {
 		if ftFind(events, journal.UndoPrepared, ftStepActQmaster, "") == nil {
 			t.Fatalf("act_qmaster was rewritten to %q while %q ran, without a journaled undo", act.Data, ftStepActQmaster)
 		}
 		t.Logf("the kill landed after act_qmaster was written; its undo was journaled ahead")
 	}
-	if d := ftKV(string(ftStat(t, ftBootstrap(l)).Data), "qmaster_spool_dir"); d != ftStamped(l.QmasterSpoolDir(), runID) {
+	if d := kv(string(ftStat(t, bootstrapPath(l)).Data), "qmaster_spool_dir"); d != ftStamped(l.QmasterSpoolDir(), runID) {
 		t.Fatalf("after the kill, bootstrap qmaster_spool_dir is %q, want the copy %q", d, ftStamped(l.QmasterSpoolDir(), runID))
 	}
-	if st := ftRunStatus(t, l, runID); st != journal.StatusInterrupted {
+	if st := runStatus(t, l, runID); st != journal.StatusInterrupted {
 		t.Fatalf("run %s: status %q after the kill, want %q", runID, st, journal.StatusInterrupted)
 	}
 	return runID
@@ -585,6 +576,7 @@ type ftFile struct {
 	UID, GID uint32
 }
 
+// ftStat reads p's content, mode and owner; the test fails when it cannot.
 func ftStat(t *testing.T, p string) ftFile {
 	t.Helper()
 	data, err := os.ReadFile(p)
@@ -611,8 +603,7 @@ func ftSameFile(t *testing.T, what string, before, after ftFile) {
 	}
 }
 
-func ftBootstrap(l *lab.Lab) string    { return filepath.Join(l.CommonDir(), "bootstrap") }
-func ftActQmaster(l *lab.Lab) string   { return filepath.Join(l.CommonDir(), "act_qmaster") }
+// ftStamped is the path of p's spool copy made by run runID.
 func ftStamped(p, runID string) string { return p + ".sgerun-" + ftStamp(runID) }
 
 // ftStamp turns a run id (20261125-043512-a1b2c3, UTC) into the local
@@ -623,48 +614,6 @@ func ftStamp(runID string) string {
 		return "?"
 	}
 	return ts.Local().Format("20060102150405")
-}
-
-// ftKV returns the value of key in "key value" text such as bootstrap.
-func ftKV(text, key string) string {
-	for _, line := range strings.Split(text, "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
-			return f[1]
-		}
-	}
-	return ""
-}
-
-// ftSharedDirs are the directories holding the qmaster and BDB spools,
-// where takeover puts its copies and its lock.
-func ftSharedDirs(l *lab.Lab) []string {
-	a, b := filepath.Dir(l.QmasterSpoolDir()), filepath.Dir(l.SpoolDB())
-	if a == b {
-		return []string{a}
-	}
-	return []string{a, b}
-}
-
-// ftTakeoverLeftovers lists spool copies and takeover locks.
-func ftTakeoverLeftovers(l *lab.Lab) []string {
-	var out []string
-	for _, d := range ftSharedDirs(l) {
-		m, _ := filepath.Glob(filepath.Join(d, "*.sgerun-*"))
-		out = append(out, m...)
-		if _, err := os.Stat(filepath.Join(d, ftTakeoverLock)); err == nil {
-			out = append(out, filepath.Join(d, ftTakeoverLock))
-		}
-	}
-	return out
-}
-
-func ftPartition(t *testing.T, l *lab.Lab, host string, net lab.Net) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := l.Partition(ctx, host, net); err != nil {
-		t.Fatalf("partition %s (%s): %v", host, net, err)
-	}
 }
 
 // ftInventory writes a copy of the lab's inventory with more policy
@@ -688,24 +637,14 @@ func ftInventory(t *testing.T, l *lab.Lab, name, policy string) string {
 	return p
 }
 
+// ftEvents reads the journal events of a run; none fails the test.
 func ftEvents(t *testing.T, l *lab.Lab, runID string) []journal.Event {
 	t.Helper()
-	_, events, err := journal.Read(filepath.Join(sgerunState(l), "runs", runID))
+	_, events, err := journal.Read(runDir(l, runID))
 	if err != nil || len(events) == 0 {
 		t.Fatalf("journal of run %s: %d events, %v", runID, len(events), err)
 	}
 	return events
-}
-
-// ftRunStatus is the run's status as sgerun history reports it.
-func ftRunStatus(t *testing.T, l *lab.Lab, runID string) string {
-	t.Helper()
-	dir := filepath.Join(sgerunState(l), "runs", runID)
-	meta, events, err := journal.Read(dir)
-	if err != nil {
-		t.Fatalf("journal of run %s: %v", runID, err)
-	}
-	return journal.Summarize(dir, meta, events).Status
 }
 
 // ftFind returns the last event of type typ for step (and host, unless
@@ -748,7 +687,7 @@ func ftQmasterBinary(t *testing.T, l *lab.Lab, host string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	binPath := ftKV(string(ftStat(t, ftBootstrap(l)).Data), "binary_path")
+	binPath := kv(string(ftStat(t, bootstrapPath(l)).Data), "binary_path")
 	if binPath == "" {
 		t.Fatal("bootstrap has no binary_path")
 	}
@@ -818,13 +757,4 @@ func ftStepBlock(out, step string) string {
 		begin--
 	}
 	return strings.Join(lines[begin:end+1], "\n")
-}
-
-// ftTail returns the last n lines of s.
-func ftTail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -150,20 +150,35 @@ type Result struct {
 }
 
 // runSgerun runs the sgerun binary with args inside the lab's controller
-// namespace. The test fails when the binary could not be built.
+// namespace, with the lab's sgerun state. The test fails when the binary
+// could not be built, could not be run or timed out.
 func runSgerun(t *testing.T, l *lab.Lab, timeout time.Duration, args ...string) Result {
 	t.Helper()
 	if sgerunBin == "" {
 		t.Fatalf("sgerun binary not available: %v", sgerunBuildErr)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
 	// Each lab keeps its own sgerun state (journals, locks), so that tests
 	// running side by side do not see each other's runs.
-	argv := append([]string{sgerunBin, "--state-dir", sgerunState(l)}, args...)
-	c, err := l.Command(ctx, lab.CtlHost, "", shell.Join(argv...))
+	r, err := runSgerunAt(l, sgerunState(l), timeout, args...)
 	if err != nil {
 		t.Fatalf("sgerun %v: %v", args, err)
+	}
+	return r
+}
+
+// runSgerunAt runs sgerun with the state dir stateDir in the controller
+// namespace and, unlike runSgerun, may be called from any goroutine. A
+// non-zero exit is no error; a time-out is.
+func runSgerunAt(l *lab.Lab, stateDir string, timeout time.Duration, args ...string) (Result, error) {
+	if sgerunBin == "" {
+		return Result{}, fmt.Errorf("sgerun binary not available: %v", sgerunBuildErr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	argv := append([]string{sgerunBin, "--state-dir", stateDir}, args...)
+	c, err := l.Command(ctx, lab.CtlHost, "", shell.Join(argv...))
+	if err != nil {
+		return Result{}, err
 	}
 	var o, e bytes.Buffer
 	c.Stdout, c.Stderr = &o, &e
@@ -175,13 +190,13 @@ func runSgerun(t *testing.T, l *lab.Lab, timeout time.Duration, args ...string) 
 	case err == nil:
 	case errors.As(err, &ee):
 		r.Code = ee.ExitCode()
-	default:
-		t.Fatalf("sgerun %v: %v", args, err)
+	case ctx.Err() == nil:
+		return r, err
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("sgerun %v: timed out after %s\nstdout:\n%s\nstderr:\n%s", args, timeout, r.Stdout, r.Stderr)
+		return r, fmt.Errorf("timed out after %s\n%s", timeout, formatResult(r))
 	}
-	return r
+	return r, nil
 }
 
 // sgerunState is the sgerun state directory (journals, locks) of a lab.

@@ -84,12 +84,12 @@ func TestE2SeedTakeover(t *testing.T) {
 	inv := l.InventoryPath()
 
 	jobs := submitJobs(t, l, execs[0], 4, 60*time.Second)
-	seedWaitRunning(t, l, execs[0], jobs, time.Minute)
+	waitRunning(t, l, execs[0], jobs, time.Minute)
 	t.Logf("4 jobs running at %s", time.Since(start).Round(time.Millisecond))
 
-	oldPID := seedOnePID(t, l, master, "sge_qmaster")
-	bootBefore := seedReadFile(t, filepath.Join(l.CommonDir(), "bootstrap"))
-	seedPartition(t, l, master)
+	oldPID := onePID(t, l, master, "sge_qmaster")
+	bootBefore := readFile(t, bootstrapPath(l))
+	partition(t, l, master, lab.NetSched)
 	if st := qpingStatus(l, execs[0], master); st != -1 {
 		t.Fatalf("after the partition, qping of %s from %s still got status %d", master, execs[0], st)
 	}
@@ -103,7 +103,7 @@ func TestE2SeedTakeover(t *testing.T) {
 	t.Logf("sgerun run took %s:\n%s", runTook.Round(time.Millisecond), r.Stdout)
 
 	// bootstrap names the stamped copies; every other byte is unchanged.
-	bootAfter := seedReadFile(t, filepath.Join(l.CommonDir(), "bootstrap"))
+	bootAfter := readFile(t, bootstrapPath(l))
 	stamp := seedCheckBootstrap(t, l, bootBefore, bootAfter)
 	newQ := l.QmasterSpoolDir() + ".sgerun-" + stamp
 	newDB := l.SpoolDB() + ".sgerun-" + stamp
@@ -115,7 +115,7 @@ func TestE2SeedTakeover(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(newQ, "qmaster.pid")); err != nil {
 		t.Errorf("the new qmaster wrote no pid file into its spool copy: %v", err)
 	}
-	if act := seedReadFile(t, filepath.Join(l.CommonDir(), "act_qmaster")); act != shadow+"\n" {
+	if act := readFile(t, actQmasterPath(l)); act != shadow+"\n" {
 		t.Fatalf("act_qmaster = %q, want %q", act, shadow+"\n")
 	}
 	// The new qmaster answers, from its own host and over the network.
@@ -124,10 +124,10 @@ func TestE2SeedTakeover(t *testing.T) {
 			t.Fatalf("qping of the new qmaster on %s from %s: status %d, want 0", shadow, from, st)
 		}
 	}
-	seedOnePID(t, l, shadow, "sge_qmaster")
+	onePID(t, l, shadow, "sge_qmaster")
 	// Clients follow act_qmaster: qstat reaches the new qmaster, which
 	// read the jobs from the spool copy.
-	known, err := seedQstatJobs(l, execs[0], "")
+	known, err := qstatJobs(l, execs[0], "")
 	if err != nil {
 		t.Fatalf("qstat through the new qmaster: %v", err)
 	}
@@ -139,12 +139,7 @@ func TestE2SeedTakeover(t *testing.T) {
 
 	// Heal the old master while the jobs still run: the seed's step g.
 	hbPath := filepath.Join(l.QmasterSpoolDir(), "heartbeat")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	err = l.Heal(ctx, master)
-	cancel()
-	if err != nil {
-		t.Fatalf("heal %s: %v", master, err)
-	}
+	heal(t, l, master)
 	healAt := time.Now()
 	hbAtHeal := seedHeartbeat(t, hbPath)
 	t.Logf("healed %s %s after the run ended; old heartbeat %05d; without help the old qmaster re-reads act_qmaster at heartbeat %d, about %d s from now",
@@ -165,27 +160,27 @@ func TestE2SeedTakeover(t *testing.T) {
 	var both, samples int
 	var lastOld, lastNew int
 	for {
-		pids := seedPIDs(t, l, master, "sge_qmaster")
+		pids := pgrep(t, l, master, "sge_qmaster")
 		lastOld, lastNew = qpingStatus(l, execs[0], master), qpingStatus(l, execs[0], shadow)
-		act := seedReadFile(t, filepath.Join(l.CommonDir(), "act_qmaster"))
+		act := readFile(t, actQmasterPath(l))
 		hb := seedHeartbeat(t, hbPath)
 		samples++
 		if lastOld == 0 && lastNew == 0 {
 			both++
 		}
 		t.Logf("t+%2ds after heal: old qmaster pids %v, qping old=%d new=%d, act_qmaster=%q, old heartbeat %05d, jobs done %d/4",
-			int(time.Since(healAt).Seconds()), pids, lastOld, lastNew, strings.TrimSpace(act), hb, seedMarkers(jobs))
+			int(time.Since(healAt).Seconds()), pids, lastOld, lastNew, strings.TrimSpace(act), hb, markersDone(jobs))
 		if len(pids) != 1 || pids[0] != oldPID {
 			t.Fatalf("old qmaster on %s: pids %v, want the unfenced %d still running", master, pids, oldPID)
 		}
 		if act != shadow+"\n" {
 			t.Fatalf("act_qmaster changed to %q during the split brain", act)
 		}
-		if time.Since(healAt) >= 30*time.Second && seedMarkers(jobs) == len(jobs) {
+		if time.Since(healAt) >= 30*time.Second && markersDone(jobs) == len(jobs) {
 			break
 		}
 		if time.Since(healAt) > 2*time.Minute {
-			t.Fatalf("jobs not done 2 min after heal (%d/4 markers)", seedMarkers(jobs))
+			t.Fatalf("jobs not done 2 min after heal (%d/4 markers)", markersDone(jobs))
 		}
 		time.Sleep(5 * time.Second)
 	}
@@ -210,7 +205,7 @@ func TestE2SeedTakeover(t *testing.T) {
 	}
 	var noticed time.Time
 	waitUntil(t, 75*time.Second, time.Second, "the old qmaster to notice the act_qmaster change", func() (bool, error) {
-		if strings.Contains(seedReadFile(t, msgPath), seedActChanged) {
+		if strings.Contains(readFile(t, msgPath), seedActChanged) {
 			noticed = time.Now()
 			return true, nil
 		}
@@ -223,7 +218,7 @@ func TestE2SeedTakeover(t *testing.T) {
 	})
 	// Its controlled shutdown took 1 to 41 s here (7 tries).
 	waitUntil(t, 100*time.Second, time.Second, "the old qmaster to exit after noticing", func() (bool, error) {
-		pids := seedPIDs(t, l, master, "sge_qmaster")
+		pids := pgrep(t, l, master, "sge_qmaster")
 		if len(pids) == 0 {
 			return true, nil
 		}
@@ -231,19 +226,19 @@ func TestE2SeedTakeover(t *testing.T) {
 		defer cancel()
 		ps, _, _ := l.Exec(ctx, master, "ps -L -o pid,lwp,stat,etime,wchan:32,comm -p "+strconv.Itoa(pids[0]))
 		return false, fmt.Errorf("old qmaster still running %s after it logged %q:\n%s\n%s:\n%s",
-			time.Since(noticed).Round(time.Second), seedActChanged, ps, msgPath, seedTail(seedReadFile(t, msgPath), 6))
+			time.Since(noticed).Round(time.Second), seedActChanged, ps, msgPath, tail(readFile(t, msgPath), 6))
 	})
 	t.Logf("old qmaster: logged %q %s after the heartbeat was set to 00019, gone %s after it; %s:\n%s",
 		seedActChanged, noticed.Sub(poke).Round(time.Millisecond), time.Since(poke).Round(time.Millisecond),
-		msgPath, seedTail(seedReadFile(t, msgPath), 4))
+		msgPath, tail(readFile(t, msgPath), 4))
 	for _, f := range []string{"qmaster.pid", "lock"} {
 		_, err := os.Stat(filepath.Join(l.QmasterSpoolDir(), f))
 		t.Logf("after the old qmaster's exit, %s in the old spool dir exists: %v", f, err == nil)
 	}
-	if act := seedReadFile(t, filepath.Join(l.CommonDir(), "act_qmaster")); act != shadow+"\n" {
+	if act := readFile(t, actQmasterPath(l)); act != shadow+"\n" {
 		t.Errorf("after the old qmaster's exit, act_qmaster = %q, want %q", act, shadow+"\n")
 	}
-	if b := seedReadFile(t, filepath.Join(l.CommonDir(), "bootstrap")); b != bootAfter {
+	if b := readFile(t, bootstrapPath(l)); b != bootAfter {
 		t.Errorf("bootstrap changed after the old qmaster's exit:\n%s", b)
 	}
 	if st := qpingStatus(l, execs[0], shadow); st != 0 {
@@ -265,15 +260,15 @@ func TestE3SeedDryRun(t *testing.T) {
 	rb := seedRunbookPath(t)
 	master, shadow, execs := l.Master(), l.Shadow(), l.ExecHosts()
 	inv := l.InventoryPath()
-	seedPartition(t, l, master)
+	partition(t, l, master, lab.NetSched)
 
-	qPIDs := map[string][]int{master: seedPIDs(t, l, master, "sge_qmaster"), shadow: seedPIDs(t, l, shadow, "sge_qmaster")}
+	qPIDs := map[string][]int{master: pgrep(t, l, master, "sge_qmaster"), shadow: pgrep(t, l, shadow, "sge_qmaster")}
 	if len(qPIDs[master]) != 1 || len(qPIDs[shadow]) != 0 {
 		t.Fatalf("before the dry run: qmaster pids %v, want one on %s and none on %s", qPIDs, master, shadow)
 	}
 	execdPIDs := map[string]int{}
 	for _, h := range execs {
-		execdPIDs[h] = seedOnePID(t, l, h, "sge_execd")
+		execdPIDs[h] = onePID(t, l, h, "sge_execd")
 	}
 	before := seedStableTree(t, l)
 
@@ -308,125 +303,6 @@ func seedRunbookPath(t *testing.T) string {
 	return p
 }
 
-// seedPartition cuts host's scheduler network.
-func seedPartition(t *testing.T, l *lab.Lab, host string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := l.Partition(ctx, host, lab.NetSched); err != nil {
-		t.Fatalf("partition %s: %v", host, err)
-	}
-}
-
-// seedPIDs returns the pids of processes named name on host, in the host's
-// own PID namespace (so never another host's).
-func seedPIDs(t *testing.T, l *lab.Lab, host, name string) []int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	out, _, err := l.Exec(ctx, host, "pgrep -x "+name)
-	var ee *lab.ExitError
-	if errors.As(err, &ee) && ee.Code == 1 {
-		return nil // none
-	}
-	if err != nil {
-		t.Fatalf("pgrep %s on %s: %v", name, host, err)
-	}
-	var pids []int
-	for _, f := range strings.Fields(out) {
-		p, err := strconv.Atoi(f)
-		if err != nil {
-			t.Fatalf("pgrep %s on %s: %q", name, host, out)
-		}
-		pids = append(pids, p)
-	}
-	sort.Ints(pids)
-	return pids
-}
-
-// seedOnePID returns the pid of the one process named name on host.
-func seedOnePID(t *testing.T, l *lab.Lab, host, name string) int {
-	t.Helper()
-	pids := seedPIDs(t, l, host, name)
-	if len(pids) != 1 {
-		t.Fatalf("%s on %s: pids %v, want exactly one", name, host, pids)
-	}
-	return pids[0]
-}
-
-// seedQstatJobs runs "qstat -u '*'" on host and returns job id -> state,
-// only the jobs in state when state is not empty.
-func seedQstatJobs(l *lab.Lab, host, state string) (map[int]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, _, err := l.Exec(ctx, host, "qstat -u '*'")
-	if err != nil {
-		return nil, err
-	}
-	jobs := map[int]string{}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		id, err := strconv.Atoi(f[0])
-		if err != nil {
-			continue
-		}
-		if state == "" || f[4] == state {
-			jobs[id] = f[4]
-		}
-	}
-	return jobs, nil
-}
-
-// seedWaitRunning waits until qstat shows every job in state r.
-func seedWaitRunning(t *testing.T, l *lab.Lab, host string, jobs []Job, timeout time.Duration) {
-	t.Helper()
-	waitUntil(t, timeout, time.Second, "jobs in state r", func() (bool, error) {
-		running, err := seedQstatJobs(l, host, "r")
-		if err != nil {
-			return false, err
-		}
-		for _, j := range jobs {
-			if _, ok := running[j.ID]; !ok {
-				return false, fmt.Errorf("job %d not in state r (running: %v)", j.ID, running)
-			}
-		}
-		return true, nil
-	})
-}
-
-// seedMarkers counts the jobs whose marker exists.
-func seedMarkers(jobs []Job) int {
-	n := 0
-	for _, j := range jobs {
-		if _, err := os.Stat(j.Marker); err == nil {
-			n++
-		}
-	}
-	return n
-}
-
-func seedReadFile(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("read %s: %v", p, err)
-	}
-	return string(b)
-}
-
-// seedKV returns the value of key in a bootstrap-like text.
-func seedKV(text, key string) string {
-	for _, line := range strings.Split(text, "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
-			return f[1]
-		}
-	}
-	return ""
-}
-
 var seedStampRe = regexp.MustCompile(`^\.sgerun-(\d{14})$`)
 
 // seedCheckBootstrap checks that after names the stamped copies of the
@@ -434,13 +310,13 @@ var seedStampRe = regexp.MustCompile(`^\.sgerun-(\d{14})$`)
 // returns the stamp.
 func seedCheckBootstrap(t *testing.T, l *lab.Lab, before, after string) string {
 	t.Helper()
-	if got := seedKV(before, "spooling_params"); got != l.SpoolDB() {
+	if got := kv(before, "spooling_params"); got != l.SpoolDB() {
 		t.Fatalf("bootstrap before the run: spooling_params %q, want %q", got, l.SpoolDB())
 	}
-	if got := seedKV(before, "qmaster_spool_dir"); got != l.QmasterSpoolDir() {
+	if got := kv(before, "qmaster_spool_dir"); got != l.QmasterSpoolDir() {
 		t.Fatalf("bootstrap before the run: qmaster_spool_dir %q, want %q", got, l.QmasterSpoolDir())
 	}
-	sp, qs := seedKV(after, "spooling_params"), seedKV(after, "qmaster_spool_dir")
+	sp, qs := kv(after, "spooling_params"), kv(after, "qmaster_spool_dir")
 	m1 := seedStampRe.FindStringSubmatch(strings.TrimPrefix(sp, l.SpoolDB()))
 	m2 := seedStampRe.FindStringSubmatch(strings.TrimPrefix(qs, l.QmasterSpoolDir()))
 	if !strings.HasPrefix(sp, l.SpoolDB()) || !strings.HasPrefix(qs, l.QmasterSpoolDir()) || m1 == nil || m2 == nil || m1[1] != m2[1] {
@@ -454,7 +330,7 @@ func seedCheckBootstrap(t *testing.T, l *lab.Lab, before, after string) string {
 	for i := range bl {
 		if k := strings.Fields(bl[i]); len(k) > 0 && (k[0] == "spooling_params" || k[0] == "qmaster_spool_dir") {
 			// the separator whitespace stays too
-			old := seedKV(bl[i], k[0])
+			old := kv(bl[i], k[0])
 			if want := strings.Replace(bl[i], old, old+".sgerun-"+m1[1], 1); al[i] != want {
 				t.Errorf("bootstrap line %d: %q, want %q", i+1, al[i], want)
 			}
@@ -470,12 +346,12 @@ func seedCheckBootstrap(t *testing.T, l *lab.Lab, before, after string) string {
 // seedHeartbeat reads a qmaster heartbeat file.
 func seedHeartbeat(t *testing.T, p string) int {
 	t.Helper()
-	s := strings.TrimSpace(seedReadFile(t, p))
+	s := strings.TrimSpace(readFile(t, p))
 	n, err := strconv.Atoi(s)
 	if err != nil {
 		// SGE's own write is not atomic; a reader may see it half done.
 		time.Sleep(100 * time.Millisecond)
-		if n, err = strconv.Atoi(strings.TrimSpace(seedReadFile(t, p))); err != nil {
+		if n, err = strconv.Atoi(strings.TrimSpace(readFile(t, p))); err != nil {
 			t.Fatalf("heartbeat %s: %q", p, s)
 		}
 	}
@@ -500,14 +376,6 @@ func seedSetHeartbeat(t *testing.T, p string, n int) {
 // seedNextCheck is the next heartbeat value at which qmaster re-reads
 // act_qmaster (a multiple of 20 above hb).
 func seedNextCheck(hb int) int { return hb + 20 - hb%20 }
-
-func seedTail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
 
 // seedStableTree hashes what a run of the seed runbook would change, and
 // nothing that the cluster itself rewrites while the dry run happens:
@@ -559,12 +427,12 @@ func seedCheckUnchanged(t *testing.T, l *lab.Lab, what string, before map[string
 		t.Errorf("%s left spool copies: %v", what, m)
 	}
 	for h, want := range qPIDs {
-		if got := seedPIDs(t, l, h, "sge_qmaster"); fmt.Sprint(got) != fmt.Sprint(want) {
+		if got := pgrep(t, l, h, "sge_qmaster"); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%s: sge_qmaster pids on %s %v, before %v", what, h, got, want)
 		}
 	}
 	for h, want := range execdPIDs {
-		if got := seedPIDs(t, l, h, "sge_execd"); len(got) != 1 || got[0] != want {
+		if got := pgrep(t, l, h, "sge_execd"); len(got) != 1 || got[0] != want {
 			t.Errorf("%s: sge_execd pids on %s %v, before %d", what, h, got, want)
 		}
 	}
@@ -653,6 +521,7 @@ type seedWant struct {
 	lines []string // regexps, matched against whole lines, in order
 }
 
+// seedWants lists what the plan of each mutating step of the seed runbook must hold.
 func seedWants(l *lab.Lab) []seedWant {
 	q := regexp.QuoteMeta
 	stamp := `\d{14}`
@@ -770,22 +639,13 @@ func seedCheckTextPlan(t *testing.T, l *lab.Lab, out string) {
 		}
 		sort.Strings(covered)
 		if fmt.Sprint(covered) != fmt.Sprint(w.hosts) {
-			t.Errorf("text plan of %q: for hosts %v (as printed: %v), want %v", w.step, covered, seedKeys(s.would), w.hosts)
+			t.Errorf("text plan of %q: for hosts %v (as printed: %v), want %v", w.step, covered, sortedKeys(s.would), w.hosts)
 		}
 	}
 	seedCheckStamps(t, "text plan", stamps)
 	if strings.Contains(out, "would "+l.Master()) {
 		t.Errorf("text plan: something would run on the old master %s", l.Master())
 	}
-}
-
-func seedKeys[V any](m map[string]V) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // seedJSONRun is the part of "sgerun run -o json" the tests read.
@@ -832,7 +692,7 @@ func seedCheckJSONPlan(t *testing.T, l *lab.Lab, out string) {
 			continue
 		}
 		s := run.Steps[i]
-		if got := seedKeys(s.Plan); fmt.Sprint(got) != fmt.Sprint(w.hosts) {
+		if got := sortedKeys(s.Plan); fmt.Sprint(got) != fmt.Sprint(w.hosts) {
 			t.Errorf("json: plan of %q for hosts %v, want %v", w.step, got, w.hosts)
 		}
 		for _, h := range w.hosts {

@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -43,18 +41,9 @@ func TestTakeover(t *testing.T) {
 	parallelLab(t)
 	l := upLab(t, 3)
 	c := &toChain{l: l, inv: l.InventoryPath()}
-	// A fresh qmaster writes jobseqnum and arseqnum once, about 15 s after
-	// it starts (then only when a number changes). Wait for that first
-	// write, so that it cannot show up as a change in R3's or R12's tree
-	// comparison.
-	waitUntil(t, time.Minute, 500*time.Millisecond, "qmaster's first jobseqnum/arseqnum", func() (bool, error) {
-		for _, f := range []string{"jobseqnum", "arseqnum"} {
-			if _, err := os.Stat(filepath.Join(l.QmasterSpoolDir(), f)); err != nil {
-				return false, err
-			}
-		}
-		return true, nil
-	})
+	// Wait for a fresh qmaster's first write of jobseqnum and arseqnum, so
+	// that it cannot show up as a change in R3's or R12's tree comparison.
+	waitSeqnums(t, l)
 	scenarios := []struct {
 		name string
 		fn   func(*testing.T, *toChain)
@@ -101,26 +90,18 @@ type toChain struct {
 // (exit 3), say why, and leave common/ and the spool untouched.
 func toR3(t *testing.T, c *toChain) {
 	l := c.l
-	before := toTree(t, l)
-	toPartition(t, l, l.Shadow(), lab.NetAll)
+	before := spoolTree(t, l)
+	partition(t, l, l.Shadow(), lab.NetAll)
 	r := runSgerun(t, l, 3*time.Minute, "takeover", "--inventory", c.inv, "--yes")
-	toHeal(t, l, l.Shadow())
-	after := toTree(t, l)
+	heal(t, l, l.Shadow())
+	after := spoolTree(t, l)
 
 	toWantCode(t, r, 3, "takeover with the shadow cut off")
 	if out := r.Stdout + r.Stderr; !regexp.MustCompile(`shadow \S+ (is the one cut off|cannot be reached)`).MatchString(out) {
-		t.Errorf("takeover output does not say the shadow is cut off:\n%s", toOut(r))
+		t.Errorf("takeover output does not say the shadow is cut off:\n%s", formatResult(r))
 	}
-	if d := diffTrees(before, after); len(d) > 0 {
-		t.Errorf("refused takeover changed files:\n%s", strings.Join(d, "\n"))
-	}
-	if a := toActQmaster(t, l); a != l.Master() {
-		t.Errorf("act_qmaster %q after a refused takeover, want %s", a, l.Master())
-	}
-	if pids := toQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
-		t.Errorf("refused takeover left qmaster %v on the shadow", pids)
-	}
-	toWaitQping(t, l, l.ExecHosts()[0], l.Master(), time.Minute)
+	checkNothingChanged(t, l, "refused takeover", before, after)
+	waitQping(t, l, l.ExecHosts()[0], l.Master(), time.Minute)
 }
 
 // ---------------------------------------------------------------- R12
@@ -130,21 +111,13 @@ func toR3(t *testing.T, c *toChain) {
 // changes nothing.
 func toR12(t *testing.T, c *toChain) {
 	l := c.l
-	before := toTree(t, l)
-	toPartition(t, l, l.Master(), lab.NetSched)
+	before := spoolTree(t, l)
+	partition(t, l, l.Master(), lab.NetSched)
 	r := runSgerun(t, l, 5*time.Minute, "takeover", "--inventory", c.inv, "--yes", "--dry-run")
-	after := toTree(t, l)
-	toHeal(t, l, l.Master())
+	after := spoolTree(t, l)
+	heal(t, l, l.Master())
 	toWantCode(t, r, 0, "takeover --dry-run")
-	if d := diffTrees(before, after); len(d) > 0 {
-		t.Errorf("dry run changed files:\n%s", strings.Join(d, "\n"))
-	}
-	if a := toActQmaster(t, l); a != l.Master() {
-		t.Errorf("act_qmaster %q after a dry run, want %s", a, l.Master())
-	}
-	if pids := toQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
-		t.Errorf("dry run started qmaster %v on the shadow", pids)
-	}
+	checkNothingChanged(t, l, "dry run", before, after)
 
 	run := toLastRun(t, l, sgerunState(l))
 	if run.Runbook != "takeover" || !run.DryRun {
@@ -192,7 +165,7 @@ func toR12(t *testing.T, c *toChain) {
 		}
 	}
 	if s, ok := rep.step("softstop and start every execd"); ok && len(s.Plan) != len(l.ExecHosts()) {
-		t.Errorf("dry run: execd softstop planned on %d host(s), want %d: %v", len(s.Plan), len(l.ExecHosts()), toKeys(s.Plan))
+		t.Errorf("dry run: execd softstop planned on %d host(s), want %d: %v", len(s.Plan), len(l.ExecHosts()), sortedKeys(s.Plan))
 	}
 	// The text output shows the same, the fence with the master's name.
 	for _, frag := range []string{"cp -a -- " + qdir + " ", "cp -a -- " + db + " ", "[" + master + "] run: pidfile=", "softstop", "+" + shadow} {
@@ -200,7 +173,7 @@ func toR12(t *testing.T, c *toChain) {
 			t.Errorf("dry run output lacks %q", frag)
 		}
 	}
-	toWaitQping(t, l, l.ExecHosts()[0], l.Master(), time.Minute)
+	waitQping(t, l, l.ExecHosts()[0], l.Master(), time.Minute)
 }
 
 // ---------------------------------------------------------------- R1 + R4
@@ -213,18 +186,18 @@ func toR12(t *testing.T, c *toChain) {
 func toR1R4(t *testing.T, c *toChain) {
 	l := c.l
 	c.r1Jobs = submitJobs(t, l, l.ExecHosts()[0], 4, 90*time.Second)
-	toWaitRunning(t, l, l.Master(), c.r1Jobs, 2*time.Minute)
+	waitRunning(t, l, l.Master(), c.r1Jobs, 2*time.Minute)
 	before := toJobIDs(t, l, l.Master())
 	for _, j := range c.r1Jobs {
 		if !before[j.ID] {
 			t.Fatalf("job %d not in qstat before the partition: %v", j.ID, toSorted(before))
 		}
 	}
-	c.masterQmPIDs = toQmasterPIDs(t, l, l.Master())
+	c.masterQmPIDs = qmasterPIDs(t, l, l.Master())
 	if len(c.masterQmPIDs) == 0 {
 		t.Fatalf("no qmaster on %s before the partition", l.Master())
 	}
-	toPartition(t, l, l.Master(), lab.NetSched)
+	partition(t, l, l.Master(), lab.NetSched)
 
 	second := filepath.Join(l.StateDir(), "sgerun-state-ctl2")
 	dirs := []string{sgerunState(l), sgerunState(l), second}
@@ -237,7 +210,7 @@ func toR1R4(t *testing.T, c *toChain) {
 		go func() {
 			defer wg.Done()
 			<-gate
-			results[i], errs[i] = toRunAt(l, d, 5*time.Minute, "takeover", "--inventory", c.inv, "--yes")
+			results[i], errs[i] = runSgerunAt(l, d, 5*time.Minute, "takeover", "--inventory", c.inv, "--yes")
 		}()
 	}
 	start := time.Now()
@@ -261,11 +234,11 @@ func toR1R4(t *testing.T, c *toChain) {
 			out := r.Stdout + r.Stderr
 			m := regexp.MustCompile(`another run holds|locked|lock \S+ on \S+ is held|could not take lock \S+ .*taken meanwhile`).FindString(out)
 			if m == "" {
-				t.Errorf("takeover %d exited 3 without saying another run holds the lock:\n%s", i, toOut(r))
+				t.Errorf("takeover %d exited 3 without saying another run holds the lock:\n%s", i, formatResult(r))
 			}
 			t.Logf("takeover %d (state %s) refused: %q", i, dirs[i], m)
 		default:
-			t.Errorf("takeover %d: exit %d, want 0 or 3\n%s", i, r.Code, toOut(r))
+			t.Errorf("takeover %d: exit %d, want 0 or 3\n%s", i, r.Code, formatResult(r))
 		}
 	}
 	for i, r := range results {
@@ -273,25 +246,20 @@ func toR1R4(t *testing.T, c *toChain) {
 			t.Logf("the takeover that proceeded (state %s):\n%s", dirs[i], toSummary(r.Stdout))
 		}
 	}
-	finished := 0
-	for _, j := range c.r1Jobs {
-		if _, err := os.Stat(j.Marker); err == nil {
-			finished++
-		}
-	}
+	finished := markersDone(c.r1Jobs)
 	t.Logf("%d of %d jobs had finished when the takeover returned", finished, len(c.r1Jobs))
 	if winners != 1 {
 		for i, r := range results {
-			t.Logf("takeover %d (state %s): exit %d\n%s", i, dirs[i], r.Code, toOut(r))
+			t.Logf("takeover %d (state %s): exit %d\n%s", i, dirs[i], r.Code, formatResult(r))
 		}
 		t.Fatalf("%d takeovers proceeded, want exactly 1", winners)
 	}
-	if _, err := os.Stat(filepath.Join(filepath.Dir(l.QmasterSpoolDir()), ".sgerun-takeover.lock")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(filepath.Dir(l.QmasterSpoolDir()), takeoverLockName)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("takeover lock file left behind: %v", err)
 	}
 
 	// bootstrap names the new .sgerun-<stamp> copies.
-	boot := toBootstrap(t, l)
+	boot := bootstrap(t, l)
 	c.r1Boot = boot
 	qd, sp := boot["qmaster_spool_dir"], boot["spooling_params"]
 	m := regexp.MustCompile(`^` + regexp.QuoteMeta(l.QmasterSpoolDir()) + `\.sgerun-(\d{14})$`).FindStringSubmatch(qd)
@@ -301,23 +269,14 @@ func toR1R4(t *testing.T, c *toChain) {
 	if want := l.SpoolDB() + ".sgerun-" + m[1]; sp != want {
 		t.Errorf("bootstrap spooling_params %q, want %q", sp, want)
 	}
-	if a := toActQmaster(t, l); a != l.Shadow() {
+	if a := actQmaster(t, l); a != l.Shadow() {
 		t.Errorf("act_qmaster %q, want %s", a, l.Shadow())
 	}
-	toWaitQping(t, l, l.ExecHosts()[1], l.Shadow(), 30*time.Second)
+	waitQping(t, l, l.ExecHosts()[1], l.Shadow(), 30*time.Second)
 
 	// The BDB copy verifies, checked here independently of sgerun's own
-	// db_verify step, as the admin user (a root db_verify could leave
-	// root-owned environment files the qmaster cannot open).
-	for _, f := range []string{"sge", "sge_job"} {
-		cmd := shell.Join("db_verify", "-h", sp, filepath.Join(sp, f))
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		out, stderr, err := l.ExecAs(ctx, l.Shadow(), boot["admin_user"], cmd)
-		cancel()
-		if err != nil || !strings.Contains(out+stderr, "succeeded") {
-			t.Errorf("%s on %s: %v\n%s%s", cmd, l.Shadow(), err, out, stderr)
-		}
-	}
+	// db_verify step.
+	toDBVerify(t, l, l.Shadow(), boot["admin_user"], sp)
 
 	// No job lost: every job known before is queued/running on the new
 	// master or accounted. A job that ends right now leaves qstat a moment
@@ -355,8 +314,8 @@ func toR1R4(t *testing.T, c *toChain) {
 // status 0.
 func toR2(t *testing.T, c *toChain) {
 	l := c.l
-	toHeal(t, l, l.Master())
-	if pids := toQmasterPIDs(t, l, l.Master()); len(pids) > 0 {
+	heal(t, l, l.Master())
+	if pids := qmasterPIDs(t, l, l.Master()); len(pids) > 0 {
 		t.Errorf("qmaster %v still runs on the old master %s (it ran as %v before)", pids, l.Master(), c.masterQmPIDs)
 	}
 	if d := time.Since(c.r1End); d > 30*time.Second {
@@ -408,12 +367,7 @@ func toR2(t *testing.T, c *toChain) {
 	}
 
 	// R1's jobs, which ran across the takeover, end well.
-	waitMarkers(t, c.r1Jobs, 3*time.Minute)
-	for _, j := range c.r1Jobs {
-		if code := jobExitStatus(t, l, l.Shadow(), j.ID, time.Minute); code != 0 {
-			t.Errorf("job %d: exit_status %d, want 0", j.ID, code)
-		}
-	}
+	checkJobsExitZero(t, l, l.Shadow(), c.r1Jobs, 3*time.Minute)
 }
 
 // ---------------------------------------------------------------- R11 (no-op)
@@ -426,18 +380,18 @@ func toR11Idempotent(t *testing.T, c *toChain) {
 	r := runSgerun(t, l, 3*time.Minute, "takeover", "--inventory", c.inv, "--yes")
 	toWantCode(t, r, 0, "takeover while the shadow serves")
 	if !strings.Contains(r.Stdout+r.Stderr, "already") {
-		t.Errorf("takeover output does not say the shadow is already the qmaster:\n%s", toOut(r))
+		t.Errorf("takeover output does not say the shadow is already the qmaster:\n%s", formatResult(r))
 	}
-	if b := toBootstrap(t, l); b["qmaster_spool_dir"] != c.r1Boot["qmaster_spool_dir"] || b["spooling_params"] != c.r1Boot["spooling_params"] {
+	if b := bootstrap(t, l); b["qmaster_spool_dir"] != c.r1Boot["qmaster_spool_dir"] || b["spooling_params"] != c.r1Boot["spooling_params"] {
 		t.Errorf("no-op takeover changed bootstrap: %v -> %v", c.r1Boot, b)
 	}
-	if a := toActQmaster(t, l); a != l.Shadow() {
+	if a := actQmaster(t, l); a != l.Shadow() {
 		t.Errorf("act_qmaster %q, want %s", a, l.Shadow())
 	}
 	if e := toSpoolEntries(t, l); strings.Join(e, " ") != strings.Join(entries, " ") {
 		t.Errorf("no-op takeover changed the spool directory: %v -> %v", entries, e)
 	}
-	toWaitQping(t, l, l.ExecHosts()[0], l.Shadow(), 10*time.Second)
+	waitQping(t, l, l.ExecHosts()[0], l.Shadow(), 10*time.Second)
 }
 
 // ---------------------------------------------------------------- takeback
@@ -447,14 +401,14 @@ func toR11Idempotent(t *testing.T, c *toChain) {
 func toTakeback(t *testing.T, c *toChain) {
 	l := c.l
 	jobs := submitJobs(t, l, l.ExecHosts()[1], 4, 40*time.Second)
-	toWaitRunning(t, l, l.Shadow(), jobs, 2*time.Minute)
+	waitRunning(t, l, l.Shadow(), jobs, 2*time.Minute)
 	r := runSgerun(t, l, 5*time.Minute, "takeback", "--inventory", c.inv, "--yes")
 	toWantCode(t, r, 0, "takeback")
 	toCheckMasterBack(t, l)
-	if b := toBootstrap(t, l); b["qmaster_spool_dir"] != c.r1Boot["qmaster_spool_dir"] || b["spooling_params"] != c.r1Boot["spooling_params"] {
+	if b := bootstrap(t, l); b["qmaster_spool_dir"] != c.r1Boot["qmaster_spool_dir"] || b["spooling_params"] != c.r1Boot["spooling_params"] {
 		t.Errorf("takeback without --restore-spool changed bootstrap: %v -> %v", c.r1Boot, b)
 	}
-	toCheckJobs(t, l, jobs)
+	checkJobsExitZero(t, l, l.ExecHosts()[0], jobs, 3*time.Minute)
 }
 
 // ---------------------------------------------------------------- R11 (anti-flap)
@@ -464,21 +418,21 @@ func toTakeback(t *testing.T, c *toChain) {
 // --force it proceeds, and the gate's journaled evidence says forced.
 func toR11Antiflap(t *testing.T, c *toChain) {
 	l := c.l
-	bootBefore := toBootstrap(t, l)
+	bootBefore := bootstrap(t, l)
 	entries := toSpoolEntries(t, l)
-	toPartition(t, l, l.Master(), lab.NetSched)
+	partition(t, l, l.Master(), lab.NetSched)
 	r := runSgerun(t, l, 3*time.Minute, "takeover", "--inventory", c.inv, "--yes")
 	toWantCode(t, r, 3, "takeover inside the anti-flap window")
 	if !strings.Contains(r.Stdout+r.Stderr, "anti-flap") {
-		t.Errorf("refusal does not mention anti-flap:\n%s", toOut(r))
+		t.Errorf("refusal does not mention anti-flap:\n%s", formatResult(r))
 	}
-	if b := toBootstrap(t, l); fmt.Sprint(b) != fmt.Sprint(bootBefore) {
+	if b := bootstrap(t, l); fmt.Sprint(b) != fmt.Sprint(bootBefore) {
 		t.Errorf("refused takeover changed bootstrap: %v -> %v", bootBefore, b)
 	}
 	if e := toSpoolEntries(t, l); strings.Join(e, " ") != strings.Join(entries, " ") {
 		t.Errorf("refused takeover changed the spool directory: %v -> %v", entries, e)
 	}
-	if a := toActQmaster(t, l); a != l.Master() {
+	if a := actQmaster(t, l); a != l.Master() {
 		t.Errorf("act_qmaster %q after a refused takeover, want %s", a, l.Master())
 	}
 	refused := toLastRun(t, l, sgerunState(l))
@@ -500,14 +454,14 @@ func toR11Antiflap(t *testing.T, c *toChain) {
 		t.Errorf("forced gate evidence lacks the anti-flap record it overrode: %v", ev)
 	}
 	toCheckDownVotes(t, l, ev)
-	if a := toActQmaster(t, l); a != l.Shadow() {
+	if a := actQmaster(t, l); a != l.Shadow() {
 		t.Errorf("act_qmaster %q after the forced takeover, want %s", a, l.Shadow())
 	}
-	toHeal(t, l, l.Master())
-	if pids := toQmasterPIDs(t, l, l.Master()); len(pids) > 0 {
+	heal(t, l, l.Master())
+	if pids := qmasterPIDs(t, l, l.Master()); len(pids) > 0 {
 		t.Errorf("forced takeover did not fence the master: qmaster %v", pids)
 	}
-	toWaitQping(t, l, l.ExecHosts()[0], l.Shadow(), 30*time.Second)
+	waitQping(t, l, l.ExecHosts()[0], l.Shadow(), 30*time.Second)
 }
 
 // ---------------------------------------------------------------- takeback --restore-spool
@@ -518,11 +472,11 @@ func toR11Antiflap(t *testing.T, c *toChain) {
 func toTakebackRestore(t *testing.T, c *toChain) {
 	l := c.l
 	jobs := submitJobs(t, l, l.ExecHosts()[2], 4, 30*time.Second)
-	toWaitRunning(t, l, l.Shadow(), jobs, 2*time.Minute)
+	waitRunning(t, l, l.Shadow(), jobs, 2*time.Minute)
 	r := runSgerun(t, l, 5*time.Minute, "takeback", "--inventory", c.inv, "--yes", "--restore-spool")
 	toWantCode(t, r, 0, "takeback --restore-spool")
 	toCheckMasterBack(t, l)
-	boot := toBootstrap(t, l)
+	boot := bootstrap(t, l)
 	for key, orig := range map[string]string{"qmaster_spool_dir": l.QmasterSpoolDir(), "spooling_params": l.SpoolDB()} {
 		got := boot[key]
 		if filepath.Dir(got) != filepath.Dir(orig) || !strings.HasPrefix(filepath.Base(got), filepath.Base(orig)+".") ||
@@ -533,17 +487,8 @@ func toTakebackRestore(t *testing.T, c *toChain) {
 			t.Errorf("bootstrap %s %q: %v", key, got, err)
 		}
 	}
-	for _, f := range []string{"sge", "sge_job"} {
-		sp := boot["spooling_params"]
-		cmd := shell.Join("db_verify", "-h", sp, filepath.Join(sp, f))
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		out, stderr, err := l.ExecAs(ctx, l.Master(), boot["admin_user"], cmd)
-		cancel()
-		if err != nil || !strings.Contains(out+stderr, "succeeded") {
-			t.Errorf("%s on %s: %v\n%s%s", cmd, l.Master(), err, out, stderr)
-		}
-	}
-	toCheckJobs(t, l, jobs)
+	toDBVerify(t, l, l.Master(), boot["admin_user"], boot["spooling_params"])
+	checkJobsExitZero(t, l, l.ExecHosts()[0], jobs, 3*time.Minute)
 }
 
 // ---------------------------------------------------------------- R2 variant: pending fence
@@ -560,21 +505,21 @@ func toR2PendingFence(t *testing.T, c *toChain) {
 	toWantCode(t, runSgerun(t, l, 2*time.Minute, "ack", "--inventory", c.inv), 0, "ack")
 
 	inv := toInventoryWithoutFenceCommand(t, l)
-	oldPIDs := toQmasterPIDs(t, l, l.Master())
+	oldPIDs := qmasterPIDs(t, l, l.Master())
 	if len(oldPIDs) == 0 {
 		t.Fatalf("no qmaster on %s before the partition", l.Master())
 	}
-	toPartition(t, l, l.Master(), lab.NetAll)
+	partition(t, l, l.Master(), lab.NetAll)
 	r := runSgerun(t, l, 5*time.Minute, "takeover", "--inventory", inv, "--yes")
 	toWantCode(t, r, 0, "takeover without a fence path")
-	if a := toActQmaster(t, l); a != l.Shadow() {
+	if a := actQmaster(t, l); a != l.Shadow() {
 		t.Errorf("act_qmaster %q, want %s", a, l.Shadow())
 	}
 	run := toLastRun(t, l, sgerunState(l))
 	if f := toStepEnd(t, run.Dir, "fence the old master"); f.Data["method"] != "pending" {
 		t.Errorf("fence step method %v, want pending (detail %v)", f.Data["method"], f.Data["detail"])
 	}
-	if pids := toQmasterPIDs(t, l, l.Master()); len(pids) == 0 {
+	if pids := qmasterPIDs(t, l, l.Master()); len(pids) == 0 {
 		t.Errorf("the unfenced master's qmaster is gone already; the scenario expects it to survive the takeover")
 	}
 
@@ -582,31 +527,31 @@ func toR2PendingFence(t *testing.T, c *toChain) {
 	st := runSgerun(t, l, 2*time.Minute, "status", "--inventory", inv)
 	toWantCode(t, st, 0, "status")
 	if !pendingRe.MatchString(st.Stdout) {
-		t.Errorf("status does not show the pending fence:\n%s", toOut(st))
+		t.Errorf("status does not show the pending fence:\n%s", formatResult(st))
 	}
 	toCheckPending(t, l, inv, l.Master(), true)
 
 	// Still cut off: the retry cannot fence and says so; the record stays.
 	fr := runSgerun(t, l, 3*time.Minute, "fence", "--inventory", inv)
 	if fr.Code == 0 {
-		t.Errorf("sgerun fence succeeded although the master is unreachable:\n%s", toOut(fr))
+		t.Errorf("sgerun fence succeeded although the master is unreachable:\n%s", formatResult(fr))
 	}
 	toCheckPending(t, l, inv, l.Master(), true)
 
 	// Reachable again: the retry stops the old qmaster over the fence
 	// address and clears the record.
-	toHeal(t, l, l.Master())
+	heal(t, l, l.Master())
 	fr = runSgerun(t, l, 3*time.Minute, "fence", "--inventory", inv)
 	toWantCode(t, fr, 0, "sgerun fence after heal")
-	if pids := toQmasterPIDs(t, l, l.Master()); len(pids) > 0 {
+	if pids := qmasterPIDs(t, l, l.Master()); len(pids) > 0 {
 		t.Errorf("qmaster %v still runs on %s after sgerun fence", pids, l.Master())
 	}
 	toCheckPending(t, l, inv, l.Master(), false)
 	st = runSgerun(t, l, 2*time.Minute, "status", "--inventory", inv)
 	if !regexp.MustCompile(`(?m)^pending fence\s+none$`).MatchString(st.Stdout) {
-		t.Errorf("status after sgerun fence:\n%s", toOut(st))
+		t.Errorf("status after sgerun fence:\n%s", formatResult(st))
 	}
-	toWaitQping(t, l, l.ExecHosts()[0], l.Shadow(), 30*time.Second)
+	waitQping(t, l, l.ExecHosts()[0], l.Shadow(), 30*time.Second)
 }
 
 // toCheckPending runs check (nagios and json) and wants a pending fence of
@@ -617,9 +562,9 @@ func toCheckPending(t *testing.T, l *lab.Lab, inv, master string, pending bool) 
 	says := strings.Contains(ck.Stdout, "pending fence")
 	switch {
 	case pending && (ck.Code != 2 || !strings.HasPrefix(ck.Stdout, "SGERUN CRITICAL") || !says || !strings.Contains(ck.Stdout, "pending_fence=1")):
-		t.Errorf("check with a pending fence: exit %d, want 2 (CRITICAL) naming the pending fence:\n%s", ck.Code, toOut(ck))
+		t.Errorf("check with a pending fence: exit %d, want 2 (CRITICAL) naming the pending fence:\n%s", ck.Code, formatResult(ck))
 	case !pending && (ck.Code == 2 || says || !strings.Contains(ck.Stdout, "pending_fence=0")):
-		t.Errorf("check after the fence: exit %d, still reports a pending fence:\n%s", ck.Code, toOut(ck))
+		t.Errorf("check after the fence: exit %d, still reports a pending fence:\n%s", ck.Code, formatResult(ck))
 	}
 	js := runSgerun(t, l, 2*time.Minute, "check", "--inventory", inv, "--format", "json")
 	var v struct {
@@ -632,7 +577,7 @@ func toCheckPending(t *testing.T, l *lab.Lab, inv, master string, pending bool) 
 		} `json:"report"`
 	}
 	if err := json.Unmarshal([]byte(js.Stdout), &v); err != nil {
-		t.Errorf("check --format json: %v\n%s", err, toOut(js))
+		t.Errorf("check --format json: %v\n%s", err, formatResult(js))
 		return
 	}
 	switch {
@@ -645,81 +590,20 @@ func toCheckPending(t *testing.T, l *lab.Lab, inv, master string, pending bool) 
 
 // ---------------------------------------------------------------- helpers
 
-// toNoise matches what a running qmaster (and execd) rewrite on their own,
-// so that a tree hash taken before and after a refused or dry run compares
-// only what sgerun could have changed: the heartbeat (rewritten every 30 s),
-// the daemons' messages logs, and the Berkeley DB environment's region
-// files (__db.*) and transaction logs (log.*), which change whenever the
-// qmaster touches the database, even without a write to its records.
-var toNoise = regexp.MustCompile(`^(heartbeat|messages|__db\.\d+|log\.\d+)$`)
-
-// toTree hashes common/ and the directory holding the spools (the shared
-// dir, where sgerun puts its copies, lock and records), without noise.
-//
-// The BDB data files (sge, sge_job) are compared by their records, not
-// their bytes: about a minute after it starts, and now and then after, the
-// qmaster checkpoints its database environment, which writes cached pages
-// into the data files (seen: sge grew from 20480 to 28672 bytes with a
-// byte-identical db_dump). A change to any record still shows.
-func toTree(t *testing.T, l *lab.Lab) map[string]string {
+// toDBVerify wants db_verify of the BDB spool sp's sge and sge_job files
+// to succeed on host, run as the admin user (a root db_verify could leave
+// root-owned environment files the qmaster cannot open).
+func toDBVerify(t *testing.T, l *lab.Lab, host, admin, sp string) {
 	t.Helper()
-	tree := hashTree(t, l.CommonDir(), filepath.Dir(l.QmasterSpoolDir()))
-	admin := toBootstrap(t, l)["admin_user"]
-	for p := range tree {
-		switch {
-		case toNoise.MatchString(filepath.Base(p)):
-			delete(tree, p)
-		case filepath.Dir(p) == l.SpoolDB() && strings.HasPrefix(filepath.Base(p), "sge"):
-			tree[p] = "bdb records " + toDBDump(t, l, admin, p)
+	for _, f := range []string{"sge", "sge_job"} {
+		cmd := shell.Join("db_verify", "-h", sp, filepath.Join(sp, f))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, stderr, err := l.ExecAs(ctx, host, admin, cmd)
+		cancel()
+		if err != nil || !strings.Contains(out+stderr, "succeeded") {
+			t.Errorf("%s on %s: %v\n%s%s", cmd, host, err, out, stderr)
 		}
 	}
-	return tree
-}
-
-// toDBDump returns the sha256 of "db_dump -p" of a BDB file, run as the
-// SGE admin user (a root db_dump could leave root-owned environment files
-// the qmaster cannot open) in the controller namespace.
-func toDBDump(t *testing.T, l *lab.Lab, admin, file string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := shell.Join("db_dump", "-p", "-h", filepath.Dir(file), file) + " | sha256sum"
-	out, _, err := l.ExecAs(ctx, lab.CtlHost, admin, "set -o pipefail; "+cmd)
-	if err != nil {
-		t.Fatalf("%s: %v", cmd, err)
-	}
-	return strings.Fields(out)[0]
-}
-
-// toRunAt runs sgerun with its own state dir in the controller namespace
-// and, unlike runSgerun, may be called from any goroutine.
-func toRunAt(l *lab.Lab, stateDir string, timeout time.Duration, args ...string) (Result, error) {
-	if sgerunBin == "" {
-		return Result{}, fmt.Errorf("sgerun binary not available: %v", sgerunBuildErr)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	argv := append([]string{sgerunBin, "--state-dir", stateDir}, args...)
-	cmd, err := l.Command(ctx, lab.CtlHost, "", shell.Join(argv...))
-	if err != nil {
-		return Result{}, err
-	}
-	var o, e strings.Builder
-	cmd.Stdout, cmd.Stderr = &o, &e
-	cmd.WaitDelay = 5 * time.Second
-	err = cmd.Run()
-	r := Result{Stdout: o.String(), Stderr: e.String()}
-	var ee *exec.ExitError
-	switch {
-	case ctx.Err() != nil:
-		return r, fmt.Errorf("timed out after %s\n%s", timeout, toOut(r))
-	case err == nil:
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	default:
-		return r, err
-	}
-	return r, nil
 }
 
 // toSummary keeps the step lines of sgerun's text output.
@@ -733,121 +617,30 @@ func toSummary(out string) string {
 	return strings.Join(keep, "\n")
 }
 
-func toOut(r Result) string {
-	return fmt.Sprintf("stdout:\n%s\nstderr:\n%s", r.Stdout, r.Stderr)
-}
-
+// toWantCode fails the test unless r exited with code.
 func toWantCode(t *testing.T, r Result, code int, what string) {
 	t.Helper()
 	if r.Code != code {
-		t.Fatalf("%s: exit %d, want %d\n%s", what, r.Code, code, toOut(r))
+		t.Fatalf("%s: exit %d, want %d\n%s", what, r.Code, code, formatResult(r))
 	}
-}
-
-func toPartition(t *testing.T, l *lab.Lab, host string, net lab.Net) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := l.Partition(ctx, host, net); err != nil {
-		t.Fatalf("partition %s %s: %v", host, net, err)
-	}
-}
-
-func toHeal(t *testing.T, l *lab.Lab, host string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := l.Heal(ctx, host); err != nil {
-		t.Fatalf("heal %s: %v", host, err)
-	}
-}
-
-// toQmasterPIDs lists the sge_qmaster processes in host's own PID
-// namespace (none: pgrep exits 1).
-func toQmasterPIDs(t *testing.T, l *lab.Lab, host string) []int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, _, err := l.Exec(ctx, host, "pgrep -x sge_qmaster")
-	var ee *lab.ExitError
-	if errors.As(err, &ee) && ee.Code == 1 {
-		return nil
-	}
-	if err != nil {
-		t.Fatalf("pgrep on %s: %v", host, err)
-	}
-	var pids []int
-	for _, f := range strings.Fields(out) {
-		if n, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, n)
-		}
-	}
-	return pids
-}
-
-// toWaitQping waits until qping from from to target's qmaster says status 0.
-func toWaitQping(t *testing.T, l *lab.Lab, from, target string, timeout time.Duration) {
-	t.Helper()
-	waitUntil(t, timeout, time.Second, "qmaster on "+target+" to answer qping", func() (bool, error) {
-		st := qpingStatus(l, from, target)
-		return st == 0, fmt.Errorf("status %d", st)
-	})
 }
 
 // toCheckMasterBack: act_qmaster names the master, its qmaster answers,
 // the shadow runs none.
 func toCheckMasterBack(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	if a := toActQmaster(t, l); a != l.Master() {
+	if a := actQmaster(t, l); a != l.Master() {
 		t.Errorf("act_qmaster %q after takeback, want %s", a, l.Master())
 	}
 	if st := qpingStatus(l, l.ExecHosts()[0], l.Master()); st != 0 {
 		t.Errorf("qping of the master after takeback: status %d, want 0", st)
 	}
-	if pids := toQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
+	if pids := qmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
 		t.Errorf("qmaster %v still runs on the shadow after takeback", pids)
 	}
-	if pids := toQmasterPIDs(t, l, l.Master()); len(pids) != 1 {
+	if pids := qmasterPIDs(t, l, l.Master()); len(pids) != 1 {
 		t.Errorf("qmaster processes on the master after takeback: %v, want one", pids)
 	}
-}
-
-// toCheckJobs waits for the jobs' markers and wants exit status 0 for each
-// in qacct, asked of whichever host act_qmaster names.
-func toCheckJobs(t *testing.T, l *lab.Lab, jobs []Job) {
-	t.Helper()
-	waitMarkers(t, jobs, 3*time.Minute)
-	for _, j := range jobs {
-		if code := jobExitStatus(t, l, l.ExecHosts()[0], j.ID, time.Minute); code != 0 {
-			t.Errorf("job %d: exit_status %d, want 0", j.ID, code)
-		}
-	}
-}
-
-func toActQmaster(t *testing.T, l *lab.Lab) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(l.CommonDir(), "act_qmaster"))
-	if err != nil {
-		t.Fatalf("act_qmaster: %v", err)
-	}
-	return strings.TrimSpace(string(b))
-}
-
-// toBootstrap reads bootstrap's key/value lines (the filesystem is shared
-// by every lab host).
-func toBootstrap(t *testing.T, l *lab.Lab) map[string]string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(l.CommonDir(), "bootstrap"))
-	if err != nil {
-		t.Fatalf("bootstrap: %v", err)
-	}
-	m := map[string]string{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 {
-			m[f[0]] = f[1]
-		}
-	}
-	return m
 }
 
 // toSpoolEntries lists the directory holding the spools (copies, locks
@@ -894,54 +687,15 @@ func toInventoryWithoutFenceCommand(t *testing.T, l *lab.Lab) string {
 // toJobIDs lists the jobs qstat on host shows (every user).
 func toJobIDs(t *testing.T, l *lab.Lab, host string) map[int]bool {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, _, err := l.Exec(ctx, host, "qstat -u '*'")
+	all, err := qstatJobs(l, host, "")
 	if err != nil {
 		t.Fatalf("qstat on %s: %v", host, err)
 	}
-	return toParseQstat(out, "")
-}
-
-// toParseQstat returns the job ids in qstat output, only those whose state
-// contains state when it is not empty.
-func toParseQstat(out, state string) map[int]bool {
-	ids := map[int]bool{}
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 5 {
-			continue
-		}
-		id, err := strconv.Atoi(f[0])
-		if err != nil {
-			continue
-		}
-		if state == "" || strings.Contains(f[4], state) {
-			ids[id] = true
-		}
+	jobs := map[int]bool{}
+	for id := range all {
+		jobs[id] = true
 	}
-	return ids
-}
-
-// toWaitRunning waits until qstat on host shows every job running.
-func toWaitRunning(t *testing.T, l *lab.Lab, host string, jobs []Job, timeout time.Duration) {
-	t.Helper()
-	waitUntil(t, timeout, time.Second, "jobs running", func() (bool, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		out, _, err := l.Exec(ctx, host, "qstat -u '*'")
-		if err != nil {
-			return false, err
-		}
-		running := toParseQstat(out, "r")
-		for _, j := range jobs {
-			if !running[j.ID] {
-				return false, fmt.Errorf("job %d not running:\n%s", j.ID, out)
-			}
-		}
-		return true, nil
-	})
+	return jobs
 }
 
 // toAccounted lists the job numbers in the cell's accounting file.
@@ -968,21 +722,13 @@ func toAccounted(t *testing.T, l *lab.Lab) map[int]bool {
 	return ids
 }
 
+// toSorted returns the keys of m, sorted.
 func toSorted(m map[int]bool) []int {
 	var out []int
 	for k := range m {
 		out = append(out, k)
 	}
 	sort.Ints(out)
-	return out
-}
-
-func toKeys[V any](m map[string]V) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 
@@ -998,9 +744,9 @@ type toRunInfo struct {
 // toLastRun is the newest run in a state dir, as sgerun history shows it.
 func toLastRun(t *testing.T, l *lab.Lab, stateDir string) toRunInfo {
 	t.Helper()
-	r, err := toRunAt(l, stateDir, time.Minute, "history", "--output", "json", "--limit", "1")
+	r, err := runSgerunAt(l, stateDir, time.Minute, "history", "--output", "json", "--limit", "1")
 	if err != nil || r.Code != 0 {
-		t.Fatalf("sgerun history: %v\n%s", err, toOut(r))
+		t.Fatalf("sgerun history: %v\n%s", err, formatResult(r))
 	}
 	var runs []toRunInfo
 	if err := json.Unmarshal([]byte(r.Stdout), &runs); err != nil || len(runs) == 0 {
@@ -1087,6 +833,7 @@ type toStepPlan struct {
 	Plan   map[string][]string `json:"plan"`
 }
 
+// step returns the step named name.
 func (r toReport) step(name string) (toStepPlan, bool) {
 	for _, s := range r.Steps {
 		if s.Name == name {
@@ -1096,11 +843,12 @@ func (r toReport) step(name string) (toStepPlan, bool) {
 	return toStepPlan{}, false
 }
 
+// toShow reads "sgerun show RUN --output json" of a dry run and wants it planned.
 func toShow(t *testing.T, l *lab.Lab, stateDir, runID string) toReport {
 	t.Helper()
-	r, err := toRunAt(l, stateDir, time.Minute, "show", runID, "--output", "json")
+	r, err := runSgerunAt(l, stateDir, time.Minute, "show", runID, "--output", "json")
 	if err != nil || r.Code != 0 {
-		t.Fatalf("sgerun show %s: %v\n%s", runID, err, toOut(r))
+		t.Fatalf("sgerun show %s: %v\n%s", runID, err, formatResult(r))
 	}
 	var rep toReport
 	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || len(rep.Steps) == 0 {

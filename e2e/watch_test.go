@@ -37,7 +37,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -135,7 +134,7 @@ func wtLane(t *testing.T, name string, labs []wtNamed) {
 // shadow, flapping) before the one that does (partition).
 func wtLabA(t *testing.T) {
 	l := upLab(t, 3)
-	wtWaitSeqnums(t, l)
+	waitSeqnums(t, l)
 	for _, s := range []struct {
 		name string
 		fn   func(*testing.T, *lab.Lab)
@@ -159,7 +158,7 @@ func wtLabA(t *testing.T) {
 // naming the shadow), and nothing in common/ or the spool may change. It
 // also checks SIGHUP (reload) and SIGTERM (clean stop).
 func wtIsolatedShadow(t *testing.T, l *lab.Lab) {
-	before := wtTree(t, l)
+	before := spoolTree(t, l)
 	w := wtStartWatch(t, l, l.InventoryPath(), wtInterval, wtConfirm)
 	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
 
@@ -174,14 +173,14 @@ func wtIsolatedShadow(t *testing.T, l *lab.Lab) {
 	}
 
 	mark = w.mark()
-	wtPartition(t, l, l.Shadow(), lab.NetAll)
+	partition(t, l, l.Shadow(), lab.NetAll)
 	cut := time.Now()
-	t.Cleanup(func() { wtHealQuiet(l, l.Shadow()) })
+	t.Cleanup(func() { healQuiet(l, l.Shadow()) })
 	// Three confirmation periods, plus one interval so that the decision
 	// of the last probe inside them is logged.
 	window := 3*wtConfirm + wtInterval
 	time.Sleep(window)
-	after := wtTree(t, l)
+	after := spoolTree(t, l)
 	evs := w.since(mark)
 
 	var why []wtEvent
@@ -209,18 +208,10 @@ func wtIsolatedShadow(t *testing.T, l *lab.Lab) {
 				span.Round(time.Second), 3*wtConfirm)
 		}
 	}
-	if d := diffTrees(before, after); len(d) > 0 {
-		t.Errorf("isolated shadow changed files:\n%s", strings.Join(d, "\n"))
-	}
-	if a := wtActQmaster(t, l); a != l.Master() {
-		t.Errorf("act_qmaster %q, want %s", a, l.Master())
-	}
-	if pids := wtQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
-		t.Errorf("qmaster %v on the isolated shadow", pids)
-	}
+	checkNothingChanged(t, l, "isolated shadow", before, after)
 	w.stop(t)
-	wtHeal(t, l, l.Shadow())
-	wtWaitQping(t, l, l.Shadow(), l.Master(), time.Minute)
+	heal(t, l, l.Shadow())
+	waitQping(t, l, l.Shadow(), l.Master(), time.Minute)
 }
 
 // wtFlapping: the master's scheduler network goes down and up every 15 s
@@ -231,7 +222,7 @@ func wtFlapping(t *testing.T, l *lab.Lab) {
 	w := wtStartWatch(t, l, l.InventoryPath(), wtInterval, wtConfirm)
 	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
 	mark := w.mark()
-	t.Cleanup(func() { wtHealQuiet(l, l.Master()) })
+	t.Cleanup(func() { healQuiet(l, l.Master()) })
 	start := wtFlap(t, l, w)
 	healed := time.Now()
 	// A failure seen last must be followed by a healthy decision: wait for
@@ -253,16 +244,16 @@ func wtFlapping(t *testing.T, l *lab.Lab) {
 	if suspects == 0 {
 		t.Errorf("flapping master: no suspect decision; the flaps were not seen at all")
 	}
-	if a := wtActQmaster(t, l); a != l.Master() {
+	if a := actQmaster(t, l); a != l.Master() {
 		t.Errorf("act_qmaster %q after the flaps, want %s", a, l.Master())
 	}
-	if pids := wtQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
+	if pids := qmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
 		t.Errorf("qmaster %v on the shadow after the flaps", pids)
 	}
-	if pids := wtQmasterPIDs(t, l, l.Master()); len(pids) != 1 {
+	if pids := qmasterPIDs(t, l, l.Master()); len(pids) != 1 {
 		t.Errorf("qmaster pids %v on the master after the flaps, want one", pids)
 	}
-	wtWaitQping(t, l, l.ExecHosts()[0], l.Master(), time.Minute)
+	waitQping(t, l, l.ExecHosts()[0], l.Master(), time.Minute)
 	w.stop(t)
 }
 
@@ -275,21 +266,14 @@ func wtPartitionTakeover(t *testing.T, l *lab.Lab) {
 	w := wtStartWatch(t, l, l.InventoryPath(), wtInterval, wtConfirm)
 	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
 	mark := w.mark()
-	wtPartition(t, l, l.Master(), lab.NetSched)
+	partition(t, l, l.Master(), lab.NetSched)
 	start := time.Now()
-	end := w.waitEventFrom(t, mark, 4*time.Minute, "takeover_end", wtIs(wtEvTakeoverEnd))
-	if end.ExitCode == nil || *end.ExitCode != 0 {
-		t.Fatalf("takeover_end: exit code %v (error %q), want 0; stderr:\n%s", wtCode(end.ExitCode), end.Error, w.stderrTail(60))
-	}
-	wtWaitQping(t, l, l.ExecHosts()[0], l.Shadow(), time.Minute)
+	end := w.takeoverEnd(t, mark, 4*time.Minute)
+	waitQping(t, l, l.ExecHosts()[0], l.Shadow(), time.Minute)
 	restored := time.Since(start)
 	t.Logf("WATCH_PARTITION_RESTORE_SECONDS=%d (takeover run %s ended %s after the cut)",
 		wtSecs(restored), end.RunID, end.Seen.Sub(start).Round(time.Second))
-	w.waitEventFrom(t, mark, 2*wtInterval+30*time.Second, "standing_down", wtIs(wtEvStandingDown))
-	evs := w.since(mark)
-	wtCheckSequence(t, evs)
-	t.Logf("events from the cut (%s):\n%s", start.Format("15:04:05.0"), wtFormat(evs))
-	wtLogSteps(t, l, end.RunID)
+	evs := w.standDown(t, l, mark, end, "the cut", start)
 
 	// The master was down for users although its heartbeat was fresh: the
 	// evidence of the confirmation shows the heartbeat age.
@@ -301,7 +285,7 @@ func wtPartitionTakeover(t *testing.T, l *lab.Lab) {
 				c.Evidence["heartbeat_age_seconds"])
 		}
 	}
-	if a := wtActQmaster(t, l); a != l.Shadow() {
+	if a := actQmaster(t, l); a != l.Shadow() {
 		t.Errorf("act_qmaster %q after watch's takeover, want %s", a, l.Shadow())
 	}
 	wtCheckRun(t, l, end.RunID, journal.StatusOK)
@@ -310,7 +294,7 @@ func wtPartitionTakeover(t *testing.T, l *lab.Lab) {
 	mark = w.mark()
 	r := runSgerun(t, l, 3*time.Minute, "ack", "--inventory", l.InventoryPath())
 	if r.Code != 0 {
-		t.Fatalf("sgerun ack: exit %d\n%s", r.Code, wtOut(r))
+		t.Fatalf("sgerun ack: exit %d\n%s", r.Code, formatResult(r))
 	}
 	w.waitEventFrom(t, mark, 2*wtInterval+10*time.Second, "acknowledged", wtIs(wtEvAcknowledged))
 	h := w.waitEventFrom(t, mark, 2*wtInterval+30*time.Second, "healthy after ack", wtIs(wtEvHealthy))
@@ -352,13 +336,13 @@ func wtFlap(t *testing.T, l *lab.Lab, w *wtWatch) time.Time {
 	for i := 0; time.Duration(i)*flap < total; i++ {
 		time.Sleep(time.Until(start.Add(time.Duration(i) * flap)))
 		if i%2 == 0 {
-			wtPartition(t, l, l.Master(), lab.NetSched)
+			partition(t, l, l.Master(), lab.NetSched)
 		} else {
-			wtHeal(t, l, l.Master())
+			heal(t, l, l.Master())
 		}
 	}
 	time.Sleep(time.Until(start.Add(total)))
-	wtHeal(t, l, l.Master())
+	heal(t, l, l.Master())
 	return start
 }
 
@@ -400,7 +384,7 @@ func wtLabE(t *testing.T) {
 	w := wtStartWatch(t, l, l.InventoryPath(), interval, confirm)
 	w.waitEvent(t, 90*time.Second, "first healthy decision", wtIs(wtEvHealthy))
 	mark := w.mark()
-	t.Cleanup(func() { wtHealQuiet(l, l.Master()) })
+	t.Cleanup(func() { healQuiet(l, l.Master()) })
 	start := wtFlap(t, l, w)
 	healedMark := w.mark()
 	// A takeover still running when the flapping ended: wait for its end.
@@ -437,28 +421,23 @@ func wtLabE(t *testing.T) {
 		}
 		w.waitEventFrom(t, mark, 2*wtInterval+30*time.Second, "standing_down", wtIs(wtEvStandingDown))
 		wtLogSteps(t, l, done[0].RunID)
-		if a := wtActQmaster(t, l); a != l.Shadow() {
+		if a := actQmaster(t, l); a != l.Shadow() {
 			t.Errorf("act_qmaster %q after the takeover, want %s", a, l.Shadow())
 		}
-		wtWaitQping(t, l, probe, l.Shadow(), time.Minute)
-		if pids := wtQmasterPIDs(t, l, l.Master()); len(pids) > 0 {
+		waitQping(t, l, probe, l.Shadow(), time.Minute)
+		if pids := qmasterPIDs(t, l, l.Master()); len(pids) > 0 {
 			t.Errorf("qmaster %v still runs on the old master after the takeover (not fenced)", pids)
 		}
 	} else {
 		w.waitEventFrom(t, healedMark, wtConfirm+3*wtInterval, "a healthy decision after the last heal", wtIs(wtEvHealthy))
-		if a := wtActQmaster(t, l); a != l.Master() {
+		if a := actQmaster(t, l); a != l.Master() {
 			t.Errorf("act_qmaster %q without a takeover, want %s", a, l.Master())
 		}
-		spool := filepath.Dir(l.QmasterSpoolDir())
-		left, _ := filepath.Glob(filepath.Join(spool, "*.sgerun-*"))
-		if lk := filepath.Join(spool, ".sgerun-takeover.lock"); wtExists(lk) {
-			left = append(left, lk)
-		}
-		if len(left) > 0 {
+		if left := takeoverLeftovers(l); len(left) > 0 {
 			t.Errorf("refused takeovers left %v behind", left)
 		}
-		wtWaitQping(t, l, probe, l.Master(), time.Minute)
-		if pids := wtQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
+		waitQping(t, l, probe, l.Master(), time.Minute)
+		if pids := qmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
 			t.Errorf("qmaster %v on the shadow without a takeover", pids)
 		}
 	}
@@ -491,15 +470,8 @@ func wtLabB(t *testing.T) {
 	wtFigures.watchHang = took
 	wtFigures.mu.Unlock()
 
-	end := w.waitEventFrom(t, mark, 2*time.Minute, "takeover_end", wtIs(wtEvTakeoverEnd))
-	if end.ExitCode == nil || *end.ExitCode != 0 {
-		t.Fatalf("takeover_end: exit code %v (error %q), want 0; stderr:\n%s", wtCode(end.ExitCode), end.Error, w.stderrTail(60))
-	}
-	w.waitEventFrom(t, mark, 2*wtInterval+30*time.Second, "standing_down", wtIs(wtEvStandingDown))
-	evs := w.since(mark)
-	wtCheckSequence(t, evs)
-	t.Logf("events from the hang (%s):\n%s", hungAt.Format("15:04:05.0"), wtFormat(evs))
-	wtLogSteps(t, l, end.RunID)
+	end := w.takeoverEnd(t, mark, 2*time.Minute)
+	evs := w.standDown(t, l, mark, end, "the hang", hungAt)
 	if c, ok := wtFirst(evs, wtEvConfirmed); ok {
 		t.Logf("confirmed: %s (hung=%v, heartbeat age %v s)", c.Reason, c.Evidence["hung"], c.Evidence["heartbeat_age_seconds"])
 	}
@@ -507,7 +479,7 @@ func wtLabB(t *testing.T) {
 		t.Logf("first suspect %s after the hang; takeover_end %s after it",
 			s.Seen.Sub(hungAt).Round(time.Second), end.Seen.Sub(s.Seen).Round(time.Second))
 	}
-	if a := wtActQmaster(t, l); a != l.Shadow() {
+	if a := actQmaster(t, l); a != l.Shadow() {
 		t.Errorf("act_qmaster %q after watch's takeover, want %s", a, l.Shadow())
 	}
 	wtCheckRun(t, l, end.RunID, journal.StatusOK)
@@ -529,10 +501,10 @@ func wtLabC(t *testing.T) {
 	l := upLab(t, 3)
 	r := runSgerun(t, l, 5*time.Minute, "shadow-setup", "--inventory", l.InventoryPath(), "--yes")
 	if r.Code != 0 {
-		t.Fatalf("shadow-setup: exit %d, want 0\n%s", r.Code, wtOut(r))
+		t.Fatalf("shadow-setup: exit %d, want 0\n%s", r.Code, formatResult(r))
 	}
 	for _, h := range []string{l.Master(), l.Shadow()} {
-		if !wtRunning(t, l, h, "sge_shadowd") {
+		if len(pgrep(t, l, h, "sge_shadowd")) == 0 {
 			t.Fatalf("sge_shadowd does not run on %s after shadow-setup", h)
 		}
 	}
@@ -540,8 +512,8 @@ func wtLabC(t *testing.T) {
 
 	ok := t.Run("partition_no_takeover", func(t *testing.T) {
 		hb := filepath.Join(l.QmasterSpoolDir(), "heartbeat")
-		hb0 := wtReadTrim(t, hb)
-		wtPartition(t, l, l.Master(), lab.NetSched)
+		hb0 := strings.TrimSpace(readFile(t, hb))
+		partition(t, l, l.Master(), lab.NetSched)
 		start := time.Now()
 		const window = 120 * time.Second
 		unreachable := 0
@@ -551,18 +523,18 @@ func wtLabC(t *testing.T) {
 			if qpingStatus(l, probe, l.Master()) < 0 {
 				unreachable++
 			}
-			if pids := wtQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
+			if pids := qmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
 				t.Errorf("sge_shadowd started qmaster %v on the shadow %s after the scheduler cut",
 					pids, time.Since(start).Round(time.Second))
 				break
 			}
-			if a := wtActQmaster(t, l); a != l.Master() {
+			if a := actQmaster(t, l); a != l.Master() {
 				t.Errorf("act_qmaster %q %s after the scheduler cut, want %s", a, time.Since(start).Round(time.Second), l.Master())
 				break
 			}
 			time.Sleep(5 * time.Second)
 		}
-		hb1 := wtReadTrim(t, hb)
+		hb1 := strings.TrimSpace(readFile(t, hb))
 		t.Logf("shadowd, master's scheduler network cut for %s: no qmaster on the shadow; heartbeat %s -> %s; "+
 			"master unreachable by qping from %s in %d of %d samples",
 			time.Since(start).Round(time.Second), hb0, hb1, probe, unreachable, samples)
@@ -572,11 +544,11 @@ func wtLabC(t *testing.T) {
 		if unreachable != samples {
 			t.Errorf("the master answered qping from %s in %d of %d samples during the cut, want none", probe, samples-unreachable, samples)
 		}
-		if !wtRunning(t, l, l.Shadow(), "sge_shadowd") {
+		if len(pgrep(t, l, l.Shadow(), "sge_shadowd")) == 0 {
 			t.Errorf("sge_shadowd no longer runs on the shadow: its not acting proves nothing")
 		}
-		wtHeal(t, l, l.Master())
-		wtWaitQping(t, l, probe, l.Master(), time.Minute)
+		heal(t, l, l.Master())
+		waitQping(t, l, probe, l.Master(), time.Minute)
 	})
 	if !ok {
 		t.Fatalf("partition_no_takeover failed; the hang measurement needs the master in place")
@@ -587,14 +559,14 @@ func wtLabC(t *testing.T) {
 		wtFigures.mu.Lock()
 		wtFigures.shadowd = took
 		wtFigures.mu.Unlock()
-		if a := wtActQmaster(t, l); a != l.Shadow() {
+		if a := actQmaster(t, l); a != l.Shadow() {
 			t.Errorf("act_qmaster %q after sge_shadowd's takeover, want %s", a, l.Shadow())
 		}
 		// Where shadowd's time went: its own log on the shadow.
 		logs, _ := filepath.Glob(filepath.Join(l.QmasterSpoolDir(), "messages_shadowd*"))
 		for _, p := range logs {
 			if b, err := os.ReadFile(p); err == nil {
-				t.Logf("%s (tail):\n%s", filepath.Base(p), wtTail(string(b), 12))
+				t.Logf("%s (tail):\n%s", filepath.Base(p), tail(string(b), 12))
 			}
 		}
 	})
@@ -609,38 +581,30 @@ func wtLabC(t *testing.T) {
 // takeover goes through and the file holds the run's JSON report.
 func wtLabD(t *testing.T) {
 	l := upLab(t, 3)
-	wtWaitSeqnums(t, l)
+	waitSeqnums(t, l)
 	veto := wtInventory(t, l, "inventory-veto", `hooks: {pre_takeover: ["exit 1"]}`)
 	report := filepath.Join(l.StateDir(), "post-takeover-report.json")
 	pass := wtInventory(t, l, "inventory-hooks",
 		fmt.Sprintf("hooks: {pre_takeover: [\"true\"], post_takeover: [%s], timeout: 30s}", strconv.Quote("cat > "+shell.Quote(report))))
 
-	wtPartition(t, l, l.Master(), lab.NetSched)
-	t.Cleanup(func() { wtHealQuiet(l, l.Master()) })
-	before := wtTree(t, l)
+	partition(t, l, l.Master(), lab.NetSched)
+	t.Cleanup(func() { healQuiet(l, l.Master()) })
+	before := spoolTree(t, l)
 	runs := runIDs(t, l)
 	r := runSgerun(t, l, 5*time.Minute, "takeover", "--inventory", veto, "--yes")
-	after := wtTree(t, l)
+	after := spoolTree(t, l)
 	if r.Code != 3 {
-		t.Fatalf("takeover with a vetoing pre_takeover hook: exit %d, want 3\n%s", r.Code, wtOut(r))
+		t.Fatalf("takeover with a vetoing pre_takeover hook: exit %d, want 3\n%s", r.Code, formatResult(r))
 	}
 	if !regexp.MustCompile(`(?i)veto`).MatchString(r.Stdout + r.Stderr) {
-		t.Errorf("vetoed takeover does not say it was vetoed:\n%s", wtOut(r))
+		t.Errorf("vetoed takeover does not say it was vetoed:\n%s", formatResult(r))
 	}
-	if d := diffTrees(before, after); len(d) > 0 {
-		t.Errorf("vetoed takeover changed files:\n%s", strings.Join(d, "\n"))
-	}
-	if a := wtActQmaster(t, l); a != l.Master() {
-		t.Errorf("act_qmaster %q after a vetoed takeover, want %s", a, l.Master())
-	}
-	if pids := wtQmasterPIDs(t, l, l.Shadow()); len(pids) > 0 {
-		t.Errorf("vetoed takeover left qmaster %v on the shadow", pids)
-	}
-	if pids := wtQmasterPIDs(t, l, l.Master()); len(pids) != 1 {
+	checkNothingChanged(t, l, "vetoed takeover", before, after)
+	if pids := qmasterPIDs(t, l, l.Master()); len(pids) != 1 {
 		t.Errorf("qmaster pids %v on the master after a vetoed takeover, want the one that ran (not fenced)", pids)
 	}
 	vetoID := newRunID(t, l, runs)
-	_, events, err := journal.Read(filepath.Join(sgerunState(l), "runs", vetoID))
+	_, events, err := journal.Read(runDir(l, vetoID))
 	if err != nil {
 		t.Fatalf("journal of the vetoed run %s: %v", vetoID, err)
 	}
@@ -663,7 +627,7 @@ func wtLabD(t *testing.T) {
 	runs = runIDs(t, l)
 	r = runSgerun(t, l, 8*time.Minute, "takeover", "--inventory", pass, "--yes")
 	if r.Code != 0 {
-		t.Fatalf("takeover with passing hooks: exit %d, want 0\n%s", r.Code, wtOut(r))
+		t.Fatalf("takeover with passing hooks: exit %d, want 0\n%s", r.Code, formatResult(r))
 	}
 	id := newRunID(t, l, runs)
 	data, err := os.ReadFile(report)
@@ -685,10 +649,10 @@ func wtLabD(t *testing.T) {
 			rep.RunID, rep.Status, rep.Runbook, rep.ExitCode, len(rep.Steps), id)
 	}
 	t.Logf("post_takeover hook received %d bytes of JSON: run %s, status %s, %d steps", len(data), rep.RunID, rep.Status, len(rep.Steps))
-	if a := wtActQmaster(t, l); a != l.Shadow() {
+	if a := actQmaster(t, l); a != l.Shadow() {
 		t.Errorf("act_qmaster %q after the takeover, want %s", a, l.Shadow())
 	}
-	wtWaitQping(t, l, l.ExecHosts()[0], l.Shadow(), time.Minute)
+	waitQping(t, l, l.ExecHosts()[0], l.Shadow(), time.Minute)
 }
 
 // ------------------------------------------------------------------ watch process
@@ -724,6 +688,7 @@ type wtWatch struct {
 
 type wtLockedWriter struct{ w *wtWatch }
 
+// Write appends p to the watch's stderr under its lock.
 func (lw wtLockedWriter) Write(p []byte) (int, error) {
 	lw.w.mu.Lock()
 	defer lw.w.mu.Unlock()
@@ -854,24 +819,28 @@ func (w *wtWatch) stop(t *testing.T) {
 	}
 }
 
+// mark returns the index the next event will have.
 func (w *wtWatch) mark() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.evs)
 }
 
+// since returns a copy of the events from index mark on.
 func (w *wtWatch) since(mark int) []wtEvent {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]wtEvent(nil), w.evs[mark:]...)
 }
 
+// stderrTail returns the last n lines of the watch's stderr.
 func (w *wtWatch) stderrTail(n int) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return wtTail(w.stderr.String(), n)
+	return tail(w.stderr.String(), n)
 }
 
+// waitEvent is waitEventFrom from the first event on.
 func (w *wtWatch) waitEvent(t *testing.T, timeout time.Duration, what string, pred func(wtEvent) bool) wtEvent {
 	t.Helper()
 	return w.waitEventFrom(t, 0, timeout, what, pred)
@@ -900,6 +869,31 @@ func (w *wtWatch) waitEventFrom(t *testing.T, mark int, timeout time.Duration, w
 	}
 }
 
+// takeoverEnd waits up to timeout for the first takeover_end at or after
+// mark and fails the test unless its exit code is 0.
+func (w *wtWatch) takeoverEnd(t *testing.T, mark int, timeout time.Duration) wtEvent {
+	t.Helper()
+	end := w.waitEventFrom(t, mark, timeout, "takeover_end", wtIs(wtEvTakeoverEnd))
+	if end.ExitCode == nil || *end.ExitCode != 0 {
+		t.Fatalf("takeover_end: exit code %v (error %q), want 0; stderr:\n%s", wtCode(end.ExitCode), end.Error, w.stderrTail(60))
+	}
+	return end
+}
+
+// standDown waits for standing_down after the takeover end (from mark),
+// checks the decisions since mark with wtCheckSequence, logs them (from
+// what, at at) and the steps of end's run, and returns them.
+func (w *wtWatch) standDown(t *testing.T, l *lab.Lab, mark int, end wtEvent, what string, at time.Time) []wtEvent {
+	t.Helper()
+	w.waitEventFrom(t, mark, 2*wtInterval+30*time.Second, "standing_down", wtIs(wtEvStandingDown))
+	evs := w.since(mark)
+	wtCheckSequence(t, evs)
+	t.Logf("events from %s (%s):\n%s", what, at.Format("15:04:05.0"), wtFormat(evs))
+	wtLogSteps(t, l, end.RunID)
+	return evs
+}
+
+// wtIs matches the events named name.
 func wtIs(name string) func(wtEvent) bool { return func(e wtEvent) bool { return e.Event == name } }
 
 // wtCheckSequence checks a takeover's decisions: suspect, confirmed,
@@ -945,6 +939,7 @@ func wtCheckSequence(t *testing.T, evs []wtEvent) {
 	}
 }
 
+// wtFirst returns the first event named name.
 func wtFirst(evs []wtEvent, name string) (wtEvent, bool) {
 	for _, e := range evs {
 		if e.Event == name {
@@ -954,6 +949,7 @@ func wtFirst(evs []wtEvent, name string) (wtEvent, bool) {
 	return wtEvent{}, false
 }
 
+// wtCount counts the events named name.
 func wtCount(evs []wtEvent, name string) int {
 	n := 0
 	for _, e := range evs {
@@ -983,6 +979,7 @@ func wtFormat(evs []wtEvent) string {
 	return b.String()
 }
 
+// wtCode renders an optional exit code ("none" when absent).
 func wtCode(p *int) any {
 	if p == nil {
 		return "none"
@@ -999,15 +996,7 @@ func wtHangAndTime(t *testing.T, l *lab.Lab, probe string) (time.Time, time.Dura
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := l.Hang(ctx, l.Master()); err != nil {
-		t.Fatalf("hang %s: %v", l.Master(), err)
-	}
-	start := time.Now()
-	t.Cleanup(func() {
-		rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer rcancel()
-		_ = l.Resume(rctx, l.Master())
-	})
+	start := hang(ctx, t, l, l.Master())
 	last := -1
 	for time.Since(start) < 4*time.Minute {
 		if last = qpingStatus(l, probe, l.Shadow()); last == 0 {
@@ -1037,64 +1026,10 @@ func wtInventory(t *testing.T, l *lab.Lab, name, extra string) string {
 	return p
 }
 
-// wtWaitSeqnums waits for a fresh qmaster's first write of jobseqnum and
-// arseqnum (about 15 s after it starts), so that it cannot show up as a
-// change in a tree comparison.
-func wtWaitSeqnums(t *testing.T, l *lab.Lab) {
-	t.Helper()
-	waitUntil(t, time.Minute, 500*time.Millisecond, "qmaster's first jobseqnum/arseqnum", func() (bool, error) {
-		for _, f := range []string{"jobseqnum", "arseqnum"} {
-			if _, err := os.Stat(filepath.Join(l.QmasterSpoolDir(), f)); err != nil {
-				return false, err
-			}
-		}
-		return true, nil
-	})
-}
-
-// wtNoise are the files a live qmaster (and execds) rewrite on their own:
-// heartbeat, messages, BDB environment regions and logs.
-var wtNoise = regexp.MustCompile(`^(heartbeat|messages|__db\.\d+|log\.\d+)$`)
-
-// wtTree hashes common/ and the spool parent (both spools, the execd
-// spools, and where sgerun keeps its copies, lock and records) without the
-// noise a live qmaster writes. The BDB data files are compared by their
-// records (db_dump), not their bytes: qmaster's checkpoints rewrite pages
-// without changing a record.
-func wtTree(t *testing.T, l *lab.Lab) map[string]string {
-	t.Helper()
-	tree := hashTree(t, l.CommonDir(), filepath.Dir(l.QmasterSpoolDir()))
-	admin := ""
-	for _, line := range strings.Split(wtReadTrim(t, filepath.Join(l.CommonDir(), "bootstrap")), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "admin_user" {
-			admin = f[1]
-		}
-	}
-	if admin == "" {
-		t.Fatalf("bootstrap names no admin_user")
-	}
-	for p := range tree {
-		switch {
-		case wtNoise.MatchString(filepath.Base(p)):
-			delete(tree, p)
-		case filepath.Dir(p) == l.SpoolDB() && strings.HasPrefix(filepath.Base(p), "sge"):
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			cmd := shell.Join("db_dump", "-p", "-h", filepath.Dir(p), p) + " | sha256sum"
-			out, _, err := l.ExecAs(ctx, lab.CtlHost, admin, "set -o pipefail; "+cmd)
-			cancel()
-			if err != nil {
-				t.Fatalf("%s: %v", cmd, err)
-			}
-			tree[p] = "bdb records " + strings.Fields(out)[0]
-		}
-	}
-	return tree
-}
-
 // wtLogSteps logs how long each step of a run took.
 func wtLogSteps(t *testing.T, l *lab.Lab, runID string) {
 	t.Helper()
-	_, events, err := journal.Read(filepath.Join(sgerunState(l), "runs", runID))
+	_, events, err := journal.Read(runDir(l, runID))
 	if err != nil || len(events) == 0 {
 		t.Logf("journal of run %s: %d events, %v", runID, len(events), err)
 		return
@@ -1120,113 +1055,10 @@ func wtCheckRun(t *testing.T, l *lab.Lab, runID, status string) {
 		t.Errorf("takeover_end names no run")
 		return
 	}
-	dir := filepath.Join(sgerunState(l), "runs", runID)
-	meta, events, err := journal.Read(dir)
-	if err != nil {
-		t.Errorf("journal of run %s: %v", runID, err)
-		return
-	}
-	if got := journal.Summarize(dir, meta, events).Status; got != status {
+	if got := runStatus(t, l, runID); got != status {
 		t.Errorf("run %s: status %q, want %q", runID, got, status)
 	}
 }
 
-func wtPartition(t *testing.T, l *lab.Lab, host string, net lab.Net) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := l.Partition(ctx, host, net); err != nil {
-		t.Fatalf("partition %s (%s): %v", host, net, err)
-	}
-}
-
-func wtHeal(t *testing.T, l *lab.Lab, host string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := l.Heal(ctx, host); err != nil {
-		t.Fatalf("heal %s: %v", host, err)
-	}
-}
-
-// wtHealQuiet heals a host in a cleanup, ignoring errors (the lab may be
-// down already).
-func wtHealQuiet(l *lab.Lab, host string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_ = l.Heal(ctx, host)
-}
-
-// wtWaitQping waits until qping from from to target's qmaster says status 0.
-func wtWaitQping(t *testing.T, l *lab.Lab, from, target string, timeout time.Duration) {
-	t.Helper()
-	waitUntil(t, timeout, time.Second, "qmaster on "+target+" to answer qping from "+from, func() (bool, error) {
-		st := qpingStatus(l, from, target)
-		return st == 0, fmt.Errorf("status %d", st)
-	})
-}
-
-// wtQmasterPIDs lists the sge_qmaster processes in host's own PID namespace.
-func wtQmasterPIDs(t *testing.T, l *lab.Lab, host string) []int {
-	t.Helper()
-	return wtPgrep(t, l, host, "sge_qmaster")
-}
-
-func wtRunning(t *testing.T, l *lab.Lab, host, name string) bool {
-	t.Helper()
-	return len(wtPgrep(t, l, host, name)) > 0
-}
-
-func wtPgrep(t *testing.T, l *lab.Lab, host, name string) []int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, _, err := l.Exec(ctx, host, "pgrep -x "+shell.Quote(name))
-	var ee *lab.ExitError
-	if errors.As(err, &ee) && ee.Code == 1 {
-		return nil
-	}
-	if err != nil {
-		t.Fatalf("pgrep %s on %s: %v", name, host, err)
-	}
-	var pids []int
-	for _, f := range strings.Fields(out) {
-		if n, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, n)
-		}
-	}
-	return pids
-}
-
-func wtActQmaster(t *testing.T, l *lab.Lab) string {
-	t.Helper()
-	return wtReadTrim(t, filepath.Join(l.CommonDir(), "act_qmaster"))
-}
-
-func wtReadTrim(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("read %s: %v", p, err)
-	}
-	return strings.TrimSpace(string(b))
-}
-
-func wtExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
+// wtSecs is d in whole seconds, rounded.
 func wtSecs(d time.Duration) int { return int(d.Round(time.Second) / time.Second) }
-
-func wtOut(r Result) string {
-	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
-}
-
-func wtTail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
