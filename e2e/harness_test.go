@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,7 +49,13 @@ func runMain(m *testing.M) int {
 			sgerunBin, sgerunBuildErr = buildSgerun(dir)
 		}
 	}
-	return m.Run()
+	before := bootLinks()
+	code := m.Run()
+	if after := bootLinks(); !slices.Equal(before, after) {
+		fmt.Fprintf(os.Stderr, "e2e: the tests changed this machine's boot links (/etc/rc?.d), which only lab hosts' private copies may see:\nbefore %v\nafter  %v\n", before, after)
+		return 1
+	}
+	return code
 }
 
 // buildSgerun builds ./cmd/sgerun of this module into dir.

@@ -208,6 +208,39 @@ func pgrep(t *testing.T, l *lab.Lab, host, name string) []int {
 	return pids
 }
 
+// qmasterAutostart says whether host boots its qmaster: "enabled" or
+// "disabled" by the runlevel-2 link of /etc/init.d/gridengine-master, as
+// that host sees its /etc/rc2.d (each lab host has its own).
+func qmasterAutostart(t *testing.T, l *lab.Lab, host string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, _, err := l.Exec(ctx, host, "ls /etc/rc2.d")
+	if err != nil {
+		t.Fatalf("ls /etc/rc2.d on %s: %v", host, err)
+	}
+	var state []string
+	for _, f := range strings.Fields(out) {
+		switch {
+		case regexp.MustCompile(`^S[0-9]+gridengine-master$`).MatchString(f):
+			state = append(state, "enabled")
+		case regexp.MustCompile(`^K[0-9]+gridengine-master$`).MatchString(f):
+			state = append(state, "disabled")
+		}
+	}
+	if len(state) != 1 {
+		t.Fatalf("/etc/rc2.d on %s: want one gridengine-master link, got %v in %q", host, state, out)
+	}
+	return state[0]
+}
+
+// bootLinks lists this machine's /etc/rc?.d entries: the lab hosts have
+// their own, so no test may change these.
+func bootLinks() []string {
+	links, _ := filepath.Glob("/etc/rc[0-6S].d/*")
+	return links
+}
+
 // qmasterPIDs lists the sge_qmaster processes on host.
 func qmasterPIDs(t *testing.T, l *lab.Lab, host string) []int {
 	t.Helper()

@@ -41,6 +41,10 @@ func TestTakeover(t *testing.T) {
 	parallelLab(t)
 	l := upLab(t, 3)
 	c := &toChain{l: l, inv: l.InventoryPath()}
+	// As at a site: the master boots its qmaster, the shadow does not.
+	if m, s := qmasterAutostart(t, l, l.Master()), qmasterAutostart(t, l, l.Shadow()); m != "enabled" || s != "disabled" {
+		t.Fatalf("lab qmaster autostart: master %s, shadow %s; want enabled, disabled", m, s)
+	}
 	// Wait for a fresh qmaster's first write of jobseqnum and arseqnum, so
 	// that it cannot show up as a change in R3's or R12's tree comparison.
 	waitSeqnums(t, l)
@@ -332,6 +336,13 @@ func toR2(t *testing.T, c *toChain) {
 	if !f.Time.Before(c.r1End) {
 		t.Errorf("fence step ended at %s, after the takeover returned (%s)", f.Time, c.r1End)
 	}
+	// A reboot of the old master must not bring its qmaster back.
+	if a := qmasterAutostart(t, l, l.Master()); a != "disabled" {
+		t.Errorf("qmaster autostart on the fenced master: %s, want disabled", a)
+	}
+	if a := qmasterAutostart(t, l, l.Shadow()); a != "disabled" {
+		t.Errorf("qmaster autostart on the shadow: %s; the fence touched the wrong host", a)
+	}
 
 	// 30 one-second samples of both qmasters, as a witness sees them.
 	witness := l.ExecHosts()[2]
@@ -405,6 +416,9 @@ func toTakeback(t *testing.T, c *toChain) {
 	r := runSgerun(t, l, 5*time.Minute, "takeback", "--inventory", c.inv, "--yes")
 	toWantCode(t, r, 0, "takeback")
 	toCheckMasterBack(t, l)
+	if a := qmasterAutostart(t, l, l.Master()); a != "enabled" {
+		t.Errorf("qmaster autostart on the master after takeback: %s, want enabled again", a)
+	}
 	if b := bootstrap(t, l); b["qmaster_spool_dir"] != c.r1Boot["qmaster_spool_dir"] || b["spooling_params"] != c.r1Boot["spooling_params"] {
 		t.Errorf("takeback without --restore-spool changed bootstrap: %v -> %v", c.r1Boot, b)
 	}

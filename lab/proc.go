@@ -34,9 +34,10 @@ func nsNameRE(name string) *regexp.Regexp {
 
 // startInit starts the host's init: a process in the host's network
 // namespace with its own PID, mount and UTS namespaces, and records its pid.
+// The host also gets its own /etc/rc?.d (see rcDirsScript).
 func (l *Lab) startInit(ctx context.Context, h *hostState) error {
-	script := "hostname " + shell.Quote(h.Name) + " && exec -a " + shell.Quote(initMarker(h.Name)) +
-		" bash -c 'while :; do wait; sleep 1; done'"
+	script := "hostname " + shell.Quote(h.Name) + " && " + rcDirsScript(filepath.Join(l.st.StateDir, "bootlinks", h.Short), h.Role) +
+		" && exec -a " + shell.Quote(initMarker(h.Name)) + " bash -c 'while :; do wait; sleep 1; done'"
 	c := exec.CommandContext(ctx, "setsid", "-f", "ip", "netns", "exec", h.Name,
 		"unshare", "--pid", "--fork", "--mount-proc", "--uts", "bash", "-c", script)
 	c.Dir = "/"
@@ -70,6 +71,37 @@ func (l *Lab) startInit(ctx context.Context, h *hostState) error {
 			return err
 		}
 	}
+}
+
+// rcDirsScript gives the host private boot links: the machine's
+// /etc/rc?.d are copied under dir on the host's first boot and bind-mounted
+// over /etc/rc?.d in its mount namespace, so that a fence disabling the old
+// master's qmaster autostart (update-rc.d) changes that host alone, stays
+// across a lab reboot, and leaves the machine's own links alone. On first
+// boot the master's qmaster autostart is enabled and the shadow's disabled,
+// as a site would have them. Without the bind mounts nothing is changed.
+func rcDirsScript(dir string, role Role) string {
+	svc := ""
+	switch role {
+	case RoleMaster:
+		svc = "update-rc.d -f gridengine-master enable"
+	case RoleShadow:
+		svc = "update-rc.d -f gridengine-master disable"
+	}
+	s := `base=` + shell.Quote(dir) + `; first=no; bound=yes; [ -d "$base" ] || first=yes
+for d in /etc/rc[0-6S].d; do
+  [ -d "$d" ] || continue
+  c="$base/${d#/etc/}"
+  [ -d "$c" ] || { mkdir -p "$c" && cp -a "$d/." "$c/"; } || { bound=no; continue; }
+  mount --bind "$c" "$d" || bound=no
+done`
+	if svc != "" {
+		s += `
+if [ "$first" = yes ] && [ "$bound" = yes ] && [ -x /etc/init.d/gridengine-master ] && command -v update-rc.d >/dev/null; then
+  ` + svc + ` >/dev/null 2>&1 || true
+fi`
+	}
+	return "{ " + s + "\ntrue\n}"
 }
 
 // livePID returns the pid of the host's init after checking that it is
