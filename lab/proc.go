@@ -34,9 +34,9 @@ func nsNameRE(name string) *regexp.Regexp {
 
 // startInit starts the host's init: a process in the host's network
 // namespace with its own PID, mount and UTS namespaces, and records its pid.
-// The host also gets its own /etc/rc?.d (see rcDirsScript).
+// The host also gets its own boot links and root home (hostLocalScript).
 func (l *Lab) startInit(ctx context.Context, h *hostState) error {
-	script := "hostname " + shell.Quote(h.Name) + " && " + rcDirsScript(filepath.Join(l.st.StateDir, "bootlinks", h.Short), h.Role) +
+	script := "hostname " + shell.Quote(h.Name) + " && " + hostLocalScript(filepath.Join(l.st.StateDir, "local", h.Short), h.Role) +
 		" && exec -a " + shell.Quote(initMarker(h.Name)) + " bash -c 'while :; do wait; sleep 1; done'"
 	c := exec.CommandContext(ctx, "setsid", "-f", "ip", "netns", "exec", h.Name,
 		"unshare", "--pid", "--fork", "--mount-proc", "--uts", "bash", "-c", script)
@@ -73,14 +73,23 @@ func (l *Lab) startInit(ctx context.Context, h *hostState) error {
 	}
 }
 
-// rcDirsScript gives the host private boot links: the machine's
-// /etc/rc?.d are copied under dir on the host's first boot and bind-mounted
-// over /etc/rc?.d in its mount namespace, so that a fence disabling the old
-// master's qmaster autostart (update-rc.d) changes that host alone, stays
-// across a lab reboot, and leaves the machine's own links alone. On first
-// boot the master's qmaster autostart is enabled and the shadow's disabled,
-// as a site would have them. Without the bind mounts nothing is changed.
-func rcDirsScript(dir string, role Role) string {
+// hostLocalScript gives the host files of its own, as a separate machine
+// has: on the host's first boot the machine's /etc/rc?.d and /etc/skel (as
+// root's home) are copied under dir, and on every boot they are
+// bind-mounted over /etc/rc?.d and /root in the host's mount namespace.
+//
+//   - Boot links: a fence disabling the old master's qmaster autostart
+//     (update-rc.d) changes that host alone, stays across a lab reboot, and
+//     leaves the machine's own links alone. On first boot the master's
+//     qmaster autostart is enabled and the shadow's disabled, as a site
+//     would have them.
+//   - Root's home: commands over SSH run root's login shell, which reads
+//     ~/.bashrc. The machine's may do anything (pyenv, for one, takes a
+//     lock file under /root that a crashed lab host leaves behind, and then
+//     every later login anywhere waits on it), so a host reads its own.
+//
+// What cannot be copied or mounted is left as the machine has it.
+func hostLocalScript(dir string, role Role) string {
 	svc := ""
 	switch role {
 	case RoleMaster:
@@ -94,7 +103,9 @@ for d in /etc/rc[0-6S].d; do
   c="$base/${d#/etc/}"
   [ -d "$c" ] || { mkdir -p "$c" && cp -a "$d/." "$c/"; } || { bound=no; continue; }
   mount --bind "$c" "$d" || bound=no
-done`
+done
+[ -d "$base/root" ] || { mkdir -p -m 0700 "$base/root" && cp -a /etc/skel/. "$base/root/"; }
+[ -d "$base/root" ] && mount --bind "$base/root" /root`
 	if svc != "" {
 		s += `
 if [ "$first" = yes ] && [ "$bound" = yes ] && [ -x /etc/init.d/gridengine-master ] && command -v update-rc.d >/dev/null; then
