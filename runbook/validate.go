@@ -70,22 +70,8 @@ func validateStep(errs *diag.List, st *Step, inv *inventory.Inventory, schema ma
 			errs.AtPos(st.Line, st.Col, "step %q: when: %s", st.Name, is.msg)
 		}
 	}
-	if st.TimeoutText != "" {
-		for _, is := range checkTemplate(st.TimeoutText, false, data) {
-			errs.AtPos(st.Line, st.Col, "step %q: timeout: %s", st.Name, is.msg)
-		}
-		if _, err := st.timeout(data); err != nil {
-			errs.AtPos(st.Line, st.Col, "step %q: %v", st.Name, err)
-		}
-	}
-	if st.TolerateText != "" {
-		for _, is := range checkTemplate(st.TolerateText, false, data) {
-			errs.AtPos(st.Line, st.Col, "step %q: tolerate: %s", st.Name, is.msg)
-		}
-		if _, err := st.tolerance(data); err != nil {
-			errs.AtPos(st.Line, st.Col, "step %q: %v", st.Name, err)
-		}
-	}
+	checkSetting(errs, st, "timeout", st.TimeoutText, data, func() error { _, err := st.timeout(data); return err })
+	checkSetting(errs, st, "tolerate", st.TolerateText, data, func() error { _, err := st.tolerance(data); return err })
 	spec := checkParams(errs, st.Name, kind, st.Params, data)
 	st.ReadOnly = spec != nil && !spec.Mutates()
 	if st.Undo != nil {
@@ -96,6 +82,24 @@ func validateStep(errs *diag.List, st *Step, inv *inventory.Inventory, schema ma
 		udata := withHost(schema, placeholderHost())
 		udata["result"] = placeholderOne(kind)
 		checkParams(errs, st.Name+" undo", ukind, st.Undo.Params, udata)
+	}
+}
+
+// checkSetting checks a templated step setting (timeout, tolerate): its
+// template, and its rendered value unless that depends on earlier steps'
+// results, which validation has only placeholders for.
+func checkSetting(errs *diag.List, st *Step, key, text string, data map[string]any, parse func() error) {
+	if text == "" {
+		return
+	}
+	for _, is := range checkTemplate(text, false, data) {
+		errs.AtPos(st.Line, st.Col, "step %q: %s: %s", st.Name, key, is.msg)
+	}
+	if strings.Contains(text, ".reg.") {
+		return
+	}
+	if err := parse(); err != nil {
+		errs.AtPos(st.Line, st.Col, "step %q: %v", st.Name, err)
 	}
 }
 
