@@ -208,6 +208,9 @@ func pgrep(t *testing.T, l *lab.Lab, host, name string) []int {
 	return pids
 }
 
+// rcLinkRE matches a runlevel link of gridengine-master: S starts, K stops.
+var rcLinkRE = regexp.MustCompile(`^([SK])[0-9]+gridengine-master$`)
+
 // qmasterAutostart says whether host boots its qmaster: "enabled" or
 // "disabled" by the runlevel-2 link of /etc/init.d/gridengine-master, as
 // that host sees its /etc/rc2.d (each lab host has its own).
@@ -221,11 +224,8 @@ func qmasterAutostart(t *testing.T, l *lab.Lab, host string) string {
 	}
 	var state []string
 	for _, f := range strings.Fields(out) {
-		switch {
-		case regexp.MustCompile(`^S[0-9]+gridengine-master$`).MatchString(f):
-			state = append(state, "enabled")
-		case regexp.MustCompile(`^K[0-9]+gridengine-master$`).MatchString(f):
-			state = append(state, "disabled")
+		if m := rcLinkRE.FindStringSubmatch(f); m != nil {
+			state = append(state, map[string]string{"S": "enabled", "K": "disabled"}[m[1]])
 		}
 	}
 	if len(state) != 1 {
