@@ -140,7 +140,8 @@ type SSH struct {
 	KnownHosts string
 	// TOFU accepts and records the key of a host not yet in KnownHosts.
 	TOFU bool
-	// Jump is a bastion "[user@]host[:port]" (see ParseJump), or empty.
+	// Jump is a bastion "[user@]host[:port]" (see ParseJump), or several
+	// separated by commas, outermost first, or empty.
 	Jump string
 	// SSHConfig is an ssh_config file; empty means ~/.ssh/config when it
 	// exists, and "none" disables it.

@@ -210,7 +210,7 @@ func TestFullFixture(t *testing.T) {
 		t.Errorf("Cluster = %+v\nwant      %+v", inv.Cluster, wantCluster)
 	}
 	wantSSH := SSH{User: "admin", Port: 2222, IdentityFile: "~/.ssh/lab", KnownHosts: "/etc/sgerun/known_hosts",
-		TOFU: true, Jump: "ops@[2001:db8::1]:22", SSHConfig: "none", ConnectTimeout: 3 * time.Second, MaxHandshakes: 4}
+		TOFU: true, Jump: "gw.example.org,ops@[2001:db8::1]:22", SSHConfig: "none", ConnectTimeout: 3 * time.Second, MaxHandshakes: 4}
 	if inv.SSH != wantSSH {
 		t.Errorf("SSH = %+v\nwant  %+v", inv.SSH, wantSSH)
 	}

@@ -257,8 +257,11 @@ func (p *parser) ssh(root *yaml.Node, e *entry, s *SSH) {
 		s.TOFU = b
 	}
 	if n, ok := p.str(f["jump"], "ssh.jump"); ok && n.Value != "" {
-		if _, err := ParseJump(n.Value); err != nil {
-			p.l.At(n, "ssh.jump: %v (want [user@]host[:port])", err)
+		for _, hop := range strings.Split(n.Value, ",") {
+			if _, err := ParseJump(strings.TrimSpace(hop)); err != nil {
+				p.l.At(n, "ssh.jump: %v (want [user@]host[:port], hops separated by commas)", err)
+				break
+			}
 		}
 		s.Jump = n.Value
 	}

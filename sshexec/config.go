@@ -43,8 +43,9 @@ type Config struct {
 	TOFU bool
 	// Jump is an optional jump host (bastion), "[user@]host[:port]", as
 	// OpenSSH's ProxyJump. Default: ssh_config ProxyJump ("none" means no
-	// jump host). Only one hop is supported; the jump host's own settings
-	// come from ssh_config, but its own ProxyJump is ignored.
+	// jump host). Several hops are separated by commas and taken in order,
+	// "outer,inner"; each jump host's own settings come from ssh_config,
+	// but its own ProxyJump is ignored, as OpenSSH does.
 	Jump string
 	// ConnectTimeout bounds the TCP connect plus the SSH handshake of one
 	// connection. Default 10s.
@@ -331,9 +332,6 @@ func (s *settings) resolve(h Host, allowJump bool) (target, error) {
 		}
 		if j == "none" {
 			j = ""
-		}
-		if strings.Contains(j, ",") {
-			return target{}, fmt.Errorf("host %s: multi-hop jump %q is not supported", h.Name, j)
 		}
 		t.jump = j
 	}

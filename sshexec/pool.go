@@ -188,13 +188,20 @@ func (p *Pool) watch(key string, e *entry) {
 	_ = e.c.close()
 }
 
-// connect resolves h, dials it (through its jump host if any) and
+// connect resolves h, dials it (through its jump hosts if any) and
 // authenticates.
 func (p *Pool) connect(ctx context.Context, h Host, allowJump bool) (*Client, error) {
 	t, err := p.s.resolve(h, allowJump)
 	if err != nil {
 		return nil, &ConnectError{Host: h.Name, Err: err}
 	}
+	return p.dialTarget(ctx, h, t)
+}
+
+// dialTarget connects to a resolved target. With jump hosts "a,b,c" it
+// connects to c through "a,b" (one pooled connection per chain prefix),
+// then to the target through c.
+func (p *Pool) dialTarget(ctx context.Context, h Host, t target) (*Client, error) {
 	fail := func(err error) (*Client, error) {
 		return nil, &ConnectError{Host: h.Name, Addr: t.addr(), Err: err}
 	}
@@ -203,12 +210,21 @@ func (p *Pool) connect(ctx context.Context, h Host, allowJump bool) (*Client, er
 		return d.DialContext(ctx, "tcp", addr)
 	}
 	if t.jump != "" {
-		jh, err := parseJump(t.jump)
+		outer, last := "", t.jump
+		if i := strings.LastIndexByte(t.jump, ','); i >= 0 {
+			outer, last = t.jump[:i], t.jump[i+1:]
+		}
+		jh, err := parseJump(strings.TrimSpace(last))
 		if err != nil {
 			return fail(err)
 		}
-		bastion, err := p.get(ctx, "\x00jump "+t.jump, t.jump, func(dctx context.Context) (*Client, error) {
-			return p.connect(dctx, jh, false)
+		bastion, err := p.get(ctx, "\x00jump "+t.jump, jh.Name, func(dctx context.Context) (*Client, error) {
+			jt, err := p.s.resolve(jh, false)
+			if err != nil {
+				return nil, &ConnectError{Host: jh.Name, Err: err}
+			}
+			jt.jump = outer
+			return p.dialTarget(dctx, jh, jt)
 		})
 		if err != nil {
 			return fail(fmt.Errorf("jump host %s: %w", t.jump, err))

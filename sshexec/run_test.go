@@ -149,6 +149,60 @@ func TestJumpHost(t *testing.T) {
 	}
 }
 
+// TestJumpChain: two bastions, as ProxyJump "outer,inner": the outer is
+// reached directly, the inner only through the outer, the targets only
+// through the inner. Each hop is one pooled connection.
+func TestJumpChain(t *testing.T) {
+	e := newEnv(t, sshtest.Options{Names: []string{"outer", "inner", "target", "target2"}, AllowTCPForward: true})
+	outer, inner := e.srv.Host("outer"), e.srv.Host("inner")
+	tgt, tgt2 := e.srv.Host("target"), e.srv.Host("target2")
+	lines := knownhosts.Line([]string{outer.Addr}, outer.HostKey) + "\n" +
+		knownhosts.Line([]string{"inner"}, inner.HostKey) + "\n" +
+		knownhosts.Line([]string{"target"}, tgt.HostKey) + "\n" +
+		knownhosts.Line([]string{"target2"}, tgt2.HostKey) + "\n"
+	if err := os.WriteFile(e.knownHosts, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config()
+	cfg.Jump = "tester@" + outer.Addr + ", inner"
+	p := newPool(t, cfg)
+	for _, name := range []string{"target", "target2"} {
+		c, err := p.Client(testCtx(t), Host{Name: name})
+		if err != nil {
+			t.Fatalf("connect %s through outer,inner: %v", name, err)
+		}
+		var out bytes.Buffer
+		if err := c.Run(testCtx(t), "hostname", nil, &out, nil); err != nil {
+			t.Fatalf("run on %s: %v", name, err)
+		}
+	}
+	if outer.DirectTCPIP() != 1 || inner.DirectTCPIP() != 2 {
+		t.Errorf("forwarded: outer %d (want 1: to inner), inner %d (want 2: to each target)",
+			outer.DirectTCPIP(), inner.DirectTCPIP())
+	}
+	for _, h := range []*sshtest.Host{outer, inner, tgt, tgt2} {
+		if h.Handshakes() != 1 {
+			t.Errorf("%s: %d handshakes, want 1", h.Name, h.Handshakes())
+		}
+	}
+	if outer.Sessions() != 0 || inner.Sessions() != 0 {
+		t.Errorf("commands ran on a bastion")
+	}
+
+	// An unknown inner bastion stops the chain before any target.
+	if err := os.WriteFile(e.knownHosts, []byte(knownhosts.Line([]string{outer.Addr}, outer.HostKey)+"\n"+
+		knownhosts.Line([]string{"target"}, tgt.HostKey)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := newPool(t, cfg).Client(testCtx(t), Host{Name: "target"})
+	if !errors.Is(err, ErrUnknownHost) || !strings.Contains(err.Error(), "inner") {
+		t.Errorf("err = %v, want ErrUnknownHost naming the inner jump host", err)
+	}
+	if tgt.Handshakes() != 1 {
+		t.Errorf("reached the target through an unverified inner bastion")
+	}
+}
+
 func TestJumpHostKeyChecked(t *testing.T) {
 	e := newEnv(t, sshtest.Options{Names: []string{"bastion", "target"}, AllowTCPForward: true})
 	bastion, tgt := e.srv.Host("bastion"), e.srv.Host("target")
