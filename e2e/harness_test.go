@@ -111,6 +111,13 @@ func parallelLab(t *testing.T) {
 // lab's status is logged first.
 func upLab(t *testing.T, execHosts int) *lab.Lab {
 	t.Helper()
+	return upLabWith(t, lab.Config{ExecHosts: execHosts})
+}
+
+// upLabWith is upLab with more of the lab's configuration (its name and
+// state dir are the test's).
+func upLabWith(t *testing.T, cfg lab.Config) *lab.Lab {
+	t.Helper()
 	requireLab(t)
 	name := labName(t)
 	stateDir := filepath.Join(lab.DefaultBaseDir, name)
@@ -131,7 +138,8 @@ func upLab(t *testing.T, execHosts int) *lab.Lab {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	start := time.Now()
-	l, err := lab.Up(ctx, lab.Config{Name: name, StateDir: stateDir, ExecHosts: execHosts})
+	cfg.Name, cfg.StateDir = name, stateDir
+	l, err := lab.Up(ctx, cfg)
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}

@@ -139,7 +139,7 @@ func toR12(t *testing.T, c *toChain) {
 	want := []struct{ step, host, re string }{
 		{"take the takeover lock", shadow, `set -C .*\.sgerun-takeover\.lock`},
 		{"copy the qmaster spool dir", shadow, `^run: cp -a -- ` + regexp.QuoteMeta(qdir) + ` ` + regexp.QuoteMeta(qdir) + `\.sgerun-\d{14}$`},
-		{"copy the BDB spool", shadow, `^run: cp -a -- ` + regexp.QuoteMeta(db) + ` ` + regexp.QuoteMeta(db) + `\.sgerun-\d{14}$`},
+		{"copy the spool database", shadow, `^run: cp -a -- ` + regexp.QuoteMeta(db) + ` ` + regexp.QuoteMeta(db) + `\.sgerun-\d{14}$`},
 		{"recover and verify the BDB copy, list its jobs", shadow, `db_recover[\s\S]*db_verify`},
 		{"point bootstrap at the copy", shadow, `(?m)^\s*-qmaster_spool_dir\s+` + regexp.QuoteMeta(qdir) + `$`},
 		{"point bootstrap at the copy", shadow, `(?m)^\s*\+qmaster_spool_dir\s+` + regexp.QuoteMeta(qdir) + `\.sgerun-\d{14}$`},

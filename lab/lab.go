@@ -87,14 +87,30 @@ type Config struct {
 	// SGERUN_FENCE_HOST set, e.g. "sgerun lab --name N kill
 	// \"$SGERUN_FENCE_HOST\"". The CLI's up sets this.
 	FenceCommand string
+	// Spooling is the qmaster's spooling method: SpoolingBDB (the
+	// default, Debian's) or SpoolingClassic (flat files).
+	Spooling string
 	// Logger receives progress messages. Nil discards them.
 	Logger *slog.Logger
 }
+
+// The qmaster spooling methods a lab can be built with.
+const (
+	SpoolingBDB     = "berkeleydb"
+	SpoolingClassic = "classic"
+)
 
 // normalize fills defaults and validates the config.
 func (c Config) normalize() (Config, error) {
 	if c.Name == "" {
 		c.Name = DefaultName
+	}
+	switch c.Spooling {
+	case "":
+		c.Spooling = SpoolingBDB
+	case SpoolingBDB, SpoolingClassic:
+	default:
+		return c, fmt.Errorf("%w: spooling %q: want %s or %s", ErrInvalidConfig, c.Spooling, SpoolingBDB, SpoolingClassic)
 	}
 	if !nameRE.MatchString(c.Name) {
 		return c, fmt.Errorf("%w: name %q must match %s", ErrInvalidConfig, c.Name, nameRE)

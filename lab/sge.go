@@ -28,7 +28,27 @@ const (
 
 // SpoolDB returns the instance's BDB spool directory (bootstrap
 // spooling_params as built).
-func (l *Lab) SpoolDB() string { return filepath.Join(l.st.StateDir, "spool", "spooldb") }
+// With classic spooling there is no database: it is the qmaster spool dir,
+// where the flat files live.
+func (l *Lab) SpoolDB() string {
+	if l.Classic() {
+		return l.QmasterSpoolDir()
+	}
+	return filepath.Join(l.st.StateDir, "spool", "spooldb")
+}
+
+// Classic reports whether the lab spools in flat files (bootstrap
+// spooling_method classic) rather than Berkeley DB.
+func (l *Lab) Classic() bool { return l.st.Spooling == SpoolingClassic }
+
+// spoolingParams is bootstrap's spooling_params: the BDB directory, or for
+// classic spooling "<common dir>;<spool dir>".
+func (l *Lab) spoolingParams() string {
+	if l.Classic() {
+		return l.CommonDir() + ";" + l.QmasterSpoolDir()
+	}
+	return l.SpoolDB()
+}
 
 // QmasterSpoolDir returns the instance's qmaster spool directory
 // (bootstrap qmaster_spool_dir as built).
@@ -117,7 +137,7 @@ func (l *Lab) makeCell(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := l.asAdmin(ctx, filepath.Join(debShare, "scripts", "init_cluster"), root, l.st.Cell, l.SpoolDB(), adminUser); err != nil {
+	if err := l.initCluster(ctx, root, uid, gid); err != nil {
 		return err
 	}
 	// Replace the global configuration init_cluster spooled from Debian's
@@ -134,6 +154,29 @@ func (l *Lab) makeCell(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// initCluster runs Debian's init_cluster as sgeadmin. That script always
+// initialises a Berkeley DB spool; for classic spooling a copy of it
+// initialises flat files instead.
+func (l *Lab) initCluster(ctx context.Context, root string, uid, gid int) error {
+	script := filepath.Join(debShare, "scripts", "init_cluster")
+	if l.Classic() {
+		b, err := os.ReadFile(script)
+		if err != nil {
+			return fmt.Errorf("read init_cluster: %w", err)
+		}
+		const bdb = "spoolinit berkeleydb libspoolb ${spooldir} init"
+		if !strings.Contains(string(b), bdb) {
+			return fmt.Errorf("init_cluster: no %q line to adapt for classic spooling", bdb)
+		}
+		script = filepath.Join(l.st.StateDir, "spool", "init_cluster.classic")
+		data := strings.Replace(string(b), bdb, `spoolinit classic libspoolc "${spooldir}" init`, 1)
+		if err := writeOwned(script, []byte(data), 0o755, uid, gid); err != nil {
+			return err
+		}
+	}
+	return l.asAdmin(ctx, script, root, l.st.Cell, l.spoolingParams(), adminUser)
 }
 
 // asAdmin runs a program as sgeadmin in the root namespace with the SGE
@@ -193,12 +236,16 @@ func (l *Lab) bootstrap() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read default bootstrap: %w", err)
 	}
-	out, err := replaceKeys(string(b), map[string]string{
-		"spooling_params":   l.SpoolDB(),
+	set := map[string]string{
+		"spooling_params":   l.spoolingParams(),
 		"qmaster_spool_dir": l.QmasterSpoolDir(),
 		// The rc scripts look for qconf/qping under binary_path/<arch>.
 		"binary_path": filepath.Join(l.st.SGERoot, "bin"),
-	})
+	}
+	if l.Classic() {
+		set["spooling_method"], set["spooling_lib"] = "classic", "libspoolc"
+	}
+	out, err := replaceKeys(string(b), set)
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}

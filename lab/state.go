@@ -36,8 +36,10 @@ type state struct {
 	Cell     string `json:"sge_cell"`
 	User     string `json:"user"`
 	// FenceCommand goes into the inventory's cluster.fence_command.
-	FenceCommand string      `json:"fence_command,omitempty"`
-	Hosts        []hostState `json:"hosts"`
+	FenceCommand string `json:"fence_command,omitempty"`
+	// Spooling is bootstrap's spooling_method.
+	Spooling string      `json:"spooling,omitempty"`
+	Hosts    []hostState `json:"hosts"`
 }
 
 // hostState is a Host plus its running init.
@@ -58,6 +60,7 @@ func newState(cfg Config) state {
 		Cell:         cfg.Name,
 		User:         "sgeuser",
 		FenceCommand: cfg.FenceCommand,
+		Spooling:     cfg.Spooling,
 	}
 	add := func(short string, role Role, octet int) {
 		st.Hosts = append(st.Hosts, hostState{Host: Host{

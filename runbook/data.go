@@ -66,5 +66,6 @@ func placeholderRegistered(kind steps.Kind, hosts []string) map[string]any {
 	r["hosts"] = per
 	r["failed"] = []string{}
 	r["succeeded"] = []string{}
+	r["skipped"] = false
 	return r
 }

@@ -134,9 +134,19 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 				return e.fail(ctx, st, state, fmt.Errorf("step %q: when: %w", st.Name, err))
 			}
 			if !ok {
-				if _, err := e.Record(journal.Event{Type: journal.StepSkip, Step: st.Index, StepName: st.Name,
+				ev := journal.Event{Type: journal.StepSkip, Step: st.Index, StepName: st.Name,
 					Kind: st.Kind, Status: journal.StatusSkipped, Message: "when: condition is false",
-					Data: map[string]any{"when": st.When}}); err != nil {
+					Data: map[string]any{"when": st.When}}
+				if st.Register != "" {
+					// As Ansible does: a skipped step still registers, with
+					// skipped true and empty output, so later steps can
+					// choose between alternatives.
+					reg := registeredValue(nil, nil, nil, nil)
+					reg["skipped"] = true
+					state.Registered[st.Register] = reg
+					ev.Registered = map[string]any{st.Register: reg}
+				}
+				if _, err := e.Record(ev); err != nil {
 					return err
 				}
 				state.Done[st.Index] = true
@@ -592,6 +602,7 @@ func registeredValue(hosts []string, results map[string]HostResult, failed, succ
 	reg["hosts"] = per
 	reg["failed"] = append([]string{}, failed...)
 	reg["succeeded"] = append([]string{}, succeeded...)
+	reg["skipped"] = false
 	return reg
 }
 

@@ -3,6 +3,7 @@ package runbook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -348,5 +349,46 @@ steps:
 				t.Errorf("err = %v, want a step failure that says it timed out", r.err)
 			}
 		})
+	}
+}
+
+// TestSkippedStepRegisters: a step skipped by when: still registers, with
+// skipped true and empty output, so that a later step can pick whichever
+// of two alternatives ran; resume rebuilds it from the journal.
+func TestSkippedStepRegisters(t *testing.T) {
+	c := newCluster(t, 2)
+	src := `
+name: alternatives
+steps:
+  - name: not this way
+    on: host0
+    when: "false"
+    run: "echo a"
+    register: a
+  - name: this way
+    on: host0
+    run: "echo b"
+    register: b
+  - name: whichever ran
+    on: host0
+    run: 'echo {{ .reg.a.skipped | q }} {{ .reg.b.skipped | q }} {{ default .reg.b.stdout .reg.a.stdout | trim | q }}'
+    register: pick
+`
+	r := c.run(t, c.session(t, src, nil))
+	if r.err != nil {
+		t.Fatalf("run: %v", r.err)
+	}
+	var got string
+	for _, ev := range r.of(journal.StepEnd) {
+		if ev.StepName == "whichever ran" {
+			got = strings.TrimSpace(fmt.Sprint(ev.Registered["pick"].(map[string]any)["stdout"]))
+		}
+	}
+	if got != "true false b" {
+		t.Errorf("later step saw %q, want \"true false b\"", got)
+	}
+	st := StateFromJournal(r.events)
+	if reg, ok := st.Registered["a"].(map[string]any); !ok || reg["skipped"] != true {
+		t.Errorf("resume state: registered a = %v, want skipped true", st.Registered["a"])
 	}
 }

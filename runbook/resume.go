@@ -26,6 +26,9 @@ func StateFromJournal(events []journal.Event) *State {
 			}
 		case journal.StepSkip:
 			st.Done[ev.Step] = true
+			for name, v := range ev.Registered {
+				st.Registered[name] = normalize(v)
+			}
 		case journal.HostEnd:
 			if ev.Status != journal.StatusOK {
 				continue

@@ -48,15 +48,14 @@ func funcs() template.FuncMap {
 		},
 		// kv returns the value of key in "key<spaces>value" text, such as
 		// SGE's bootstrap; "" when absent.
-		"kv": func(key, text string) string {
-			for _, line := range strings.Split(text, "\n") {
-				f := strings.Fields(line)
-				if len(f) >= 2 && f[0] == key {
-					return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), key))
-				}
-			}
-			return ""
-		},
+		"kv": func(key, text string) string { return steps.BootstrapValue(text, key) },
+		// spooldir is the directory holding a cell's spooled state, from
+		// its bootstrap text (steps.SpoolDir): spooling_params for Berkeley
+		// DB, its "<common>;<spool dir>" second part for classic spooling.
+		"spooldir": steps.SpoolDir,
+		// respool is bootstrap's spooling_params with the spool directory
+		// replaced (steps.Respool).
+		"respool": steps.Respool,
 		// sgeenv is a shell prelude that sets SGE_ROOT/SGE_CELL and finds the
 		// cell's binaries (steps.SGEEnv); safe in shell text.
 		"sgeenv": steps.SGEEnv,

@@ -48,3 +48,40 @@ func qpingCmd(root, cell, host string, port int) string {
 func splitList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' })
 }
+
+// BootstrapValue returns the value of key in "key<spaces>value" text such
+// as SGE's bootstrap (the rest of the line, trimmed); "" when absent.
+func BootstrapValue(bootstrap, key string) string {
+	for _, line := range strings.Split(bootstrap, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), key))
+		}
+	}
+	return ""
+}
+
+// SpoolDir returns the directory that holds a cell's spooled state, from
+// its bootstrap text: spooling_params for Berkeley DB spooling, the part
+// after ";" of spooling_params ("<common dir>;<spool dir>") for classic
+// spooling.
+func SpoolDir(bootstrap string) string {
+	p := BootstrapValue(bootstrap, "spooling_params")
+	if BootstrapValue(bootstrap, "spooling_method") == "classic" {
+		if i := strings.LastIndexByte(p, ';'); i >= 0 {
+			return p[i+1:]
+		}
+	}
+	return p
+}
+
+// Respool returns bootstrap's spooling_params with its spool directory
+// (SpoolDir) replaced by dir; a classic common dir is kept.
+func Respool(bootstrap, dir string) string {
+	p := BootstrapValue(bootstrap, "spooling_params")
+	if BootstrapValue(bootstrap, "spooling_method") == "classic" {
+		if i := strings.LastIndexByte(p, ';'); i >= 0 {
+			return p[:i+1] + dir
+		}
+	}
+	return dir
+}

@@ -83,6 +83,7 @@ func labUpCmd(o *labOptions) *cobra.Command {
 	var (
 		execHosts int
 		fence     string
+		spooling  string
 	)
 	c := &cobra.Command{
 		Use:   "up",
@@ -95,7 +96,7 @@ func labUpCmd(o *labOptions) *cobra.Command {
 			}
 			l, err := lab.Up(cmd.Context(), lab.Config{
 				Name: o.name, StateDir: o.stateDir, ExecHosts: execHosts,
-				FenceCommand: fence, Logger: labLogger(cmd.ErrOrStderr()),
+				FenceCommand: fence, Spooling: spooling, Logger: labLogger(cmd.ErrOrStderr()),
 			})
 			if err != nil {
 				return fmt.Errorf("lab up: %w", err)
@@ -110,6 +111,7 @@ func labUpCmd(o *labOptions) *cobra.Command {
 		},
 	}
 	c.Flags().IntVar(&execHosts, "exec-hosts", lab.DefaultExecHosts, "number of exec hosts")
+	c.Flags().StringVar(&spooling, "spooling", lab.SpoolingBDB, "qmaster spooling method: berkeleydb or classic (flat files)")
 	c.Flags().StringVar(&fence, "fence-command", "", "cluster.fence_command of the generated inventory (default: this binary's \"lab kill\" of $SGERUN_FENCE_HOST)")
 	return c
 }
