@@ -392,3 +392,25 @@ steps:
 		t.Errorf("resume state: registered a = %v, want skipped true", st.Registered["a"])
 	}
 }
+
+// TestBoolVarOverride: --var flag=false on a boolean variable is false in
+// templates, also inside and/or (where the string "false" would be true).
+func TestBoolVarOverride(t *testing.T) {
+	c := newCluster(t, 2)
+	src := `
+name: flags
+vars: {flag: true}
+steps:
+  - name: only with the flag
+    on: host0
+    when: "{{ and .vars.flag true }}"
+    run: "true"
+`
+	r := c.run(t, c.session(t, src, map[string]string{"flag": "false"}))
+	if r.err != nil {
+		t.Fatalf("run: %v", r.err)
+	}
+	if len(r.of(journal.StepSkip)) != 1 || len(r.of(journal.StepEnd)) != 0 {
+		t.Errorf("with --var flag=false the step ran (skips %d, ends %d)", len(r.of(journal.StepSkip)), len(r.of(journal.StepEnd)))
+	}
+}

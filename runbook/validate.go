@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/sgerun/sgerun/diag"
@@ -95,7 +96,7 @@ func checkSetting(errs *diag.List, st *Step, key, text string, data map[string]a
 	for _, is := range checkTemplate(text, false, data) {
 		errs.AtPos(st.Line, st.Col, "step %q: %s: %s", st.Name, key, is.msg)
 	}
-	if strings.Contains(text, ".reg.") {
+	if runtimeText(text) {
 		return
 	}
 	if err := parse(); err != nil {
@@ -142,6 +143,12 @@ func checkParams(errs *diag.List, name string, kind steps.Kind, params *yaml.Nod
 	return spec
 }
 
+// runtimeText reports whether template text uses values known only at run
+// time: registered results (.reg) or an undo's result (.result).
+func runtimeText(s string) bool {
+	return strings.Contains(s, ".reg.") || strings.Contains(s, ".result")
+}
+
 // runtimeValues reports whether params use values known only at run time:
 // registered results or an undo's result.
 func runtimeValues(params *yaml.Node) bool {
@@ -151,7 +158,7 @@ func runtimeValues(params *yaml.Node) bool {
 		if n == nil || found {
 			return
 		}
-		if n.Kind == yaml.ScalarNode && (strings.Contains(n.Value, ".reg.") || strings.Contains(n.Value, ".result")) {
+		if n.Kind == yaml.ScalarNode && runtimeText(n.Value) {
 			found = true
 		}
 		for _, c := range n.Content {
@@ -228,23 +235,42 @@ func posErrf(n *yaml.Node, format string, args ...any) error {
 	return &steps.PosError{Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)}
 }
 
-// mergeVars applies --var overrides to the declared variables.
+// mergeVars applies --var overrides to the declared variables. An override
+// takes the type of the declared default: "false" for a boolean variable
+// is false, not a non-empty (true) string.
 func mergeVars(rb *Runbook, overrides map[string]string) (map[string]any, error) {
 	vars := make(map[string]any, len(rb.Vars))
 	for k, v := range rb.Vars {
 		vars[k] = v
 	}
-	var bad []string
+	var undeclared, mistyped []string
 	for k, v := range overrides {
-		if _, ok := rb.Vars[k]; !ok {
-			bad = append(bad, k)
+		def, ok := rb.Vars[k]
+		if !ok {
+			undeclared = append(undeclared, k)
 			continue
 		}
-		vars[k] = v
+		var err error
+		switch def.(type) {
+		case bool:
+			vars[k], err = strconv.ParseBool(v)
+		case int:
+			vars[k], err = strconv.Atoi(v)
+		default:
+			vars[k] = v
+		}
+		if err != nil {
+			mistyped = append(mistyped, fmt.Sprintf("%s=%q (want a %T like its default %v)", k, v, def, def))
+		}
 	}
-	if len(bad) > 0 {
-		slices.Sort(bad)
-		return vars, fmt.Errorf("--var %v: not declared in the runbook's vars", bad)
+	var errs []error
+	if len(undeclared) > 0 {
+		slices.Sort(undeclared)
+		errs = append(errs, fmt.Errorf("--var %v: not declared in the runbook's vars", undeclared))
 	}
-	return vars, nil
+	if len(mistyped) > 0 {
+		slices.Sort(mistyped)
+		errs = append(errs, fmt.Errorf("--var %s", strings.Join(mistyped, ", ")))
+	}
+	return vars, errors.Join(errs...)
 }

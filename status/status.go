@@ -189,8 +189,8 @@ func (r *Report) readShared(ctx context.Context, t steps.Target, c inventory.Clu
 		r.Problems = append(r.Problems, "cannot read bootstrap")
 		return
 	}
-	r.QmasterSpoolDir = kv(string(boot.Data), "qmaster_spool_dir")
-	r.SpoolingParams = kv(string(boot.Data), "spooling_params")
+	r.QmasterSpoolDir = steps.BootstrapValue(string(boot.Data), "qmaster_spool_dir")
+	r.SpoolingParams = steps.BootstrapValue(string(boot.Data), "spooling_params")
 	r.SharedDir = c.SharedDir
 	if r.SharedDir == "" && r.QmasterSpoolDir != "" {
 		r.SharedDir = r.QmasterSpoolDir[:max(1, strings.LastIndex(r.QmasterSpoolDir, "/"))]
@@ -246,16 +246,6 @@ func (r *Report) readExec(ctx context.Context, t steps.Target, c inventory.Clust
 			r.NotReporting = append(r.NotReporting, h)
 		}
 	}
-}
-
-func kv(text, key string) string {
-	for _, line := range strings.Split(text, "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == key {
-			return f[1]
-		}
-	}
-	return ""
 }
 
 func ints(s string) []int {
