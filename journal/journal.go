@@ -36,8 +36,11 @@ const (
 	UndoStart     = "undo_start"
 	UndoEnd       = "undo_end"
 	RollbackEnd   = "rollback_end"
-	Note          = "note"
-	RunEnd        = "run_end"
+	// Commit marks the run's commit point: the step carrying `commit: true`
+	// succeeded, and no later failure is rolled back automatically.
+	Commit = "commit"
+	Note   = "note"
+	RunEnd = "run_end"
 )
 
 // Statuses of hosts, steps and runs.
@@ -51,6 +54,9 @@ const (
 	StatusRolledBack         = "rolled_back"
 	StatusRollbackIncomplete = "rollback_incomplete"
 	StatusInterrupted        = "interrupted"
+	// StatusCommittedWithFailures ends a run that passed its commit point
+	// and then had failures: they are listed, nothing was rolled back.
+	StatusCommittedWithFailures = "committed_with_failures"
 )
 
 // Event is one line of the journal.

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
@@ -28,11 +30,18 @@ type app struct {
 	reported bool
 	// endShown is set when the run view printed a run's end with its error.
 	endShown bool
+	// inBuf reads the operator's answers from in; promptMu keeps two
+	// questions from interleaving.
+	inBuf    *bufio.Reader
+	promptMu sync.Mutex
 }
 
 func newApp(in io.Reader, out, errOut io.Writer) *app {
-	return &app{in: in, out: out, errOut: errOut}
+	return &app{in: in, out: out, errOut: errOut, inBuf: bufio.NewReader(in)}
 }
+
+// stdin is the buffered reader of the operator's answers.
+func (a *app) stdin() *bufio.Reader { return a.inBuf }
 
 func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
