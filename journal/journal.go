@@ -61,19 +61,21 @@ const (
 
 // Event is one line of the journal.
 type Event struct {
-	Seq        int               `json:"seq"`
-	Time       time.Time         `json:"time"`
-	Type       string            `json:"type"`
-	Step       int               `json:"step"`
-	StepName   string            `json:"step_name,omitempty"`
-	Kind       string            `json:"kind,omitempty"`
-	Host       string            `json:"host,omitempty"`
-	Status     string            `json:"status,omitempty"`
-	Mutates    bool              `json:"mutates,omitempty"`
-	Attempt    int               `json:"attempt,omitempty"`
-	Output     *steps.Output     `json:"output,omitempty"`
-	DurationMS int64             `json:"duration_ms,omitempty"`
-	Error      string            `json:"error,omitempty"`
+	Seq        int           `json:"seq"`
+	Time       time.Time     `json:"time"`
+	Type       string        `json:"type"`
+	Step       int           `json:"step"`
+	StepName   string        `json:"step_name,omitempty"`
+	Kind       string        `json:"kind,omitempty"`
+	Host       string        `json:"host,omitempty"`
+	Status     string        `json:"status,omitempty"`
+	Mutates    bool          `json:"mutates,omitempty"`
+	Attempt    int           `json:"attempt,omitempty"`
+	Output     *steps.Output `json:"output,omitempty"`
+	DurationMS int64         `json:"duration_ms,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	// Warnings are lines the operator must see with a step's result.
+	Warnings   []string          `json:"warnings,omitempty"`
 	Undo       *steps.UndoRecord `json:"undo,omitempty"`
 	Data       map[string]any    `json:"data,omitempty"`
 	Plan       []string          `json:"plan,omitempty"`

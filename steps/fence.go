@@ -145,7 +145,8 @@ func (s *fenceSpec) Do(ctx context.Context, local Target, env Env) (Result, erro
 	}
 	data, _ := json.Marshal(rec)
 	res.Data["method"], res.Data["allowed"], res.Data["pending_record"] = FenceUnfenced, how, string(data)
-	res.Output.Stdout = "UNFENCED: " + rec.Reason + " (" + how + ")\n"
+	res.Warning = fmt.Sprintf("UNFENCED: the old master %s was not fenced (%s): %s", s.Master, how, rec.Reason)
+	res.Output.Stdout = res.Warning + "\n"
 	return res, nil
 }
 

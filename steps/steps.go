@@ -99,6 +99,9 @@ type Result struct {
 	Undo *UndoRecord `json:"undo,omitempty"`
 	// Changed is false when the step found the host already as wanted.
 	Changed bool `json:"changed"`
+	// Warning is a line the operator must see in the step's result, such
+	// as a takeover going on without a fence.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Spec is one step's parameters, rendered for one host.

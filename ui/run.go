@@ -126,6 +126,9 @@ func (v *RunView) stepEnd(ev journal.Event) {
 	if ev.Message != "" {
 		fmt.Fprintf(v.W, "  %s\n", v.S.Dim.Render(ev.Message))
 	}
+	for _, w := range ev.Warnings {
+		fmt.Fprintf(v.W, "  %s\n", v.S.Warn.Render("⚠ "+w))
+	}
 	if c != nil {
 		v.groups(c.plans, "would ")
 		v.groups(c.outputs, "")
