@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -261,4 +262,53 @@ func TestUnfenced(t *testing.T) {
 	if !strings.Contains(st.Stdout, "pending fence") || !strings.Contains(st.Stdout, runID) {
 		t.Errorf("status does not report the pending fence of run %s:\n%s", runID, formatResult(st))
 	}
+}
+
+// TestExecdIgnoresSoftstop: the execd of one exec host is stopped
+// (SIGSTOP) with two jobs running under it, so it ignores softstop's
+// SIGTERM. The takeover SIGKILLs that execd by its own pid alone, never its
+// process group, and starts a new one: the run succeeds, the host reports
+// to the new qmaster, and its jobs, whose shepherds survived, end with
+// exit 0.
+func TestExecdIgnoresSoftstop(t *testing.T) {
+	parallelLab(t)
+	l := upLab(t, 2)
+	jobs := submitJobs(t, l, l.ExecHosts()[0], 4, 60*time.Second)
+	hostOf := map[int]string{}
+	waitUntil(t, 2*time.Minute, time.Second, "all jobs running", func() (bool, error) {
+		m, err := ftRunningJobs(l, l.Master())
+		if err != nil {
+			return false, err
+		}
+		hostOf = m
+		for _, j := range jobs {
+			if m[j.ID] == "" {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	stuck := l.ExecHosts()[0]
+	old := onePID(t, l, stuck, "sge_execd")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, _, err := l.Exec(ctx, stuck, "kill -STOP "+strconv.Itoa(old)); err != nil {
+		t.Fatalf("SIGSTOP sge_execd %d on %s: %v", old, stuck, err)
+	}
+	t.Logf("sge_execd %d on %s stopped; jobs by host: %v", old, stuck, hostOf)
+	partition(t, l, l.Master(), lab.NetSched)
+	before := runIDs(t, l)
+	r := runSgerun(t, l, 10*time.Minute, "takeover", "--inventory", l.InventoryPath(), "--yes")
+	t.Logf("takeover with a stuck execd:\n%s", formatResult(r))
+	toWantCode(t, r, 0, "takeover with an execd that ignores softstop")
+	runID := newRunID(t, l, before)
+	he := ftFind(ftEvents(t, l, runID), journal.HostEnd, ftStepExecd, stuck)
+	if he == nil || he.Output == nil || !strings.Contains(he.Output.Stdout, "ignored SIGTERM: SIGKILL "+strconv.Itoa(old)) {
+		t.Errorf("journal: %q on %s: %+v, want it to say the execd ignored SIGTERM and was SIGKILLed", ftStepExecd, stuck, he)
+	}
+	if pids := pgrep(t, l, stuck, "sge_execd"); len(pids) != 1 || pids[0] == old {
+		t.Errorf("%s runs sge_execd %v, want one new one (old %d)", stuck, pids, old)
+	}
+	ftAssertShadowServes(t, l)
+	checkJobsExitZero(t, l, l.Shadow(), jobs, 3*time.Minute)
 }

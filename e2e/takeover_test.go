@@ -142,7 +142,7 @@ func toR12(t *testing.T, c *toChain) {
 		{"copy the qmaster spool dir", shadow, `^run: cp -a -- ` + regexp.QuoteMeta(qdir) + ` ` + regexp.QuoteMeta(qdir) + `\.sgerun-\d{14} && \(cd -- \S+ && rm -rf -- qmaster\.pid\)`},
 		// data files, then logs (db_hotbackup's order)
 		{"copy the spool database", shadow, `^run: set -e; mkdir -- ` + regexp.QuoteMeta(db) + `\.sgerun-\d{14};[\s\S]*__db\.\*\|log\.\*\) continue[\s\S]*for f in log\.\*`},
-		{"recover and verify the BDB copy, list its jobs", shadow, `db_recover" -c[\s\S]*db_verify`},
+		{"recover and verify the BDB copy, list its jobs", shadow, `db_recover[\s\S]*"\$recover" -c -h[\s\S]*"\$verify" -q`},
 		{"point bootstrap at the copy", shadow, `(?m)^\s*-qmaster_spool_dir\s+` + regexp.QuoteMeta(qdir) + `$`},
 		{"point bootstrap at the copy", shadow, `(?m)^\s*\+qmaster_spool_dir\s+` + regexp.QuoteMeta(qdir) + `\.sgerun-\d{14}$`},
 		{"point bootstrap at the copy", shadow, `(?m)^\s*-spooling_params\s+` + regexp.QuoteMeta(db) + `$`},
