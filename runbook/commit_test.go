@@ -265,3 +265,23 @@ steps:
 		t.Errorf("log = %q after the forced rollback", got)
 	}
 }
+
+// TestStepWarnings: a command's "sgerun-warning: " lines are carried to the
+// step's result in the journal, so that the output shows them.
+func TestStepWarnings(t *testing.T) {
+	c := newCluster(t, 2)
+	src := `
+name: warn
+steps:
+  - name: reports
+    on: [host0, host1]
+    run: {cmd: "echo ok; echo 'sgerun-warning: job 4 is in transfer'", readonly: true}
+`
+	r := c.run(t, c.session(t, src, nil))
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if w := r.step(t, 0).Warnings; len(w) != 2 || w[0] != "job 4 is in transfer" {
+		t.Errorf("step warnings %q, want the line once per host", w)
+	}
+}

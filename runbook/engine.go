@@ -268,8 +268,10 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 		ev := journal.Event{Type: journal.StepEnd, Step: st.Index, StepName: st.Name, Kind: st.Kind,
 			Status: status, Mutates: !st.ReadOnly, Hosts: st.Hosts, Failed: failed}
 		for _, h := range st.Hosts {
-			if w := results[h].Result.Warning; w != "" {
-				ev.Warnings = append(ev.Warnings, w)
+			for _, w := range strings.Split(results[h].Result.Warning, "\n") {
+				if w != "" {
+					ev.Warnings = append(ev.Warnings, w)
+				}
 			}
 		}
 		if reg != nil {
