@@ -1,16 +1,19 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/sgerun/sgerun/internal/version"
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
 	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/ui"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // app holds the CLI's streams and global flags; commands are built from it
@@ -44,13 +47,23 @@ SGE cluster: with a real dry-run, automatic rollback and a durable journal.
 ` + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.String(),
+		// Every command's --inventory defaults to $SGERUN_INVENTORY, then
+		// the head node's /etc/sgerun/inventory.yaml; resolving it here
+		// gives the commands one path, for the stand-down marker too.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return resolveInventoryFlag(cmd, os.Getenv)
+		},
 	}
+	root.SetVersionTemplate("{{with .Annotations}}{{.version}}{{end}}")
+	root.Annotations = map[string]string{"version": version.Get().Text()}
 	root.SetIn(a.in)
 	root.SetOut(a.out)
 	root.SetErr(a.errOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.stateDir, "state-dir", defaultStateDir(), "directory for locks and run journals")
+	pf.StringVar(&a.stateDir, "state-dir", defaultStateDir(os.Getenv, os.Geteuid()),
+		"directory for locks and run journals ($SGERUN_STATE_DIR; as root /var/lib/sgerun)")
 	pf.StringVar(&a.logDir, "log-dir", "", "directory for run journals (default STATE_DIR/runs)")
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
 	pf.BoolVar(&a.noColor, "no-color", false, "plain output (also NO_COLOR=1)")
@@ -60,14 +73,72 @@ SGE cluster: with a real dry-run, automatic rollback and a durable journal.
 	root.AddCommand(helpTopics()...)
 	root.AddCommand(a.runCmd(), a.validateCmd(), a.execCmd(), a.historyCmd(), a.showCmd(),
 		a.rollbackCmd(), a.resumeCmd(), a.playbookShowCmd(), newLabCmd())
+	root.AddCommand(a.versionCmd(), a.genCmd())
 	return root
 }
 
-func defaultStateDir() string {
-	if d := os.Getenv("SGERUN_STATE_DIR"); d != "" {
+// Where a head node keeps sgerun's files (the deb and rpm packages create
+// both; the contrib systemd units use them).
+const (
+	// systemInventory is the inventory used when neither --inventory nor
+	// $SGERUN_INVENTORY names one.
+	systemInventory = "/etc/sgerun/inventory.yaml"
+	// systemStateDir is the state dir of a run as root.
+	systemStateDir = "/var/lib/sgerun"
+)
+
+// inventoryUsage is the --inventory flag's help, the same on every command.
+const inventoryUsage = "inventory file (default $SGERUN_INVENTORY, then " + systemInventory + ")"
+
+// inventoryFlag registers a command's --inventory flag.
+func inventoryFlag(f *pflag.FlagSet, p *string) {
+	f.StringVarP(p, "inventory", "i", "", inventoryUsage)
+}
+
+// defaultInventory is the inventory a command uses without --inventory.
+func defaultInventory(getenv func(string) string) string {
+	if p := getenv("SGERUN_INVENTORY"); p != "" {
+		return p
+	}
+	return systemInventory
+}
+
+// resolveInventoryFlag sets cmd's --inventory, when it has one and it was
+// not given, to the default inventory; a missing default is a usage error
+// that says where sgerun looked.
+func resolveInventoryFlag(cmd *cobra.Command, getenv func(string) string) error {
+	f := cmd.Flags().Lookup("inventory")
+	if f == nil || f.Changed || f.Value.Type() != "string" {
+		return nil
+	}
+	p := defaultInventory(getenv)
+	if _, err := os.Stat(p); err != nil {
+		from := systemInventory
+		if getenv("SGERUN_INVENTORY") != "" {
+			from = "$SGERUN_INVENTORY " + p
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			return usagef("no inventory: --inventory not given and %s does not exist (see sgerun help inventory)", from)
+		}
+		return usagef("inventory %s: %v", from, err)
+	}
+	if err := f.Value.Set(p); err != nil {
+		return fmt.Errorf("set --inventory: %w", err)
+	}
+	return nil
+}
+
+// defaultStateDir is --state-dir's default: $SGERUN_STATE_DIR, then
+// /var/lib/sgerun for root (the head node's, which the packages create),
+// then the user's XDG state dir.
+func defaultStateDir(getenv func(string) string, euid int) string {
+	if d := getenv("SGERUN_STATE_DIR"); d != "" {
 		return d
 	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+	if euid == 0 {
+		return systemStateDir
+	}
+	if d := getenv("XDG_STATE_HOME"); d != "" {
 		return filepath.Join(d, "sgerun")
 	}
 	home, err := os.UserHomeDir()
@@ -98,7 +169,7 @@ func (a *app) styles() ui.Styles { return ui.NewStyles(a.out, a.noColor) }
 
 func loadInventory(path string) (*inventory.Inventory, error) {
 	if path == "" {
-		return nil, usagef("--inventory is required")
+		return nil, usagef("no inventory: give --inventory FILE or set SGERUN_INVENTORY")
 	}
 	return inventory.Load(path)
 }

@@ -28,7 +28,7 @@ func (a *app) execCmd() *cobra.Command {
 	var on []string
 	var fanout int
 	cmd := &cobra.Command{
-		Use:   "exec --inventory FILE --on ROLE|HOSTS [--fanout N] -- COMMAND",
+		Use:   "exec [--inventory FILE] --on ROLE|HOSTS [--fanout N] -- COMMAND",
 		Short: "Run an ad-hoc command on many hosts in parallel; identical output is grouped",
 		Long: `Run one shell command on the selected hosts, at most --fanout at a time, over
 one SSH connection per host. Hosts with identical output are printed together,
@@ -66,7 +66,7 @@ as clush -b does. Exit status 1 when any host fails or exits non-zero.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	inventoryFlag(f, &invPath)
 	f.StringSliceVar(&on, "on", nil, "hosts: roles, names, pdsh ranges or all (comma-separated)")
 	f.IntVarP(&fanout, "fanout", "f", 0, "max hosts at once (default: policy.fanout)")
 	return cmd

@@ -102,7 +102,7 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	inventoryFlag(f, &invPath)
 	f.BoolVarP(&dry, "dry-run", "n", false, "run the probes, print every change per host, change nothing")
 	f.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (cron, monitors)")
 	if p.confirm == "" {
@@ -145,7 +145,7 @@ func (a *app) failoverCmds() []*cobra.Command {
 	return []*cobra.Command{
 		a.playbookCmd(playbookSpec{
 			name:  "takeover",
-			use:   "takeover --inventory FILE [--dry-run] [--yes] [--force]",
+			use:   "takeover [--inventory FILE] [--dry-run] [--yes] [--force]",
 			short: "Make the shadow host the qmaster, safely",
 			long: `Make the shadow role the active qmaster: a quorum of shadow and witnesses must
 find the master unreachable (qping status, TCP, SSH, heartbeat age), the
@@ -158,7 +158,7 @@ every execd is soft-stopped and started. Any failure rolls back.`,
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "takeback",
-			use:   "takeback --inventory FILE [--restore-spool] [--dry-run] [--yes]",
+			use:   "takeback [--inventory FILE] [--restore-spool] [--dry-run] [--yes]",
 			short: "Return the qmaster role to the original master (sgemaster -migrate semantics)",
 			long: `Give the qmaster role back to the master role's host, as sgemaster -migrate
 does: the host must be an admin host; qconf -km stops the current qmaster;
@@ -172,7 +172,7 @@ reverse direction (swap master and shadow in the inventory).`,
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "shadow-setup",
-			use:   "shadow-setup --inventory FILE [--var check_interval=30] ...",
+			use:   "shadow-setup [--inventory FILE] [--var check_interval=30] ...",
 			short: "Configure and start SGE's own sge_shadowd on master and shadow",
 			long: `Write shadow_masters and the sge_shadowd timing environment
 (SGE_CHECK_INTERVAL, SGE_GET_ACTIVE_INTERVAL, SGE_DELAY_TIME; 30 s each by
@@ -183,7 +183,7 @@ the scheduler network is cut while the spool filesystem stays up.`,
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "fence",
-			use:   "fence --inventory FILE [--confirm]",
+			use:   "fence [--inventory FILE] [--confirm]",
 			short: "Resolve a pending fence of the old master",
 			long: `A takeover that could not stop the old master (no fence network, no
 fence_command) records a pending fence; status and check report it until it is
@@ -194,7 +194,7 @@ the old master is already off (for example powered off by hand).`,
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "ack",
-			use:   "ack --inventory FILE",
+			use:   "ack [--inventory FILE]",
 			short: "Acknowledge the last takeover (closes the anti-flap window)",
 			long: `A second takeover within policy.antiflap of the last one is refused (exit 3),
 as orchestrator and MHA do, until a person acknowledges the last one.`,
