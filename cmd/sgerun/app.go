@@ -44,6 +44,14 @@ func (a *app) rootCmd() *cobra.Command {
 		Long: `sgerun runs declarative YAML runbooks over SSH against the hosts of an
 SGE cluster: with a real dry-run, automatic rollback and a durable journal.
 
+Files and defaults (as installed by the deb and rpm packages):
+  --inventory   $SGERUN_INVENTORY, else ` + systemInventory + `
+                (sgerun help inventory; man 5 sgerun-inventory)
+  --state-dir   $SGERUN_STATE_DIR, else ` + systemStateDir + ` when run as root,
+                else $XDG_STATE_HOME/sgerun or ~/.local/state/sgerun:
+                locks and run journals (runs/)
+  NO_COLOR      plain output, no live progress line (also --no-color)
+
 ` + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -52,6 +60,9 @@ SGE cluster: with a real dry-run, automatic rollback and a durable journal.
 		// the head node's /etc/sgerun/inventory.yaml; resolving it here
 		// gives the commands one path, for the stand-down marker too.
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if a.stateDir == "" {
+				a.stateDir = defaultStateDir(os.Getenv, os.Geteuid())
+			}
 			return resolveInventoryFlag(cmd, os.Getenv)
 		},
 	}
@@ -62,8 +73,11 @@ SGE cluster: with a real dry-run, automatic rollback and a durable journal.
 	root.SetErr(a.errOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.stateDir, "state-dir", defaultStateDir(os.Getenv, os.Geteuid()),
-		"directory for locks and run journals ($SGERUN_STATE_DIR; as root /var/lib/sgerun)")
+	// The defaults are resolved when a command runs, not here, so that the
+	// help and the man pages read the same for everyone who builds them.
+	pf.StringVar(&a.stateDir, "state-dir", "",
+		"directory for locks and run journals (default $SGERUN_STATE_DIR, then "+systemStateDir+
+			" as root, else ~/.local/state/sgerun)")
 	pf.StringVar(&a.logDir, "log-dir", "", "directory for run journals (default STATE_DIR/runs)")
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
 	pf.BoolVar(&a.noColor, "no-color", false, "plain output (also NO_COLOR=1)")
