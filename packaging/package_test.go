@@ -208,7 +208,7 @@ func TestPackages(t *testing.T) {
 		}
 		if _, err := exec.LookPath("man"); err == nil {
 			for page, want := range map[string]string{"sgerun": "/usr/share/man/man8/sgerun.8.gz",
-				"sgerun-takeover": "/usr/share/man/man8/sgerun-takeover.8.gz",
+				"sgerun-takeover":  "/usr/share/man/man8/sgerun-takeover.8.gz",
 				"sgerun-inventory": "/usr/share/man/man5/sgerun-inventory.5.gz"} {
 				if w := strings.TrimSpace(run(t, "man", "-w", page)); w != want {
 					t.Errorf("man -w %s = %q, want %s", page, w, want)
