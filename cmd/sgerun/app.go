@@ -44,13 +44,13 @@ func (a *app) rootCmd() *cobra.Command {
 		Long: `sgerun runs declarative YAML runbooks over SSH against the hosts of an
 SGE cluster: with a real dry-run, automatic rollback and a durable journal.
 
-Files and defaults (as installed by the deb and rpm packages):
-  --inventory   $SGERUN_INVENTORY, else ` + systemInventory + `
-                (sgerun help inventory; man 5 sgerun-inventory)
-  --state-dir   $SGERUN_STATE_DIR, else ` + systemStateDir + ` when run as root,
-                else $XDG_STATE_HOME/sgerun or ~/.local/state/sgerun:
-                locks and run journals (runs/)
-  NO_COLOR      plain output, no live progress line (also --no-color)
+Files and defaults (the deb and rpm packages install both):
+  --inventory  $SGERUN_INVENTORY, else ` + systemInventory + `
+               (sgerun help inventory; man 5 sgerun-inventory)
+  --state-dir  $SGERUN_STATE_DIR, else ` + systemStateDir + ` as root,
+               else $XDG_STATE_HOME/sgerun or ~/.local/state/sgerun:
+               locks and run journals (runs/)
+  NO_COLOR     plain output, no live progress line (also --no-color)
 
 ` + exitCodesHelp,
 		SilenceUsage:  true,
@@ -66,8 +66,7 @@ Files and defaults (as installed by the deb and rpm packages):
 			return resolveInventoryFlag(cmd, os.Getenv)
 		},
 	}
-	root.SetVersionTemplate("{{with .Annotations}}{{.version}}{{end}}")
-	root.Annotations = map[string]string{"version": version.Get().Text()}
+	root.SetVersionTemplate(version.Get().Text())
 	root.SetIn(a.in)
 	root.SetOut(a.out)
 	root.SetErr(a.errOut)

@@ -67,7 +67,7 @@ func genMan(root *cobra.Command, dir string) error {
 	}
 	ver := version.String()
 	root.DisableAutoGenTag = true
-	header := &doc.GenManHeader{Title: "SGERUN", Section: "8", Date: &date,
+	header := &doc.GenManHeader{Section: "8", Date: &date,
 		Source: "sgerun " + ver, Manual: "sgerun Manual"}
 	if err := doc.GenManTree(root, header, dir); err != nil {
 		return fmt.Errorf("generate man pages: %w", err)
