@@ -16,7 +16,6 @@ BUILD_DATE := $(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
 VERSION ?= $(if $(GIT_TAG),$(patsubst v%,%,$(GIT_TAG)),$(shell cat VERSION)~git$(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y%m%d%H%M%S).$(shell git rev-parse --short=8 HEAD 2>/dev/null || echo 0))
 RELEASE ?= 1
 GOARCH ?= $(shell $(GO) env GOARCH)
-export SOURCE_DATE_EPOCH
 
 VPKG = github.com/sgerun/sgerun/internal/version
 LDFLAGS = -s -w -X $(VPKG).version=$(VERSION) -X $(VPKG).commit=$(GIT_COMMIT) -X $(VPKG).date=$(BUILD_DATE)
@@ -37,11 +36,11 @@ build:
 # The .deb and .rpm, made by nfpm (a go tool of this module, go.mod pins it):
 # the binary, man pages and completions generated from the commands, the
 # systemd units (not enabled), /etc/sgerun/inventory.yaml (a conffile, 0600)
-# and /var/lib/sgerun.
+# and /var/lib/sgerun. A release: tag vX.Y.Z, or make package VERSION=X.Y.Z.
 package:
-	rm -rf $(STAGE) && mkdir -p $(STAGE)/doc/examples $(STAGE)/systemd
+	rm -rf $(STAGE) $(DIST)/sgerun*.deb $(DIST)/sgerun*.rpm && mkdir -p $(STAGE)/doc/examples $(STAGE)/systemd
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(STAGE)/sgerun ./cmd/sgerun
-	$(GEN) __gen man $(STAGE)/man
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GEN) __gen man $(STAGE)/man
 	$(GEN) __gen completions $(STAGE)/completions
 	gzip -9n $(STAGE)/man/*
 	cp contrib/systemd/* $(STAGE)/systemd/
@@ -52,7 +51,7 @@ package:
 		'$(VERSION)' '$(RELEASE)' '$(VERSION)' '$(GIT_COMMIT)' "$$(date -u -R -d @$(SOURCE_DATE_EPOCH))" \
 		| gzip -9n >$(STAGE)/doc/changelog.Debian.gz
 	for p in deb rpm; do \
-		STAGE=$(abspath $(STAGE)) VERSION='$(VERSION)' RELEASE='$(RELEASE)' GOARCH=$(GOARCH) \
+		SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) STAGE=$(abspath $(STAGE)) VERSION='$(VERSION)' RELEASE='$(RELEASE)' GOARCH=$(GOARCH) \
 		$(GO) tool nfpm package --config packaging/nfpm.yaml --packager $$p --target $(DIST)/ || exit 1; \
 	done
 	@ls -l $(DIST)/*.deb $(DIST)/*.rpm
