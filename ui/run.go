@@ -145,6 +145,15 @@ func (v *RunView) groups(byHost map[string]string, prefix string) {
 	}
 }
 
+// Close erases the progress line and stops its ticker, for a run that
+// ended without a run_end event (an error before it, an interrupt).
+func (v *RunView) Close() {
+	v.once.Do(func() { v.p = newProgressLine(v.W, v.S) })
+	v.p.mu.Lock()
+	defer v.p.mu.Unlock()
+	v.p.end()
+}
+
 // clear erases the progress line before another line is printed; the next
 // host or tick draws it again.
 func (v *RunView) clear() { v.p.erase() }

@@ -31,6 +31,8 @@ type app struct {
 	reported bool
 	// endShown is set when the run view printed a run's end with its error.
 	endShown bool
+	// view is the run view of the command's session, if any.
+	view *ui.RunView
 }
 
 func newApp(in io.Reader, out, errOut io.Writer) *app {
@@ -193,6 +195,7 @@ func (a *app) session(inv *inventory.Inventory, rb *runbook.Runbook, asJSON bool
 	var view *ui.RunView
 	if !asJSON {
 		view = &ui.RunView{W: a.out, S: a.styles(), Verbose: a.verbose}
+		a.view = view
 		s.Observe = func(ev journal.Event) {
 			view.Event(ev)
 			if ev.Type == journal.RunEnd && ev.Error != "" {
@@ -205,6 +208,11 @@ func (a *app) session(inv *inventory.Inventory, rb *runbook.Runbook, asJSON bool
 
 // finish prints a run's JSON report when asked and returns err.
 func (a *app) finish(out runbook.Outcome, asJSON bool, err error) error {
+	if a.view != nil {
+		// A run that stopped without its end event leaves no progress
+		// line behind the error.
+		a.view.Close()
+	}
 	shown := a.endShown
 	if asJSON && out.Dir != "" {
 		meta, events, rerr := journal.Read(out.Dir)
