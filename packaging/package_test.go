@@ -238,6 +238,15 @@ func TestPackages(t *testing.T) {
 			}
 		}
 
+		// The units as systemd reads them: syntax, ExecStart executable,
+		// Documentation= man pages present.
+		if _, err := exec.LookPath("systemd-analyze"); err == nil {
+			if out, err := runErr("systemd-analyze", "verify", "/lib/systemd/system/sgerun-watch.service",
+				"/lib/systemd/system/sgerun-check.service", "/lib/systemd/system/sgerun-check.timer"); err != nil {
+				t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+			}
+		}
+
 		conffiles := run(t, "dpkg-query", "-W", "-f", "${Conffiles}", "sgerun")
 		if !strings.Contains(conffiles, "/etc/sgerun/inventory.yaml ") {
 			t.Errorf("dpkg conffiles: %q", conffiles)
