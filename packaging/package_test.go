@@ -15,25 +15,31 @@ import (
 	"time"
 )
 
-// run runs a command and returns its combined output, failing the test
-// when it fails.
+// run runs a command and returns its standard output, failing the test
+// (with the standard error) when it fails.
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
-	out, err := runErr(name, args...)
+	out, stderr, err := runOut(name, args...)
 	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, out, stderr)
 	}
 	return out
 }
 
+// runErr runs a command and returns its combined output.
 func runErr(name string, args ...string) (string, error) {
+	out, stderr, err := runOut(name, args...)
+	return out + stderr, err
+}
+
+func runOut(name string, args ...string) (string, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	c := exec.CommandContext(ctx, name, args...)
-	var b bytes.Buffer
-	c.Stdout, c.Stderr = &b, &b
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
 	err := c.Run()
-	return b.String(), err
+	return stdout.String(), stderr.String(), err
 }
 
 // TestPackages builds the .deb and .rpm with `make package`, checks their

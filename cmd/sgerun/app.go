@@ -64,6 +64,11 @@ Files and defaults (the deb and rpm packages install both):
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if a.stateDir == "" {
 				a.stateDir = defaultStateDir(os.Getenv, os.Geteuid())
+				if a.stateDir == systemStateDir {
+					if note := legacyStateNote(systemStateDir, userStateDir(os.Getenv)); note != "" {
+						fmt.Fprintln(a.errOut, note)
+					}
+				}
 			}
 			return resolveInventoryFlag(cmd, os.Getenv)
 		},
@@ -153,6 +158,12 @@ func defaultStateDir(getenv func(string) string, euid int) string {
 	if euid == 0 {
 		return systemStateDir
 	}
+	return userStateDir(getenv)
+}
+
+// userStateDir is a user's state dir, and root's before sgerun defaulted
+// to /var/lib/sgerun for root.
+func userStateDir(getenv func(string) string) string {
 	if d := getenv("XDG_STATE_HOME"); d != "" {
 		return filepath.Join(d, "sgerun")
 	}
@@ -161,6 +172,21 @@ func defaultStateDir(getenv func(string) string, euid int) string {
 		return filepath.Join(os.TempDir(), "sgerun")
 	}
 	return filepath.Join(home, ".local", "state", "sgerun")
+}
+
+// legacyStateNote tells root, once per command, where the journals of an
+// older sgerun are when the new default state dir has none: status,
+// history and rollback read only the state dir, and would miss a pending
+// fence or an interrupted run recorded there.
+func legacyStateNote(system, legacy string) string {
+	if _, err := os.Stat(filepath.Join(system, "runs")); err == nil {
+		return ""
+	}
+	if _, err := os.Stat(filepath.Join(legacy, "runs")); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("sgerun: note: %s holds the run journals of an older sgerun; as root the state dir is now %s: "+
+		"move them (mkdir -p %s && mv %s/* %s/) or pass --state-dir %s", legacy, system, system, legacy, system, legacy)
 }
 
 func (a *app) runsDir() string {

@@ -142,3 +142,22 @@ func TestNewerJournalFormatRefused(t *testing.T) {
 		t.Errorf("show of a newer journal: %v", r)
 	}
 }
+
+func TestLegacyStateNote(t *testing.T) {
+	system, legacy := filepath.Join(t.TempDir(), "var-lib"), filepath.Join(t.TempDir(), "home-state")
+	if n := legacyStateNote(system, legacy); n != "" {
+		t.Errorf("no journals anywhere: note %q", n)
+	}
+	if err := os.MkdirAll(filepath.Join(legacy, "runs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if n := legacyStateNote(system, legacy); !strings.Contains(n, legacy) || !strings.Contains(n, "--state-dir "+legacy) {
+		t.Errorf("journals only in the old place: note %q", n)
+	}
+	if err := os.MkdirAll(filepath.Join(system, "runs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if n := legacyStateNote(system, legacy); n != "" {
+		t.Errorf("the new state dir has journals: note %q", n)
+	}
+}
