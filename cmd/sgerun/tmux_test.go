@@ -128,3 +128,35 @@ func TestExecProgressInTerminal(t *testing.T) {
 		t.Errorf("piped output:\n%s", out)
 	}
 }
+
+// TestRunProgressInTerminal runs a runbook step on 24 simulated hosts in a
+// terminal: while some hosts are done and others still run, the progress
+// line names the step with its counts and elapsed time; when the step's
+// result line is printed, it is gone.
+func TestRunProgressInTerminal(t *testing.T) {
+	tm := newTmux(t)
+	e := newEnv(t, envOptions{hosts: 24, handler: hostEnvHandler})
+	rb := e.file("slow.yaml", `name: slow
+steps:
+  - name: wait for the hosts
+    on: execd
+    run: {cmd: 'case "$SSHTEST_HOST" in host1?) sleep 2.5;; *) sleep 0.2;; esac; echo ok', readonly: true}
+`)
+	run := strings.Join([]string{"env -u NO_COLOR TERM=xterm-256color", "HOME=" + shell.Quote(e.home), "SSH_AUTH_SOCK=",
+		shell.Quote(binPath), "--state-dir", shell.Quote(e.state), "run", shell.Quote(rb), "-i", shell.Quote(e.inv)}, " ")
+	tm.start(e.file("run.sh", run+"\necho \"__EXIT__ $?\"\nsleep 120\n"))
+
+	line := regexp.MustCompile(`(?m)^▸ wait for the hosts  (\d+)/24 done, 0 failed, (\d+) pending  ([1-9]\d*)s *$`)
+	mid := tm.waitScreen("the step's progress line after 1s", 20*time.Second, func(s string) bool {
+		m := line.FindStringSubmatch(s)
+		return m != nil && m[1] != "0" && m[1] != "24"
+	})
+	t.Logf("mid-run: %s", line.FindString(mid))
+	end := tm.waitScreen("the run's end", 30*time.Second, func(s string) bool { return strings.Contains(s, "__EXIT__") })
+	if !strings.Contains(end, "__EXIT__ 0") || !regexp.MustCompile(`(?m)^✓ ok wait for the hosts \[\w+\] 24 host\(s\) `).MatchString(end) {
+		t.Errorf("the run:\n%s", end)
+	}
+	if strings.Contains(end, "▸") || strings.Contains(end, "pending") {
+		t.Errorf("the progress line is still on screen after the step's result:\n%s", end)
+	}
+}
