@@ -161,18 +161,17 @@ func TestPackages(t *testing.T) {
 	})
 
 	t.Run("rpm", func(t *testing.T) {
-		if _, err := exec.LookPath("rpm"); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("rpm is not installed (.ci/install-deps installs it)")
-			}
-			t.Skip("rpm is not installed")
+		// The rpm as the package's own header says (read here, no tool
+		// needed), and, where rpm is installed (CI), as rpm -qlvp does:
+		// the two must agree.
+		info, err := readRPM(rpm)
+		if err != nil {
+			t.Fatal(err)
 		}
-		info := run(t, "rpm", "-qp", "--queryformat", "%{NAME} %{VERSION} %{RELEASE} %{ARCH}\n", rpm)
-		if f := strings.Fields(info); len(f) != 4 || f[0] != "sgerun" || f[1] != release {
-			t.Errorf("rpm name/version/release/arch %q, want sgerun %s", info, release)
+		if info.Name != "sgerun" || info.Version != release || info.Release != "1" || info.Arch == "" {
+			t.Errorf("rpm name/version/release/arch %s %s %s %s, want sgerun %s 1", info.Name, info.Version, info.Release, info.Arch, release)
 		}
-		list := run(t, "rpm", "-qlvp", rpm)
-		checkListing(t, list, map[string]string{
+		want := map[string]string{
 			"/usr/bin/sgerun":                                  "-rwxr-xr-x",
 			"/etc/sgerun/inventory.yaml":                       "-rw-------",
 			"/var/lib/sgerun":                                  "drwx------",
@@ -183,12 +182,42 @@ func TestPackages(t *testing.T) {
 			"/usr/share/bash-completion/completions/sgerun":    "-rw-r--r--",
 			"/usr/share/zsh/site-functions/_sgerun":            "-rw-r--r--",
 			"/usr/share/fish/vendor_completions.d/sgerun.fish": "-rw-r--r--",
-		})
-		if c := run(t, "rpm", "-qcp", rpm); strings.TrimSpace(c) != "/etc/sgerun/inventory.yaml" {
-			t.Errorf("rpm config files: %q", c)
 		}
-		if strings.Contains(list, "/lib/systemd/system/") && !strings.Contains(list, "/usr/lib/systemd/system/") {
-			t.Errorf("rpm units outside /usr/lib/systemd/system:\n%s", list)
+		checkListing(t, info.listing(), want)
+		if strings.Join(info.Config, " ") != "/etc/sgerun/inventory.yaml" {
+			t.Errorf("rpm config files: %q", info.Config)
+		}
+		for p := range info.Files {
+			if strings.HasPrefix(p, "/lib/") || strings.Contains(p, "vendor-completions") || strings.Contains(p, "lintian") {
+				t.Errorf("rpm has the deb's file %s", p)
+			}
+		}
+
+		if _, err := exec.LookPath("rpm"); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("rpm is not installed (.ci/install-deps installs it)")
+			}
+			t.Skip("rpm is not installed: checked from the rpm header only")
+		}
+		q := run(t, "rpm", "-qp", "--queryformat", "%{NAME} %{VERSION} %{RELEASE} %{ARCH}", rpm)
+		if q != strings.Join([]string{info.Name, info.Version, info.Release, info.Arch}, " ") {
+			t.Errorf("rpm -qp: %q, the header read: %+v", q, info)
+		}
+		list := run(t, "rpm", "-qlvp", rpm)
+		checkListing(t, list, want)
+		n := 0
+		for _, l := range strings.Split(strings.TrimSpace(list), "\n") {
+			f := strings.Fields(l)
+			if m, ok := info.Files[f[len(f)-1]]; !ok || m.String() != f[0] {
+				t.Errorf("rpm -qlvp lists %q; the header read has mode %v", l, m)
+			}
+			n++
+		}
+		if n != len(info.Files) {
+			t.Errorf("rpm -qlvp lists %d files, the header read %d", n, len(info.Files))
+		}
+		if c := run(t, "rpm", "-qcp", rpm); strings.TrimSpace(c) != "/etc/sgerun/inventory.yaml" {
+			t.Errorf("rpm -qcp: %q", c)
 		}
 	})
 
