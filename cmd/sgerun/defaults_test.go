@@ -141,6 +141,9 @@ func TestNewerJournalFormatRefused(t *testing.T) {
 	if r := e.sgerun("show", meta.RunID); r.code != 0 || !strings.Contains(r.stderr, "warning: journal format too new") {
 		t.Errorf("show of a newer journal: %v", r)
 	}
+	if r := e.sgerun("show", meta.RunID, "-o", "json"); !strings.Contains(r.stdout, `"sgerun_version": "99.0.0"`) {
+		t.Errorf("show -o json lacks the run's sgerun_version: %v", r)
+	}
 }
 
 func TestLegacyStateNote(t *testing.T) {
