@@ -70,7 +70,7 @@ Files and defaults (the deb and rpm packages install both):
 					}
 				}
 			}
-			return resolveInventoryFlag(cmd, os.Getenv)
+			return resolveInventoryFlag(cmd, os.Getenv, systemInventory)
 		},
 	}
 	root.SetVersionTemplate(version.Get().Text())
@@ -115,25 +115,20 @@ func inventoryFlag(f *pflag.FlagSet, p *string) {
 	f.StringVarP(p, "inventory", "i", "", inventoryUsage)
 }
 
-// defaultInventory is the inventory a command uses without --inventory.
-func defaultInventory(getenv func(string) string) string {
-	if p := getenv("SGERUN_INVENTORY"); p != "" {
-		return p
-	}
-	return systemInventory
-}
-
 // resolveInventoryFlag sets cmd's --inventory, when it has one and it was
-// not given, to the default inventory; a missing default is a usage error
-// that says where sgerun looked.
-func resolveInventoryFlag(cmd *cobra.Command, getenv func(string) string) error {
+// not given, to $SGERUN_INVENTORY, else to system (systemInventory); a
+// missing default is a usage error that says where sgerun looked.
+func resolveInventoryFlag(cmd *cobra.Command, getenv func(string) string, system string) error {
 	f := cmd.Flags().Lookup("inventory")
 	if f == nil || f.Changed || f.Value.Type() != "string" {
 		return nil
 	}
-	p := defaultInventory(getenv)
+	p := getenv("SGERUN_INVENTORY")
+	if p == "" {
+		p = system
+	}
 	if _, err := os.Stat(p); err != nil {
-		from := systemInventory
+		from := system
 		if getenv("SGERUN_INVENTORY") != "" {
 			from = "$SGERUN_INVENTORY " + p
 		}

@@ -63,25 +63,34 @@ func TestResolveInventoryFlag(t *testing.T) {
 		}
 	}
 
+	system := filepath.Join(t.TempDir(), "etc-sgerun", "inventory.yaml")
 	c := newCmd()
-	if err := resolveInventoryFlag(c, env(inv)); err != nil || get(c) != inv {
+	if err := resolveInventoryFlag(c, env(inv), system); err != nil || get(c) != inv {
 		t.Errorf("SGERUN_INVENTORY: %v, --inventory %q, want %q", err, get(c), inv)
 	}
 	c = newCmd("--inventory", "/given.yaml")
-	if err := resolveInventoryFlag(c, env(inv)); err != nil || get(c) != "/given.yaml" {
+	if err := resolveInventoryFlag(c, env(inv), system); err != nil || get(c) != "/given.yaml" {
 		t.Errorf("flag given: %v, --inventory %q, want the flag's", err, get(c))
 	}
 	c = newCmd()
-	err := resolveInventoryFlag(c, env(filepath.Join(t.TempDir(), "missing.yaml")))
+	err := resolveInventoryFlag(c, env(filepath.Join(t.TempDir(), "missing.yaml")), system)
 	if exitCode(err) != exitInput || !strings.Contains(err.Error(), "$SGERUN_INVENTORY") {
 		t.Errorf("missing $SGERUN_INVENTORY file: %v (exit %d), want a usage error naming it", err, exitCode(err))
 	}
-	if _, serr := os.Stat(systemInventory); serr != nil {
-		c = newCmd()
-		err := resolveInventoryFlag(c, env(""))
-		if exitCode(err) != exitInput || !strings.Contains(err.Error(), systemInventory) {
-			t.Errorf("no inventory anywhere: %v, want a usage error naming %s", err, systemInventory)
-		}
+	c = newCmd()
+	err = resolveInventoryFlag(c, env(""), system)
+	if exitCode(err) != exitInput || !strings.Contains(err.Error(), system) {
+		t.Errorf("no inventory anywhere: %v, want a usage error naming %s", err, system)
+	}
+	if err := os.MkdirAll(filepath.Dir(system), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(system, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c = newCmd()
+	if err := resolveInventoryFlag(c, env(""), system); err != nil || get(c) != system {
+		t.Errorf("the system inventory: %v, --inventory %q, want %q", err, get(c), system)
 	}
 }
 
