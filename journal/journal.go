@@ -50,8 +50,11 @@ const (
 	UndoStart     = "undo_start"
 	UndoEnd       = "undo_end"
 	RollbackEnd   = "rollback_end"
-	Note          = "note"
-	RunEnd        = "run_end"
+	// Commit marks the run's commit point: the step carrying `commit: true`
+	// succeeded, and no later failure is rolled back automatically.
+	Commit = "commit"
+	Note   = "note"
+	RunEnd = "run_end"
 )
 
 // Statuses of hosts, steps and runs.
@@ -65,23 +68,28 @@ const (
 	StatusRolledBack         = "rolled_back"
 	StatusRollbackIncomplete = "rollback_incomplete"
 	StatusInterrupted        = "interrupted"
+	// StatusCommittedWithFailures ends a run that passed its commit point
+	// and then had failures: they are listed, nothing was rolled back.
+	StatusCommittedWithFailures = "committed_with_failures"
 )
 
 // Event is one line of the journal.
 type Event struct {
-	Seq        int               `json:"seq"`
-	Time       time.Time         `json:"time"`
-	Type       string            `json:"type"`
-	Step       int               `json:"step"`
-	StepName   string            `json:"step_name,omitempty"`
-	Kind       string            `json:"kind,omitempty"`
-	Host       string            `json:"host,omitempty"`
-	Status     string            `json:"status,omitempty"`
-	Mutates    bool              `json:"mutates,omitempty"`
-	Attempt    int               `json:"attempt,omitempty"`
-	Output     *steps.Output     `json:"output,omitempty"`
-	DurationMS int64             `json:"duration_ms,omitempty"`
-	Error      string            `json:"error,omitempty"`
+	Seq        int           `json:"seq"`
+	Time       time.Time     `json:"time"`
+	Type       string        `json:"type"`
+	Step       int           `json:"step"`
+	StepName   string        `json:"step_name,omitempty"`
+	Kind       string        `json:"kind,omitempty"`
+	Host       string        `json:"host,omitempty"`
+	Status     string        `json:"status,omitempty"`
+	Mutates    bool          `json:"mutates,omitempty"`
+	Attempt    int           `json:"attempt,omitempty"`
+	Output     *steps.Output `json:"output,omitempty"`
+	DurationMS int64         `json:"duration_ms,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	// Warnings are lines the operator must see with a step's result.
+	Warnings   []string          `json:"warnings,omitempty"`
 	Undo       *steps.UndoRecord `json:"undo,omitempty"`
 	Data       map[string]any    `json:"data,omitempty"`
 	Plan       []string          `json:"plan,omitempty"`

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/sgerun/sgerun/journal"
 )
 
 // Nagios plugin states.
@@ -33,7 +35,7 @@ type Verdict struct {
 // (split brain) or a fence is pending; WARNING when the heartbeat is stale,
 // exec hosts do not report, a host is unreachable or the last takeover is
 // not acknowledged; UNKNOWN when neither master nor shadow could be read.
-func Check(r *Report, heartbeatStale time.Duration) Verdict {
+func Check(r *Report, heartbeatStale time.Duration, last *LastRun) Verdict {
 	v := Verdict{Report: r}
 	crit := func(format string, a ...any) {
 		v.Reasons = append(v.Reasons, "CRITICAL: "+fmt.Sprintf(format, a...))
@@ -78,6 +80,10 @@ func Check(r *Report, heartbeatStale time.Duration) Verdict {
 		if r.LastTakeover != nil && !r.LastTakeover.Acked {
 			warn("takeover %s -> %s at %s (run %s) not acknowledged; run sgerun ack", r.LastTakeover.From,
 				r.LastTakeover.To, r.LastTakeover.Time.Format(time.RFC3339), r.LastTakeover.RunID)
+		}
+		if last != nil && last.Status == journal.StatusCommittedWithFailures && (r.LastTakeover == nil || !r.LastTakeover.Acked) {
+			warn("takeover run %s committed with failures: the shadow serves, some hosts failed after the commit point; see sgerun show %s",
+				last.RunID, last.RunID)
 		}
 		for _, p := range r.Problems {
 			if !strings.Contains(p, "unreachable") {

@@ -20,7 +20,7 @@ func TestCheckPerfdataHeartbeat(t *testing.T) {
 		{42, "heartbeat_age=42s;60;180;0 "},
 	}
 	for _, tt := range tests {
-		v := Check(base(tt.age), time.Minute)
+		v := Check(base(tt.age), time.Minute, nil)
 		if !strings.HasPrefix(v.Perfdata, tt.want) {
 			t.Errorf("age %d: perfdata %q, want it to start with %q", tt.age, v.Perfdata, tt.want)
 		}

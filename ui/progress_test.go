@@ -150,3 +150,24 @@ func TestProgressTruncatedAndThrottled(t *testing.T) {
 		t.Errorf("progressText = %q", text)
 	}
 }
+
+func TestRunViewAsideHoldsTheLine(t *testing.T) {
+	var out syncBuffer
+	v := &RunView{W: &out, S: liveStyles()}
+	hosts := []string{"e1", "e2"}
+	v.Event(journal.Event{Type: journal.StepStart, StepName: "fence", Kind: "fence", Hosts: hosts})
+	v.Aside(func() {
+		if l := screen(out.String()); len(l) != 0 && l[len(l)-1] != "" {
+			t.Errorf("the progress line is on screen during the question: %q", l)
+		}
+		n := len(out.String())
+		time.Sleep(ProgressTick + 300*time.Millisecond)
+		if len(out.String()) != n {
+			t.Errorf("redrawn during the question: %q", out.String()[n:])
+		}
+	})
+	if l := screen(out.String()); !strings.HasPrefix(l[len(l)-1], "▸ fence  0/2 done") {
+		t.Errorf("the progress line is not back after the question: %q", l)
+	}
+	v.Close()
+}

@@ -131,6 +131,9 @@ func (v *RunView) stepEnd(ev journal.Event) {
 	if ev.Message != "" {
 		fmt.Fprintf(v.W, "  %s\n", v.S.Dim.Render(ev.Message))
 	}
+	for _, w := range ev.Warnings {
+		fmt.Fprintf(v.W, "  %s\n", v.S.Warn.Render("⚠ "+w))
+	}
 	if c != nil {
 		v.groups(c.plans, "would ")
 		v.groups(c.outputs, "")
@@ -152,6 +155,17 @@ func (v *RunView) Close() {
 	v.p.mu.Lock()
 	defer v.p.mu.Unlock()
 	v.p.end()
+}
+
+// Aside runs fn, a question to the operator, with the progress line off the
+// screen and the view's output and redraws held until fn returns.
+func (v *RunView) Aside(fn func()) {
+	v.once.Do(func() { v.p = newProgressLine(v.W, v.S) })
+	v.p.mu.Lock()
+	defer v.p.mu.Unlock()
+	v.p.erase()
+	fn()
+	v.p.draw(true)
 }
 
 // clear erases the progress line before another line is printed; the next

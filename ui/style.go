@@ -74,6 +74,8 @@ func (s Styles) status(status string) string {
 		return s.Warn.Render("↺ rolled back")
 	case "interrupted":
 		return s.Refused.Render("‖ interrupted")
+	case "committed_with_failures":
+		return s.Warn.Render("⚠ committed with failures")
 	}
 	return status
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/sgerun/sgerun/internal/version"
 	"github.com/sgerun/sgerun/inventory"
@@ -33,11 +35,18 @@ type app struct {
 	endShown bool
 	// view is the run view of the command's session, if any.
 	view *ui.RunView
+	// inBuf reads the operator's answers from in; promptMu keeps two
+	// questions from interleaving.
+	inBuf    *bufio.Reader
+	promptMu sync.Mutex
 }
 
 func newApp(in io.Reader, out, errOut io.Writer) *app {
-	return &app{in: in, out: out, errOut: errOut}
+	return &app{in: in, out: out, errOut: errOut, inBuf: bufio.NewReader(in)}
 }
+
+// stdin is the buffered reader of the operator's answers.
+func (a *app) stdin() *bufio.Reader { return a.inBuf }
 
 func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{

@@ -95,7 +95,7 @@ func (a *app) rollbackCmd() *cobra.Command {
 			return a.continueRun(cmd, args[0], force, true)
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "take over a stale lock")
+	cmd.Flags().BoolVar(&force, "force", false, "take over a stale lock; roll back a run that passed its commit point")
 	return cmd
 }
 
@@ -103,7 +103,7 @@ func (a *app) resumeCmd() *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "resume RUN_ID",
-		Short: "Continue an interrupted run after its last completed step",
+		Short: "Continue an interrupted run after its last completed step, or retry what failed after a commit point",
 		Args:  exactArgs(1, "one RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.continueRun(cmd, args[0], force, false)
@@ -133,7 +133,7 @@ func (a *app) continueRun(cmd *cobra.Command, id string, force, rollback bool) e
 	if err := journal.CheckFormat(meta); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	if sum := journal.Summarize(dir, meta, events); !rollback && sum.Status != journal.StatusInterrupted {
+	if sum := journal.Summarize(dir, meta, events); !rollback && !runbook.Resumable(sum.Status) {
 		return usagef("run %s already ended (%s); nothing to resume", meta.RunID, sum.Status)
 	}
 	inv, err := loadInventory(meta.Inventory)

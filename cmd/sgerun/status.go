@@ -133,8 +133,10 @@ func (a *app) checkCmd() *cobra.Command {
 		Long: `A Nagios/Icinga-compatible check of the qmaster role. CRITICAL when no qmaster
 answers, when two qmasters run (split brain) or when a fence is pending;
 WARNING when the heartbeat is stale, exec hosts do not report, master or
-shadow is unreachable, or the last takeover is not acknowledged. Its exit
-codes are Nagios states, not sgerun's run exit codes.`,
+shadow is unreachable, the last takeover is not acknowledged, or the last
+takeover run on this controller ended committed with failures (run exit 5:
+the shadow serves, some hosts failed after the commit point). Its exit codes
+are Nagios states, not sgerun's run exit codes.`,
 		Args: exactArgs(0, "no arguments (use --inventory)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "nagios" && format != "json" {
@@ -146,9 +148,10 @@ codes are Nagios states, not sgerun's run exit codes.`,
 				fmt.Fprintf(a.out, "SGERUN UNKNOWN - %v\n", err)
 				return nagiosExit{status.Unknown}
 			}
-			v := status.Check(r, stale)
+			last := a.lastTakeoverRun()
+			v := status.Check(r, stale, last)
 			if promFile != "" {
-				if err := status.WritePrometheusFile(promFile, r, v, a.lastTakeoverRun()); err != nil {
+				if err := status.WritePrometheusFile(promFile, r, v, last); err != nil {
 					return err
 				}
 			}
@@ -180,7 +183,7 @@ func (a *app) lastTakeoverRun() *status.LastRun {
 	}
 	for _, r := range runs {
 		if r.Runbook == "takeover" && !r.DryRun && r.Status != journal.StatusInterrupted {
-			return &status.LastRun{Time: r.Started, Success: r.Status == journal.StatusOK}
+			return &status.LastRun{Time: r.Started, Success: r.Status == journal.StatusOK, RunID: r.RunID, Status: r.Status}
 		}
 	}
 	return nil
