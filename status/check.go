@@ -97,8 +97,14 @@ func Check(r *Report, heartbeatStale time.Duration, last *LastRun) Verdict {
 		pending = 1
 	}
 	stale := int(heartbeatStale / time.Second)
-	v.Perfdata = fmt.Sprintf("heartbeat_age=%ds;%d;%d;0 exec_reporting=%d;;;0;%d qmasters_running=%d;;2;0 qmasters_serving=%d;;;0 pending_fence=%d;;1;0;1",
-		max(r.HeartbeatAge, 0), stale, stale*3, r.ExecReporting, r.ExecTotal, len(r.Running), len(r.Serving), pending)
+	// An unknown heartbeat age (-1) is "U", the plugin guidelines' value
+	// for "could not be determined", never 0s, which would read as fresh.
+	age := "U"
+	if r.HeartbeatAge >= 0 {
+		age = fmt.Sprintf("%ds", r.HeartbeatAge)
+	}
+	v.Perfdata = fmt.Sprintf("heartbeat_age=%s;%d;%d;0 exec_reporting=%d;;;0;%d qmasters_running=%d;;2;0 qmasters_serving=%d;;;0 pending_fence=%d;;1;0;1",
+		age, stale, stale*3, r.ExecReporting, r.ExecTotal, len(r.Running), len(r.Serving), pending)
 	return v
 }
 

@@ -107,7 +107,7 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	inventoryFlag(f, &invPath)
 	f.BoolVarP(&dry, "dry-run", "n", false, "run the probes, print every change per host, change nothing")
 	f.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (cron, monitors)")
 	if p.confirm == "" {
@@ -150,8 +150,18 @@ func (a *app) confirm(inv *inventory.Inventory, p playbookSpec) error {
 func (a *app) askTyped(_ context.Context, question, answer string) (bool, error) {
 	a.promptMu.Lock()
 	defer a.promptMu.Unlock()
-	fmt.Fprintf(a.out, "\n%s", question)
-	line, err := a.stdin().ReadString('\n')
+	var line string
+	var err error
+	ask := func() {
+		fmt.Fprintf(a.out, "\n%s", question)
+		line, err = a.stdin().ReadString('\n')
+	}
+	if a.view != nil {
+		// No progress line redrawn over the question while it waits.
+		a.view.Aside(ask)
+	} else {
+		ask()
+	}
 	if err != nil && line == "" {
 		return false, fmt.Errorf("read answer: %w", err)
 	}
@@ -162,7 +172,7 @@ func (a *app) failoverCmds() []*cobra.Command {
 	return []*cobra.Command{
 		a.playbookCmd(playbookSpec{
 			name:  "takeover",
-			use:   "takeover --inventory FILE [--dry-run] [--yes] [--force] [--unfenced]",
+			use:   "takeover [--inventory FILE] [--dry-run] [--yes] [--force] [--unfenced]",
 			short: "Make the shadow host the qmaster, safely",
 			long: `Make the shadow role the active qmaster: a quorum of shadow and witnesses must
 find the master unreachable (qping retried, TCP), no voter may still reach it,
@@ -187,7 +197,7 @@ inventory's policy.allow_unfenced is true.`,
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "takeback",
-			use:   "takeback --inventory FILE [--restore-spool] [--dry-run] [--yes]",
+			use:   "takeback [--inventory FILE] [--restore-spool] [--dry-run] [--yes]",
 			short: "Return the qmaster role to the original master (sgemaster -migrate semantics)",
 			long: `Give the qmaster role back to the master role's host, as sgemaster -migrate
 does: the host must be an admin host; qconf -km stops the current qmaster;
@@ -201,7 +211,7 @@ reverse direction (swap master and shadow in the inventory).`,
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "shadow-setup",
-			use:   "shadow-setup --inventory FILE [--var check_interval=30] ...",
+			use:   "shadow-setup [--inventory FILE] [--var check_interval=30] ...",
 			short: "Configure and start SGE's own sge_shadowd on master and shadow",
 			long: `Write shadow_masters and the sge_shadowd timing environment
 (SGE_CHECK_INTERVAL, SGE_GET_ACTIVE_INTERVAL, SGE_DELAY_TIME; 30 s each by
@@ -212,7 +222,7 @@ the scheduler network is cut while the spool filesystem stays up.`,
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "fence",
-			use:   "fence --inventory FILE [--confirm]",
+			use:   "fence [--inventory FILE] [--confirm]",
 			short: "Resolve a pending fence of the old master",
 			long: `A takeover that could not stop the old master (no fence network, no
 fence_command) records a pending fence; status and check report it until it is
@@ -223,7 +233,7 @@ the old master is already off (for example powered off by hand).`,
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "ack",
-			use:   "ack --inventory FILE",
+			use:   "ack [--inventory FILE]",
 			short: "Acknowledge the last takeover (closes the anti-flap window)",
 			long: `A second takeover within policy.antiflap of the last one is refused (exit 3),
 as orchestrator and MHA do, until a person acknowledges the last one.`,

@@ -69,6 +69,9 @@ func (a *app) showCmd() *cobra.Command {
 			fmt.Fprintf(a.out, "run %s: runbook %s, inventory %s, started %s by %s@%s (pid %d), dry run %v\n",
 				meta.RunID, meta.Runbook, meta.Inventory, meta.Started.Local().Format(time.DateTime),
 				meta.User, meta.Controller, meta.PID, meta.DryRun)
+			if err := journal.CheckFormat(meta); err != nil {
+				fmt.Fprintf(a.errOut, "sgerun: warning: %v; showing what this version understands\n", err)
+			}
 			view := &ui.RunView{W: a.out, S: a.styles(), Verbose: a.verbose}
 			for _, ev := range events {
 				view.Event(ev)
@@ -124,6 +127,11 @@ func (a *app) continueRun(cmd *cobra.Command, id string, force, rollback bool) e
 	meta, events, err := journal.Read(dir)
 	if err != nil {
 		return err
+	}
+	// A newer sgerun may have journaled what this one cannot undo or skip
+	// correctly: refuse before anything connects.
+	if err := journal.CheckFormat(meta); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if sum := journal.Summarize(dir, meta, events); !rollback && !runbook.Resumable(sum.Status) {
 		return usagef("run %s already ended (%s); nothing to resume", meta.RunID, sum.Status)

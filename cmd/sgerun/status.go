@@ -33,7 +33,7 @@ func (a *app) gather(cmd *cobra.Command, invPath string) (*status.Report, time.D
 func (a *app) statusCmd() *cobra.Command {
 	var invPath string
 	cmd := &cobra.Command{
-		Use:   "status --inventory FILE",
+		Use:   "status [--inventory FILE]",
 		Short: "Show where qmaster runs, act_qmaster, spool paths, heartbeat, pending fence and the last run",
 		Args:  exactArgs(0, "no arguments (use --inventory)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,7 +57,7 @@ func (a *app) statusCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	inventoryFlag(cmd.Flags(), &invPath)
 	return cmd
 }
 
@@ -128,7 +128,7 @@ func orNone(s string) string {
 func (a *app) checkCmd() *cobra.Command {
 	var invPath, format, promFile string
 	cmd := &cobra.Command{
-		Use:   "check --inventory FILE [--format nagios|json] [--prometheus FILE]",
+		Use:   "check [--inventory FILE] [--format nagios|json] [--prometheus FILE]",
 		Short: "Monitoring check: Nagios exit codes (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) with perfdata",
 		Long: `A Nagios/Icinga-compatible check of the qmaster role. CRITICAL when no qmaster
 answers, when two qmasters run (split brain) or when a fence is pending;
@@ -169,7 +169,7 @@ are Nagios states, not sgerun's run exit codes.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	inventoryFlag(cmd.Flags(), &invPath)
 	cmd.Flags().StringVar(&format, "format", "nagios", "nagios (one line with perfdata) or json")
 	cmd.Flags().StringVar(&promFile, "prometheus", "", "also write node_exporter textfile metrics to FILE (atomically)")
 	return cmd
