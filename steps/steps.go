@@ -141,7 +141,7 @@ type Kind struct {
 func Kinds() map[string]Kind {
 	list := []Kind{
 		runKind(), scriptKind(), localKind(), putKind(), editKVKind(), copyDirKind(),
-		waitKind(), probeKind(), assertKind(), restoreFileKind(), removeDirKind(), gateKind(), lockFileKind(), unlockFileKind(), fenceKind(), stopKind(),
+		waitKind(), probeKind(), assertKind(), restoreFileKind(), removeDirKind(), gateKind(), lockFileKind(), unlockFileKind(), fenceKind(), stopKind(), reachableKind(),
 	}
 	m := make(map[string]Kind, len(list))
 	for _, k := range list {
