@@ -38,10 +38,13 @@ type GateConfig struct {
 	Policy       GatePolicy
 }
 
-// Default gate timings.
+// Default gate timings. DefaultGateAntiflap is the sge_gate step's
+// anti-flap window when its parameters name none (the inventory's default
+// policy.antiflap).
 const (
 	DefaultGateTimeout     = 3 * time.Second
 	DefaultGateRetryFactor = 3
+	DefaultGateAntiflap    = 30 * time.Minute
 )
 
 // Voters returns the shadow, then every witness that is neither the master

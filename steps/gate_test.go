@@ -1,10 +1,14 @@
 package steps
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sgerun/sgerun/shell"
+	"go.yaml.in/yaml/v3"
 )
 
 // Evidence builders for DecideGate's table. Hosts: m (master), s (shadow),
@@ -540,5 +544,155 @@ func TestGateDataKeys(t *testing.T) {
 	w := data["voters"].(map[string]any)["w2"].(map[string]any)
 	if w["reachable"] != false || w["cause"] != CauseSSHUnreachable {
 		t.Errorf("voter w2: %v", w)
+	}
+}
+
+// fakeVoter is a Target that answers the gate's probe with canned output
+// and serves files.
+type fakeVoter struct {
+	name, probe string
+	files       map[string]string
+}
+
+func (f *fakeVoter) Name() string { return f.name }
+
+func (f *fakeVoter) Query(_ context.Context, cmd string, _ []byte) (Output, error) {
+	switch {
+	case strings.Contains(cmd, gateMark):
+		return Output{Stdout: f.probe}, nil
+	case strings.Contains(cmd, "/heartbeat"):
+		return Output{Stdout: "12 00042\n"}, nil
+	}
+	return Output{}, nil
+}
+
+func (f *fakeVoter) Exec(context.Context, string, []byte) (Output, error) {
+	return Output{}, errors.New("the gate must not mutate")
+}
+
+func (f *fakeVoter) ReadFile(_ context.Context, p string) (File, error) {
+	if d, ok := f.files[p]; ok {
+		return File{Data: []byte(d), Exists: true}, nil
+	}
+	return File{}, nil
+}
+
+func (f *fakeVoter) WriteFile(context.Context, string, File) error {
+	return errors.New("the gate must not mutate")
+}
+
+func gateStep(t *testing.T, params string) Spec {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(params), &doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := gateKind().New(doc.Content[0])
+	if err != nil {
+		t.Fatalf("sge_gate %s: %v", params, err)
+	}
+	return s
+}
+
+// The sge_gate step end to end over fake voters: the collector, the
+// decision and the data, with the anti-flap record read through the shadow.
+func TestGateStep(t *testing.T) {
+	const base = "{master: m, shadow: s, witnesses: 'w1,w2,m', sge_root: /sge, sge_cell: c}"
+	spool := "/spool/qmaster"
+	record := func(content string) map[string]string {
+		return map[string]string{
+			"/sge/c/common/bootstrap":               "qmaster_spool_dir " + spool + "\n",
+			"/sge/c/common/act_qmaster":             "m\n",
+			"/spool/.sgerun-last-takeover.json":     content,
+			"/other/.sgerun-last-takeover.json":     content,
+			"/unrelated/.sgerun-last-takeover.json": "",
+		}
+	}
+	recent := `{"time":"` + time.Now().Add(-time.Minute).UTC().Format(time.RFC3339) + `","run_id":"r1","from":"m","to":"s","acked":false}`
+	cases := []struct {
+		name, params string
+		probes       map[string]string // voter -> probe output; absent: unreachable
+		files        map[string]string
+		verdict      string
+		err          error
+		reason       string
+	}{
+		{"cut master, no record", base, map[string]string{"s": probeCut, "w1": probeCut, "w2": probeRefused}, nil, VerdictMasterDown, nil, ""},
+		{"corrupt record refuses and names it", base, map[string]string{"s": probeCut, "w1": probeCut, "w2": probeCut},
+			record(`{"time": "2026-`), VerdictAntiflapUnreadable, ErrRefused, "/spool/.sgerun-last-takeover.json"},
+		{"empty record refuses", base, map[string]string{"s": probeCut, "w1": probeCut, "w2": probeCut},
+			record(""), VerdictAntiflapUnreadable, ErrRefused, "empty anti-flap record"},
+		{"no antiflap parameter: the window still applies", base, map[string]string{"s": probeCut, "w1": probeCut, "w2": probeCut},
+			record(recent), VerdictAntiflap, ErrRefused, "run r1"},
+		{"antiflap 0s turns it off", "{master: m, shadow: s, witnesses: 'w1,w2', sge_root: /sge, sge_cell: c, antiflap: 0s}",
+			map[string]string{"s": probeCut, "w1": probeCut, "w2": probeCut}, record(recent), VerdictMasterDown, nil, ""},
+		{"shared_dir holds the record", "{master: m, shadow: s, witnesses: 'w1,w2', sge_root: /sge, sge_cell: c, shared_dir: /other}",
+			map[string]string{"s": probeCut, "w1": probeCut, "w2": probeCut}, record("{bad"), VerdictAntiflapUnreadable, ErrRefused, "/other/.sgerun-last-takeover.json"},
+		{"a slow master seen by one witness vetoes", base, map[string]string{"s": probeHung, "w1": probeSlowAct, "w2": probeHung},
+			record(""), VerdictHealthy, ErrRefused, "w1 got qping status 0"},
+		{"isolated shadow", base, map[string]string{"s": probeCut}, record(""), VerdictNoQuorum, ErrRefused, "w1 ssh_unreachable"},
+		{"unreachable shadow", base, map[string]string{"w1": probeAlive, "w2": probeAlive}, record(""), VerdictShadowCutOff, ErrRefused, "shadow s cannot be reached"},
+		{"a probe cut short abstains", base, map[string]string{"s": probeCut, "w1": probeHung[:120], "w2": probeCut}, nil, VerdictMasterDown, nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			files := c.files
+			if len(files) == 0 {
+				files = map[string]string{"/sge/c/common/bootstrap": "qmaster_spool_dir " + spool + "\n"}
+			}
+			env := Env{Connect: func(_ context.Context, host, _ string) (Target, error) {
+				out, ok := c.probes[host]
+				if !ok {
+					return nil, errors.New("ssh dial " + host + ": no route to host")
+				}
+				return &fakeVoter{name: host, probe: out, files: files}, nil
+			}}
+			res, err := gateStep(t, c.params).Do(context.Background(), nil, env)
+			if c.err == nil && err != nil || c.err != nil && !errors.Is(err, c.err) {
+				t.Fatalf("err %v, want %v; data %v", err, c.err, res.Data)
+			}
+			if res.Data["verdict"] != c.verdict {
+				t.Fatalf("verdict %v, want %s; reason %v", res.Data["verdict"], c.verdict, res.Data["reason"])
+			}
+			if r, _ := res.Data["reason"].(string); !strings.Contains(r, c.reason) {
+				t.Errorf("reason %q lacks %q", r, c.reason)
+			}
+			if _, ok := res.Data["voters"].(map[string]any)["m"]; ok {
+				t.Errorf("the master votes on itself")
+			}
+		})
+	}
+}
+
+func TestGateStepParams(t *testing.T) {
+	s := gateStep(t, "{master: m, shadow: s, sge_root: /sge}").(*gateSpec)
+	if s.Antiflap != DefaultGateAntiflap || s.Timeout != DefaultGateTimeout || s.config().retryTimeout() != 3*DefaultGateTimeout {
+		t.Errorf("defaults: antiflap %s timeout %s retry %s", s.Antiflap, s.Timeout, s.config().retryTimeout())
+	}
+	for _, bad := range []string{
+		"{master: m, shadow: m, sge_root: /sge}",
+		"{master: m, shadow: s, sge_root: /sge, timeout: 5s, retry_timeout: 2s}",
+		"{master: m, shadow: s, sge_root: /sge, retry_timeout: -1s}",
+		"{master: m, shadow: s, sge_root: /sge, antiflap: -1s}",
+		"{master: m, shadow: s, sge_root: /sge, bogus: 1}",
+	} {
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(bad), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := gateKind().New(doc.Content[0]); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+// The probe script quotes the master and carries both time-outs.
+func TestGateProbeScript(t *testing.T) {
+	s := GateProbeScript(GateConfig{Master: "m'; rm -rf /", SGERoot: "/sge", SGECell: "c", Port: 6444, Timeout: 2500 * time.Millisecond})
+	if !strings.Contains(s, `m='m'\''; rm -rf /'`) && !strings.Contains(s, "m="+shell.Quote("m'; rm -rf /")) {
+		t.Errorf("master not quoted:\n%s", s[:200])
+	}
+	if !strings.Contains(s, "t1=2.5; t2=7.5") {
+		t.Errorf("time-outs missing:\n%s", s)
 	}
 }
