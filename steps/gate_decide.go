@@ -64,7 +64,8 @@ const (
 	// an unresolvable name, an unexpected error).
 	CauseTCPUnavailable = "tcp_probe_unavailable"
 	// CauseQpingError: qping failed in a way that says nothing about the
-	// master (not executable, killed, exited 0 without a reply).
+	// master (not executable, exited 0 without a reply, or failed fast
+	// on an open port, as an "access denied" does).
 	CauseQpingError = "qping_error"
 	// CauseNotRetried: the port was open and qping silent, but the longer
 	// second qping did not run.
@@ -200,6 +201,12 @@ func VoteOf(v VoterEvidence) VoterVote {
 	case TCPOpen:
 		if len(v.Master.Attempts) < 2 {
 			return abstain(CauseNotRetried, "port open, qping silent, and no second qping ran")
+		}
+		if !last.TimedOut {
+			// Hung means no reply at all. A qping that fails fast on an
+			// open port got an answer of some kind (access denied, a
+			// closed connection): the qmaster may be alive.
+			return abstain(CauseQpingError, "port open, but qping failed without timing out: "+what)
 		}
 		return down("hung", fmt.Sprintf("port open but no qping reply in %d attempts (last %s); %s",
 			len(v.Master.Attempts), fmtSeconds(last.TimeoutSeconds), what))

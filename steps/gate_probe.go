@@ -213,7 +213,7 @@ func CollectGate(ctx context.Context, cfg GateConfig, env Env) (GateEvidence, er
 // probeVoter runs the probe script on one voter.
 func probeVoter(ctx context.Context, cfg GateConfig, env Env, voter string) (VoterEvidence, Target) {
 	ve := VoterEvidence{Host: voter, Master: HostProbe{Host: cfg.Master, TCP: TCPUnknown}}
-	cctx, cancel := context.WithTimeout(ctx, cfg.Timeout+cfg.retryTimeout()+10*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, cfg.Timeout+cfg.retryTimeout()+15*time.Second)
 	defer cancel()
 	t, err := env.Connect(cctx, voter, "")
 	if err == nil {

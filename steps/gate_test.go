@@ -187,6 +187,10 @@ func TestDecideGate(t *testing.T) {
 			verdict: VerdictNoQuorum, decision: GateRefused, causes: map[string]string{"w1": CauseQpingMissing}},
 		{name: "qping not executable (exit 126) abstains", ev: gev(cut("s"), voter("w1", TCPRefused, att(3, 126, -1)), cut("w2")), pol: pol,
 			verdict: VerdictMasterDown, decision: GateMasterDown, causes: map[string]string{"w1": CauseQpingError}},
+		{name: "qping fails fast on an open port (access denied): abstains, not hung", ev: gev(cut("s"),
+			voter("w1", TCPOpen, QpingAttempt{TimeoutSeconds: 3, Exit: 1, Status: -1, Output: "error: commlib error: access denied (client IP resolved to host name \"x\". This is not identical to clients host name \"w1\")"},
+				QpingAttempt{TimeoutSeconds: 9, Exit: 1, Status: -1, Output: "error: commlib error: access denied"}), cut("w2")),
+			pol: pol, verdict: VerdictMasterDown, decision: GateMasterDown, causes: map[string]string{"w1": CauseQpingError}, counts: &[3]int{2, 0, 1}},
 		{name: "qping exit 0 without a status line abstains", ev: gev(cut("s"), voter("w1", TCPOpen, att(3, 0, -1)), cut("w2")), pol: pol,
 			verdict: VerdictMasterDown, decision: GateMasterDown, causes: map[string]string{"w1": CauseQpingError}},
 		{name: "act_qmaster names another live qmaster", ev: gev(with(cut("s"), func(v *VoterEvidence) {
