@@ -84,13 +84,16 @@ func (c *credentials) hint() string {
 	return " (" + strings.Join(parts, "; ") + ")"
 }
 
-// credentials gathers the keys for t: explicit identity files first, then
-// the agent's keys, then the default identity files. The caller must call
-// closer when the handshake is over.
+// credentials gathers the keys for t as OpenSSH orders them: identity
+// files (each with its certificate, from CertificateFile or
+// "<file>-cert.pub", offered first), then the agent's keys (with
+// IdentitiesOnly, only those matching an identity file or certificate),
+// then OpenSSH's default files. The caller must call closer when the
+// handshake is over.
 func (p *Pool) credentials(t target) (*credentials, error) {
 	cr := &credentials{closer: func() {}}
 	var agentSigners []ssh.Signer
-	if sock := p.s.AgentSocket; sock != "" {
+	if sock := t.agentSocket; sock != "" {
 		conn, err := net.Dial("unix", sock)
 		if err != nil {
 			cr.agentErr = fmt.Errorf("ssh-agent %s: %w", sock, err)
@@ -102,17 +105,47 @@ func (p *Pool) credentials(t target) (*credentials, error) {
 			}
 		}
 	}
+	var certs []*ssh.Certificate
+	for _, path := range t.certFiles {
+		c, err := loadCert(path)
+		if err != nil {
+			continue // OpenSSH skips unreadable certificate files
+		}
+		certs = append(certs, c)
+	}
 	seen := map[string]bool{}
-	add := func(s ssh.Signer) {
+	add := func(list *[]ssh.Signer, s ssh.Signer) {
 		k := string(s.PublicKey().Marshal())
 		if !seen[k] {
 			seen[k] = true
-			cr.signers = append(cr.signers, s)
+			*list = append(*list, s)
 		}
 	}
-	var defaults []ssh.Signer
+	// withCerts adds the certificates for s, then s.
+	withCerts := func(list *[]ssh.Signer, s ssh.Signer, extra *ssh.Certificate) {
+		for _, c := range append(certs, extra) {
+			if c == nil || !keysEqual(c.Key, s.PublicKey()) {
+				continue
+			}
+			if cs, err := ssh.NewCertSigner(c, s); err == nil {
+				add(list, cs)
+			}
+		}
+		add(list, s)
+	}
+	// wanted are the public keys of the identity files, for
+	// IdentitiesOnly.
+	wanted := map[string]bool{}
+	for _, c := range certs {
+		wanted[string(c.Key.Marshal())] = true
+	}
+	var first, defaults []ssh.Signer
 	for _, id := range t.identities {
 		k := p.keys.load(id.path)
+		if pub := loadPub(id.path + ".pub"); pub != nil {
+			wanted[string(pub.Marshal())] = true
+		}
+		side, _ := loadCert(id.path + "-cert.pub")
 		switch {
 		case k.missing && !id.explicit:
 			continue
@@ -121,18 +154,21 @@ func (p *Pool) credentials(t target) (*credentials, error) {
 		case k.err != nil:
 			cr.closer()
 			return nil, fmt.Errorf("%w: %w", ErrAuth, k.err)
-		case id.explicit:
-			add(k.signer)
+		case id.fallback:
+			wanted[string(k.signer.PublicKey().Marshal())] = true
+			withCerts(&defaults, k.signer, side)
 		default:
-			defaults = append(defaults, k.signer)
+			wanted[string(k.signer.PublicKey().Marshal())] = true
+			withCerts(&first, k.signer, side)
 		}
 	}
 	for _, s := range agentSigners {
-		add(s)
+		if t.opts.identitiesOnly && !wanted[string(s.PublicKey().Marshal())] {
+			continue
+		}
+		withCerts(&first, s, nil)
 	}
-	for _, s := range defaults {
-		add(s)
-	}
+	cr.signers = append(first, defaults...)
 	if len(cr.signers) == 0 {
 		cr.closer()
 		if len(cr.encrypted) > 0 {
@@ -140,10 +176,43 @@ func (p *Pool) credentials(t target) (*credentials, error) {
 				ErrAuth, strings.Join(cr.encrypted, ", "))
 		}
 		msg := "no identity file and no ssh-agent key to offer"
+		if t.opts.identitiesOnly {
+			msg += " (IdentitiesOnly yes: agent keys count only when an IdentityFile names them)"
+		}
 		if cr.agentErr != nil {
 			msg += ": " + cr.agentErr.Error()
 		}
 		return nil, fmt.Errorf("%w: %s", ErrAuth, msg)
 	}
 	return cr, nil
+}
+
+// loadCert reads an OpenSSH certificate file.
+func loadCert(path string) (*ssh.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", path, err)
+	}
+	c, ok := pub.(*ssh.Certificate)
+	if !ok {
+		return nil, fmt.Errorf("certificate %s: not a certificate", path)
+	}
+	return c, nil
+}
+
+// loadPub reads a public key file, or returns nil.
+func loadPub(path string) ssh.PublicKey {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(data)
+	if err != nil {
+		return nil
+	}
+	return pub
 }

@@ -9,6 +9,14 @@ import (
 // Sentinel errors. Match them with errors.Is; the wrapping error carries
 // the host and the details.
 var (
+	// ErrHostKey means the host's key could not be verified: it is
+	// unknown, changed, revoked, or a certificate the CA does not vouch
+	// for. Every ErrHostKeyMismatch and ErrUnknownHost also matches
+	// ErrHostKey.
+	ErrHostKey = errors.New("host key verification failed")
+	// ErrConfig means ssh_config could not be resolved for the host (ssh
+	// -G failed, or the built-in parser refused a construct).
+	ErrConfig = errors.New("ssh_config")
 	// ErrHostKeyMismatch means the host presented a key that differs from
 	// the one known_hosts holds for it. The connection is never used.
 	ErrHostKeyMismatch = errors.New("host key mismatch")
