@@ -7,6 +7,7 @@ import (
 
 	"github.com/sgerun/sgerun/diag"
 	"github.com/sgerun/sgerun/runbook"
+	"github.com/sgerun/sgerun/sshexec"
 )
 
 // Exit codes, documented in README.md and `sgerun help exit-codes`.
@@ -16,6 +17,10 @@ const (
 	exitInput      = 2 // usage, inventory or runbook error; nothing executed
 	exitRefused    = 3 // refused by a safety gate (assert, lock held)
 	exitIncomplete = 4 // rollback did not complete, or the run was interrupted
+	// 5 is reserved.
+	exitUnreachable = 6 // a host could not be reached over SSH
+	exitHostKey     = 7 // a host's key could not be verified
+	exitAuth        = 8 // SSH authentication was refused
 )
 
 // errUsage marks command-line mistakes (exit 2).
@@ -43,6 +48,12 @@ func exitCode(err error) int {
 		return exitInput
 	case errors.Is(err, runbook.ErrRefused):
 		return exitRefused
+	case errors.Is(err, sshexec.ErrHostKey):
+		return exitHostKey
+	case errors.Is(err, sshexec.ErrAuth):
+		return exitAuth
+	case errors.Is(err, sshexec.ErrUnreachable):
+		return exitUnreachable
 	}
 	return exitFailed
 }
@@ -53,4 +64,8 @@ const exitCodesHelp = `Exit codes:
   2  usage, inventory or runbook error; nothing executed
   3  refused by a safety gate (assert, lock held)
   4  a step failed and rollback did not complete, or the run was
-     interrupted; operator action needed (see sgerun show / rollback / resume)`
+     interrupted; operator action needed (see sgerun show / rollback / resume)
+  6  SSH: a host is unreachable (refused, timed out, proxy failed)
+  7  SSH: a host key could not be verified (unknown, changed, revoked,
+     or a certificate the known CA does not vouch for)
+  8  SSH: authentication was refused (user, keys, certificates)`
