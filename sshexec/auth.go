@@ -84,12 +84,11 @@ func (c *credentials) hint() string {
 	return " (" + strings.Join(parts, "; ") + ")"
 }
 
-// credentials gathers the keys for t as OpenSSH orders them: identity
-// files (each with its certificate, from CertificateFile or
-// "<file>-cert.pub", offered first), then the agent's keys (with
-// IdentitiesOnly, only those matching an identity file or certificate),
-// then OpenSSH's default files. The caller must call closer when the
-// handshake is over.
+// credentials gathers the keys for t in OpenSSH's order (pubkey_prepare):
+// CertificateFile certificates; identity files the agent also holds, with
+// the agent's key; the agent's other keys (not with IdentitiesOnly); the
+// remaining identity files, each followed by its "<file>-cert.pub". The
+// caller must call closer when the handshake is over.
 func (p *Pool) credentials(t target) (*credentials, error) {
 	cr := &credentials{closer: func() {}}
 	var agentSigners []ssh.Signer
@@ -105,70 +104,97 @@ func (p *Pool) credentials(t target) (*credentials, error) {
 			}
 		}
 	}
-	var certs []*ssh.Certificate
-	for _, path := range t.certFiles {
-		c, err := loadCert(path)
-		if err != nil {
-			continue // OpenSSH skips unreadable certificate files
-		}
-		certs = append(certs, c)
+	// One identity: a public key, and the signer for it if we have one.
+	type ident struct {
+		pub    ssh.PublicKey
+		signer ssh.Signer
+		path   string
 	}
-	seen := map[string]bool{}
-	add := func(list *[]ssh.Signer, s ssh.Signer) {
-		k := string(s.PublicKey().Marshal())
-		if !seen[k] {
-			seen[k] = true
-			*list = append(*list, s)
-		}
-	}
-	// withCerts adds the certificates for s, then s.
-	withCerts := func(list *[]ssh.Signer, s ssh.Signer, extra *ssh.Certificate) {
-		for _, c := range append(certs, extra) {
-			if c == nil || !keysEqual(c.Key, s.PublicKey()) {
-				continue
-			}
-			if cs, err := ssh.NewCertSigner(c, s); err == nil {
-				add(list, cs)
-			}
-		}
-		add(list, s)
-	}
-	// wanted are the public keys of the identity files, for
-	// IdentitiesOnly.
-	wanted := map[string]bool{}
-	for _, c := range certs {
-		wanted[string(c.Key.Marshal())] = true
-	}
-	var first, defaults []ssh.Signer
+	var files []*ident
 	for _, id := range t.identities {
 		k := p.keys.load(id.path)
-		if pub := loadPub(id.path + ".pub"); pub != nil {
-			wanted[string(pub.Marshal())] = true
-		}
-		side, _ := loadCert(id.path + "-cert.pub")
+		var pub ssh.PublicKey
 		switch {
 		case k.missing && !id.explicit:
 			continue
 		case k.encrypted:
+			pub = loadPub(id.path + ".pub")
 			cr.encrypted = append(cr.encrypted, id.path)
+			if pub == nil {
+				continue
+			}
 		case k.err != nil:
 			cr.closer()
 			return nil, fmt.Errorf("%w: %w", ErrAuth, k.err)
-		case id.fallback:
-			wanted[string(k.signer.PublicKey().Marshal())] = true
-			withCerts(&defaults, k.signer, side)
 		default:
-			wanted[string(k.signer.PublicKey().Marshal())] = true
-			withCerts(&first, k.signer, side)
+			pub = k.signer.PublicKey()
+		}
+		files = append(files, &ident{pub: pub, signer: k.signer, path: id.path})
+		if c, err := loadCert(id.path + "-cert.pub"); err == nil && keysEqual(c.Key, pub) {
+			files = append(files, &ident{pub: c, path: id.path + "-cert.pub"})
 		}
 	}
-	for _, s := range agentSigners {
-		if t.opts.identitiesOnly && !wanted[string(s.PublicKey().Marshal())] {
+	var preferred []*ident
+	for _, path := range t.certFiles {
+		if c, err := loadCert(path); err == nil {
+			preferred = append(preferred, &ident{pub: c, path: path})
+		}
+	}
+	var others []*ident
+	for _, as := range agentSigners {
+		found := false
+		for i, f := range files {
+			if keysEqual(f.pub, as.PublicKey()) {
+				f.signer = as
+				preferred = append(preferred, f)
+				files = append(files[:i], files[i+1:]...)
+				found = true
+				break
+			}
+		}
+		if !found && !t.opts.identitiesOnly {
+			others = append(others, &ident{pub: as.PublicKey(), signer: as})
+		}
+	}
+	all := append(append(preferred, others...), files...)
+	// A certificate signs with the private key of the plain key it
+	// certifies, from an identity file or the agent.
+	plain := func(key ssh.PublicKey) ssh.Signer {
+		for _, f := range all {
+			if f.signer != nil && keysEqual(f.pub, key) {
+				return f.signer
+			}
+		}
+		for _, as := range agentSigners {
+			if keysEqual(as.PublicKey(), key) {
+				return as
+			}
+		}
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, f := range all {
+		s := f.signer
+		if c, ok := f.pub.(*ssh.Certificate); ok && s == nil {
+			base := plain(c.Key)
+			if base == nil {
+				continue
+			}
+			cs, err := ssh.NewCertSigner(c, base)
+			if err != nil {
+				continue
+			}
+			s = cs
+		}
+		if s == nil {
 			continue
 		}
-		withCerts(&first, s, nil)
+		k := string(s.PublicKey().Marshal())
+		if !seen[k] {
+			seen[k] = true
+			cr.signers = append(cr.signers, s)
+		}
 	}
-	cr.signers = append(first, defaults...)
 	if len(cr.signers) == 0 {
 		cr.closer()
 		if len(cr.encrypted) > 0 {

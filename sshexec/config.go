@@ -224,7 +224,6 @@ func (s *settings) expandAll(ps []string) []string {
 type identity struct {
 	path     string
 	explicit bool // a missing file is an error
-	fallback bool // one of OpenSSH's default files, offered after the agent's keys
 }
 
 // target is a Host with every setting resolved.
@@ -301,16 +300,12 @@ func (p *Pool) resolveQuery(ctx context.Context, name string, q query, explicit 
 	for _, id := range explicit {
 		exp[id] = true
 	}
-	defaults := map[string]bool{}
-	for _, n := range defaultIdentities {
-		defaults["~/.ssh/"+n] = true
-	}
 	for _, raw := range o.identityFiles {
 		path, err := s.expandTokens(raw, o)
 		if err != nil {
 			return target{}, err
 		}
-		t.identities = append(t.identities, identity{path: path, explicit: exp[path], fallback: defaults[raw]})
+		t.identities = append(t.identities, identity{path: path, explicit: exp[path]})
 	}
 	for _, raw := range o.certificateFiles {
 		path, err := s.expandTokens(raw, o)
