@@ -103,7 +103,7 @@ func (c *SSHConnector) TargetAt(ctx context.Context, name, address string) (step
 	if err != nil {
 		return nil, err
 	}
-	h.Name, h.Address = name+"@"+address, address
+	h.Name, h.Alias, h.Address = name+"@"+address, name, address
 	cl, err := c.Pool.Client(ctx, h)
 	if err != nil {
 		return nil, err

@@ -99,10 +99,12 @@ type Host struct {
 	// Name is the logical name (the inventory key). The Pool keeps one
 	// connection per Name.
 	Name string
-	// Address is the address to dial. Default: Name, rewritten by
-	// ssh_config HostName. ssh_config is matched against Address when it
-	// is set and against Name otherwise; an explicit Address is never
-	// rewritten (it is passed as -o HostName).
+	// Alias is the destination ssh_config is matched against, as in
+	// `ssh ALIAS`. Default: Name.
+	Alias string
+	// Address is the address to dial. Default: ssh_config HostName, then
+	// the alias. An explicit Address is never rewritten (it is passed as
+	// ssh -o HostName=ADDRESS ALIAS).
 	Address string
 	// Port is the SSH port; 0 means Config.Port, ssh_config or 22.
 	Port int
@@ -126,6 +128,7 @@ const maxHops = 8
 type settings struct {
 	Config
 	home        string // the user's home as OpenSSH sees it (passwd)
+	envAgent    string // $SSH_AUTH_SOCK
 	defaultUser string
 	uid         string
 	localHost   string
@@ -160,9 +163,7 @@ func newSettings(cfg Config) (*settings, error) {
 		s.uid = strconv.Itoa(os.Getuid())
 	}
 	s.localHost, _ = os.Hostname()
-	if s.AgentSocket == "" {
-		s.AgentSocket = os.Getenv("SSH_AUTH_SOCK")
-	}
+	s.envAgent = os.Getenv("SSH_AUTH_SOCK")
 	s.KnownHostsFiles = s.expandAll(s.KnownHostsFiles)
 	s.IdentityFiles = s.expandAll(s.IdentityFiles)
 
@@ -242,14 +243,14 @@ func (t target) addr() string { return net.JoinHostPort(t.opts.hostname, strconv
 // resolveHost resolves an inventory host: its explicit fields and
 // Config's rank above ssh_config.
 func (p *Pool) resolveHost(ctx context.Context, h Host) (target, error) {
-	if h.Name == "" && h.Address == "" {
+	if h.Name == "" {
 		return target{}, errors.New("host has no name")
 	}
 	if h.Port < 0 || h.Port > 65535 {
 		return target{}, fmt.Errorf("host %s: port %d out of range", h.Name, h.Port)
 	}
 	s := p.s
-	q := query{dest: cmp.Or(h.Address, h.Name), hostname: h.Address, user: cmp.Or(h.User, s.User), jump: normalizeJump(s.Jump)}
+	q := query{dest: cmp.Or(h.Alias, h.Name), hostname: h.Address, user: cmp.Or(h.User, s.User), jump: normalizeJump(s.Jump)}
 	q.port = h.Port
 	if q.port == 0 {
 		q.port = s.Port
@@ -295,7 +296,7 @@ func (p *Pool) resolveQuery(ctx context.Context, name string, q query, explicit 
 	for i, f := range o.globalKnownHosts {
 		o.globalKnownHosts[i] = s.expand(f)
 	}
-	t := target{name: name, opts: o, agentSocket: s.AgentSocket}
+	t := target{name: name, opts: o, agentSocket: cmp.Or(s.AgentSocket, s.envAgent)}
 	exp := map[string]bool{}
 	for _, id := range explicit {
 		exp[id] = true
@@ -315,7 +316,7 @@ func (p *Pool) resolveQuery(ctx context.Context, name string, q query, explicit 
 		t.certFiles = append(t.certFiles, path)
 	}
 	switch {
-	case s.Config.AgentSocket != "":
+	case s.AgentSocket != "":
 	case o.identityAgent == "none":
 		t.agentSocket = ""
 	case o.identityAgent == "SSH_AUTH_SOCK", o.identityAgent == "":

@@ -318,6 +318,10 @@ func (c *hostCheck) verify(lines []khLine, key ssh.PublicKey) error {
 			return fmt.Errorf("%w: %w: %s presented %s key %s, which %s:%d marks @revoked; the host must get a new key",
 				ErrHostKey, ErrHostKeyMismatch, c.display, key.Type(), ssh.FingerprintSHA256(key), l.file, l.line)
 		}
+		if cert, ok := key.(*ssh.Certificate); ok && keysEqual(l.key, cert.Key) {
+			return fmt.Errorf("%w: %w: %s presented a certificate for %s key %s, which %s:%d marks @revoked; the host must get a new key",
+				ErrHostKey, ErrHostKeyMismatch, c.display, cert.Key.Type(), ssh.FingerprintSHA256(cert.Key), l.file, l.line)
+		}
 		if cert, ok := key.(*ssh.Certificate); ok && keysEqual(l.key, cert.SignatureKey) {
 			return fmt.Errorf("%w: %w: %s presented a certificate signed by CA %s, which %s:%d marks @revoked",
 				ErrHostKey, ErrHostKeyMismatch, c.display, ssh.FingerprintSHA256(cert.SignatureKey), l.file, l.line)
