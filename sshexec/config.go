@@ -206,7 +206,19 @@ func newSettings(cfg Config) (*settings, error) {
 			return nil, err
 		}
 	}
-	s.resolver = newResolver(sshPath, configFile, parser)
+	var classes *classifier
+	if sshPath != "" {
+		var files []cfgFile
+		switch {
+		case configFile == "none":
+		case configFile != "":
+			files = []cfgFile{{path: configFile, user: true}}
+		default:
+			files = []cfgFile{{path: filepath.Join(s.home, ".ssh", "config"), user: true}, {path: "/etc/ssh/ssh_config"}}
+		}
+		classes = newClassifier(files, s.home)
+	}
+	s.resolver = newResolver(sshPath, configFile, parser, classes)
 	return s, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,7 +64,10 @@ type resolver struct {
 	// (~/.ssh/config and /etc/ssh/ssh_config).
 	configFile string
 	parser     *fallbackParser
-	sem        chan struct{} // bounds concurrent ssh -G processes
+	// classes, when not nil, lets one ssh -G answer stand for every
+	// destination with the same Host blocks.
+	classes *classifier
+	sem     chan struct{} // bounds concurrent ssh -G processes
 
 	mu    sync.Mutex
 	cache map[string]*resolution
@@ -75,20 +79,61 @@ type resolution struct {
 	err  error
 }
 
-func newResolver(sshPath, configFile string, parser *fallbackParser) *resolver {
+func newResolver(sshPath, configFile string, parser *fallbackParser, classes *classifier) *resolver {
 	return &resolver{
 		sshPath:    sshPath,
 		configFile: configFile,
 		parser:     parser,
+		classes:    classes,
 		sem:        make(chan struct{}, max(4, 2*runtime.NumCPU())),
 		cache:      make(map[string]*resolution),
 	}
 }
 
 // resolve returns the options for q, asking ssh -G (or the parser) at most
-// once per distinct q.
+// once per distinct q, or once per class of destinations.
 func (r *resolver) resolve(ctx context.Context, q query) (options, error) {
-	k := q.key()
+	if r.classes == nil || r.sshPath == "" {
+		o, err := r.resolveKey(ctx, q.key(), q)
+		return o.clone(), err
+	}
+	sig, hostname := r.classes.signature(q.dest)
+	cq := q
+	cq.dest = "\x02" + sig
+	if cq.hostname != "" {
+		// Without Match, an explicit address changes only the address.
+		cq.hostname = "\x02"
+	}
+	o, err := r.resolveKey(ctx, cq.key(), q)
+	if err != nil {
+		return options{}, err
+	}
+	// The answer for the class's first destination, made this one's:
+	// only the host name differs.
+	o = o.clone()
+	o.host = q.dest
+	switch {
+	case q.hostname != "":
+		o.hostname = q.hostname
+	case hostname != "":
+		o.hostname = hostname
+	default:
+		o.hostname = strings.ToLower(q.dest)
+	}
+	return o, nil
+}
+
+func (o options) clone() options {
+	o.identityFiles = slices.Clone(o.identityFiles)
+	o.certificateFiles = slices.Clone(o.certificateFiles)
+	o.userKnownHosts = slices.Clone(o.userKnownHosts)
+	o.globalKnownHosts = slices.Clone(o.globalKnownHosts)
+	o.hostKeyAlgos = slices.Clone(o.hostKeyAlgos)
+	return o
+}
+
+// resolveKey answers q under cache key k.
+func (r *resolver) resolveKey(ctx context.Context, k string, q query) (options, error) {
 	r.mu.Lock()
 	res := r.cache[k]
 	if res == nil {
