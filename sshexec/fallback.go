@@ -43,7 +43,10 @@ func newFallbackParser(path string, explicit bool, home, defaultUser string) (*f
 		return nil, fmt.Errorf("read ssh_config: %w", err)
 	}
 	fp.path = path
-	if kw := unsupportedKeyword(data); kw != "" {
+	if kw := unsupportedKeyword(data); strings.HasPrefix(kw, "\x00") {
+		fp.refuse = fmt.Errorf("%w: ssh_config %s: bad configuration option %q (ssh refuses it too)", ErrConfig, path, kw[1:])
+		return fp, nil
+	} else if kw != "" {
 		fp.refuse = fmt.Errorf("%w: ssh_config %s uses %s, which only OpenSSH's own `ssh -G` resolves faithfully; "+
 			"install the OpenSSH client (openssh-client) or set ssh.ssh_config: none", ErrConfig, path, kw)
 		return fp, nil
@@ -54,6 +57,133 @@ func newFallbackParser(path string, explicit bool, home, defaultUser string) (*f
 	}
 	fp.cfg = c
 	return fp, nil
+}
+
+// sshKeywords are the keywords OpenSSH 9's ssh accepts (deprecated ones
+// included, which it only warns about); ssh refuses any other.
+var sshKeywords = map[string]bool{
+	"addkeystoagent":                   true,
+	"addressfamily":                    true,
+	"batchmode":                        true,
+	"bindaddress":                      true,
+	"bindinterface":                    true,
+	"canonicaldomains":                 true,
+	"canonicalizefallbacklocal":        true,
+	"canonicalizehostname":             true,
+	"canonicalizemaxdots":              true,
+	"canonicalizepermittedcnames":      true,
+	"casignaturealgorithms":            true,
+	"certificatefile":                  true,
+	"challengeresponseauthentication":  true,
+	"checkhostip":                      true,
+	"cipher":                           true,
+	"ciphers":                          true,
+	"clearallforwardings":              true,
+	"compression":                      true,
+	"compressionlevel":                 true,
+	"connectionattempts":               true,
+	"connecttimeout":                   true,
+	"controlmaster":                    true,
+	"controlpath":                      true,
+	"controlpersist":                   true,
+	"dsaauthentication":                true,
+	"dynamicforward":                   true,
+	"enableescapecommandline":          true,
+	"enablesshkeysign":                 true,
+	"escapechar":                       true,
+	"exitonforwardfailure":             true,
+	"fallbacktorsh":                    true,
+	"fingerprinthash":                  true,
+	"forkafterauthentication":          true,
+	"forwardagent":                     true,
+	"forwardx11":                       true,
+	"forwardx11timeout":                true,
+	"forwardx11trusted":                true,
+	"gatewayports":                     true,
+	"globalknownhostsfile":             true,
+	"globalknownhostsfile2":            true,
+	"gssapiauthentication":             true,
+	"gssapiclientidentity":             true,
+	"gssapidelegatecredentials":        true,
+	"gssapikexalgorithms":              true,
+	"gssapikeyexchange":                true,
+	"gssapirenewalforcesrekey":         true,
+	"gssapiserveridentity":             true,
+	"gssapitrustdns":                   true,
+	"hashknownhosts":                   true,
+	"host":                             true,
+	"hostbasedacceptedalgorithms":      true,
+	"hostbasedauthentication":          true,
+	"hostbasedkeytypes":                true,
+	"hostkeyalgorithms":                true,
+	"hostkeyalias":                     true,
+	"hostname":                         true,
+	"identitiesonly":                   true,
+	"identityagent":                    true,
+	"identityfile":                     true,
+	"ignoreunknown":                    true,
+	"include":                          true,
+	"ipqos":                            true,
+	"kbdinteractiveauthentication":     true,
+	"kbdinteractivedevices":            true,
+	"keepalive":                        true,
+	"kexalgorithms":                    true,
+	"knownhostscommand":                true,
+	"localcommand":                     true,
+	"localforward":                     true,
+	"loglevel":                         true,
+	"logverbose":                       true,
+	"macs":                             true,
+	"match":                            true,
+	"nohostauthenticationforlocalhost": true,
+	"numberofpasswordprompts":          true,
+	"passwordauthentication":           true,
+	"permitlocalcommand":               true,
+	"permitremoteopen":                 true,
+	"pkcs11provider":                   true,
+	"port":                             true,
+	"protocol":                         true,
+	"proxycommand":                     true,
+	"proxyjump":                        true,
+	"proxyusefdpass":                   true,
+	"pubkeyacceptedalgorithms":         true,
+	"pubkeyacceptedkeytypes":           true,
+	"pubkeyauthentication":             true,
+	"rekeylimit":                       true,
+	"remotecommand":                    true,
+	"remoteforward":                    true,
+	"requesttty":                       true,
+	"requiredrsasize":                  true,
+	"revokedhostkeys":                  true,
+	"rhostsauthentication":             true,
+	"rhostsrsaauthentication":          true,
+	"rsaauthentication":                true,
+	"securitykeyprovider":              true,
+	"sendenv":                          true,
+	"serveralivecountmax":              true,
+	"serveraliveinterval":              true,
+	"sessiontype":                      true,
+	"setenv":                           true,
+	"smartcarddevice":                  true,
+	"stdinnull":                        true,
+	"streamlocalbindmask":              true,
+	"streamlocalbindunlink":            true,
+	"stricthostkeychecking":            true,
+	"syslogfacility":                   true,
+	"tcpkeepalive":                     true,
+	"tunnel":                           true,
+	"tunneldevice":                     true,
+	"updatehostkeys":                   true,
+	"uselogin":                         true,
+	"useprivilegedport":                true,
+	"user":                             true,
+	"userknownhostsfile":               true,
+	"userknownhostsfile2":              true,
+	"useroaming":                       true,
+	"usersh":                           true,
+	"verifyhostkeydns":                 true,
+	"visualhostkey":                    true,
+	"xauthlocation":                    true,
 }
 
 // unsupportedKeyword returns the first keyword of data the parser cannot
@@ -67,8 +197,11 @@ func unsupportedKeyword(data []byte) string {
 		}
 		kw := strings.ToLower(strings.SplitN(f[0], "=", 2)[0])
 		switch kw {
-		case "match", "include", "canonicalizehostname":
+		case "match", "include", "canonicalizehostname", "ignoreunknown":
 			return f[0]
+		}
+		if !sshKeywords[kw] {
+			return "\x00" + f[0]
 		}
 	}
 	return ""
@@ -111,7 +244,7 @@ func (fp *fallbackParser) resolve(q query) (options, error) {
 	}
 	o.hostname = q.hostname
 	if o.hostname == "" {
-		o.hostname = q.dest
+		o.hostname = strings.ToLower(q.dest)
 		if hn := str("HostName"); hn != "" {
 			o.hostname = strings.NewReplacer("%h", q.dest, "%%", "%").Replace(hn)
 		}

@@ -213,7 +213,15 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	t.Setenv("SSH_AUTH_SOCK", "")
+	old, had := os.LookupEnv("SSH_AUTH_SOCK")
+	_ = os.Setenv("SSH_AUTH_SOCK", "")
+	t.Cleanup(func() {
+		if had {
+			_ = os.Setenv("SSH_AUTH_SOCK", old)
+		} else {
+			_ = os.Unsetenv("SSH_AUTH_SOCK")
+		}
+	})
 	f := &fixture{dir: dir, user: u.Username, sshPath: sshPath, hostKeys: map[string]string{}}
 	k := func(n string) string { return filepath.Join(dir, "keys", n) }
 	if err := os.MkdirAll(k(""), 0o700); err != nil {
@@ -326,6 +334,8 @@ type fcase struct {
 	// with tofu, and nothing without).
 	sshArgs []string
 	agent   string // "junk", "k1", "k3" or ""
+	// timed adds whether the outcome came within 4s.
+	timed bool
 	// note adds facts both clients must agree on, such as how many
 	// connections the bastion accepted.
 	note func(t *testing.T, f *fixture, dir string) string
@@ -333,6 +343,13 @@ type fcase struct {
 	prepare func(t *testing.T, f *fixture, dir string)
 	// want is the outcome both must reach.
 	want string
+}
+
+// serial reports whether the case must run alone: it counts bastion
+// logins, or uses an agent through the environment.
+func (c fcase) serial() bool {
+	return c.agent != "" || c.jump != "" || strings.Contains(c.config, "IdentityAgent") ||
+		strings.Contains(c.config, "bast") || strings.Contains(c.config, "ProxyJump")
 }
 
 func (f *fixture) expand(s, dir string) string {
@@ -459,8 +476,14 @@ func (f *fixture) viaSSH(t *testing.T, c fcase, dir string) (string, string) {
 }
 
 // viaSSHExec runs sshexec the way sgerun does.
-func (f *fixture) viaSSHExec(t *testing.T, c fcase, dir string) (string, string) {
+// parserRefusal: the built-in parser refused a construct it names.
+func parserRefusal(out, detail string) bool {
+	return out == "refused: config" && strings.Contains(detail, "only OpenSSH's own `ssh -G` resolves faithfully")
+}
+
+func (f *fixture) viaSSHExec(t *testing.T, c fcase, dir, client string) (string, string) {
 	cfg := sshexec.Config{
+		SSHClient:      client,
 		SSHConfigFile:  filepath.Join(dir, "config"),
 		TOFU:           c.tofu,
 		Jump:           f.expand(c.jump, dir),
@@ -468,7 +491,10 @@ func (f *fixture) viaSSHExec(t *testing.T, c fcase, dir string) (string, string)
 		ConnectTimeout: 0, // ssh_config's ConnectTimeout
 	}
 	// As sgerun: the agent comes from the environment (or IdentityAgent).
-	t.Setenv("SSH_AUTH_SOCK", f.agentSock(c))
+	// Only serial cases touch the environment.
+	if c.serial() {
+		_ = os.Setenv("SSH_AUTH_SOCK", f.agentSock(c))
+	}
 	h := sshexec.Host{Name: f.expand(c.dest, dir), User: f.expand(c.user, dir), Address: c.address}
 	if c.port != "" {
 		n, err := strconv.Atoi(f.expand(c.port, dir))
@@ -513,59 +539,89 @@ func TestFidelity(t *testing.T) {
 	f := newFixture(t)
 	cases := fidelityCases()
 	type row struct {
-		c             fcase
-		ssh, sx       string
-		sshErr, sxErr string
+		c                      fcase
+		ssh, sx, parser        string
+		sshErr, sxErr, parsErr string
 	}
-	var rows []row
-	for i, c := range cases {
-		dir := filepath.Join(f.dir, "cases", strconv.Itoa(i))
-		var r row
-		r.c = c
-		for _, client := range []string{"ssh", "sshexec"} {
-			f.setup(t, c, dir)
-			before := f.bastion.accepted(t)
-			var out, detail string
-			start := time.Now()
-			if client == "ssh" {
-				out, detail = f.viaSSH(t, c, dir)
-			} else {
-				out, detail = f.viaSSHExec(t, c, dir)
-			}
-			if c.name == "ConnectTimeout 1 bounds a server that never speaks" {
-				if time.Since(start) < 4*time.Second {
-					out += " (within 4s)"
-				} else {
-					out += " (took " + time.Since(start).Round(time.Second).String() + ")"
+	rows := make([]row, len(cases))
+	// Cases that count bastion logins or use an agent from the
+	// environment run one at a time, first; the others in parallel.
+	t.Run("cases", func(t *testing.T) {
+		for i, c := range cases {
+			t.Run(strconv.Itoa(i+1), func(t *testing.T) {
+				if !c.serial() {
+					t.Parallel()
 				}
-			}
-			if n := f.bastion.accepted(t) - before; n > 0 {
-				out += fmt.Sprintf(", via bastion ×%d", n)
-			}
-			if c.note != nil {
-				out += c.note(t, f, dir)
-			}
-			if client == "ssh" {
-				r.ssh, r.sshErr = out, detail
-			} else {
-				r.sx, r.sxErr = out, detail
-			}
+				dir := filepath.Join(f.dir, "cases", strconv.Itoa(i))
+				r := row{c: c}
+				for _, client := range []string{"ssh", "sshexec", "parser"} {
+					f.setup(t, c, dir)
+					before := f.bastion.accepted(t)
+					var out, detail string
+					start := time.Now()
+					switch client {
+					case "ssh":
+						out, detail = f.viaSSH(t, c, dir)
+					case "sshexec":
+						out, detail = f.viaSSHExec(t, c, dir, "")
+					default:
+						out, detail = f.viaSSHExec(t, c, dir, "none")
+					}
+					if c.timed {
+						if time.Since(start) < 4*time.Second {
+							out += " (within 4s)"
+						} else {
+							out += " (took " + time.Since(start).Round(time.Second).String() + ")"
+						}
+					}
+					if c.serial() {
+						if n := f.bastion.accepted(t) - before; n > 0 {
+							out += fmt.Sprintf(", via bastion ×%d", n)
+						}
+					}
+					if c.note != nil {
+						out += c.note(t, f, dir)
+					}
+					switch client {
+					case "ssh":
+						r.ssh, r.sshErr = out, detail
+					case "sshexec":
+						r.sx, r.sxErr = out, detail
+					default:
+						r.parser, r.parsErr = out, detail
+					}
+				}
+				want := f.expand(c.want, dir)
+				if r.ssh != want {
+					t.Errorf("case %d %q: OpenSSH: %s, the case expects %s\n%s", i+1, c.name, r.ssh, want, r.sshErr)
+				}
+				if r.sx != r.ssh {
+					t.Errorf("case %d %q: sshexec: %s, OpenSSH: %s\nsshexec: %s\nssh: %s", i+1, c.name, r.sx, r.ssh, r.sxErr, r.sshErr)
+				}
+				if r.parser != r.ssh && !parserRefusal(r.parser, r.parsErr) {
+					t.Errorf("case %d %q: built-in parser: %s, OpenSSH: %s, and no clear refusal\nparser: %s", i+1, c.name, r.parser, r.ssh, r.parsErr)
+				}
+				rows[i] = r
+			})
 		}
-		want := f.expand(c.want, dir)
-		if r.ssh != want {
-			t.Errorf("case %d %q: OpenSSH: %s, the case expects %s\n%s", i+1, c.name, r.ssh, want, r.sshErr)
-		}
-		if r.sx != r.ssh {
-			t.Errorf("case %d %q: sshexec: %s, OpenSSH: %s\nsshexec: %s\nssh: %s", i+1, c.name, r.sx, r.ssh, r.sxErr, r.sshErr)
-		}
-		rows = append(rows, r)
+		// The serial cases are done; the parallel ones see no agent.
+		_ = os.Setenv("SSH_AUTH_SOCK", "")
+	})
+	if t.Failed() {
+		return
 	}
 
 	var b strings.Builder
-	agree := 0
+	agree, pAgree, pRefuse := 0, 0, 0
 	for _, r := range rows {
 		if r.ssh == r.sx {
 			agree++
+		}
+		switch {
+		case r.parser == r.ssh:
+			pAgree++
+		case parserRefusal(r.parser, r.parsErr):
+			pRefuse++
 		}
 	}
 	b.WriteString("# SSH fidelity: sgerun against OpenSSH\n\n")
@@ -579,8 +635,10 @@ func TestFidelity(t *testing.T) {
 	b.WriteString("`ssh.tofu` is compared with `-o StrictHostKeyChecking=accept-new`. Ports vary per run and\n")
 	b.WriteString("are written as T1 (target), T2 (second target), C (certificate), B (bastion), X (closed), S\n")
 	b.WriteString("(silent).\n\n")
-	fmt.Fprintf(&b, "%d cases, %d agree.\n\n", len(rows), agree)
-	b.WriteString("| # | case | OpenSSH | sgerun | same |\n|---|---|---|---|---|\n")
+	b.WriteString("The last column is sgerun's built-in ssh_config parser, used only where no ssh client is\n")
+	b.WriteString("installed: it must agree with OpenSSH or refuse the construct by name (`refuses`).\n\n")
+	fmt.Fprintf(&b, "%d cases, %d agree. Built-in parser: %d agree, %d refused clearly.\n\n", len(rows), agree, pAgree, pRefuse)
+	b.WriteString("| # | case | OpenSSH | sgerun | same | parser (no ssh client) |\n|---|---|---|---|---|---|\n")
 	unport := func(s string) string {
 		return strings.NewReplacer(
 			":"+strconv.Itoa(f.target.port), ":T1", ":"+strconv.Itoa(f.target2.port), ":T2",
@@ -592,7 +650,14 @@ func TestFidelity(t *testing.T) {
 		if r.ssh != r.sx {
 			same = "**no**"
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", i+1, strings.ReplaceAll(r.c.name, "|", "\\|"), unport(r.ssh), unport(r.sx), same)
+		parser := "same"
+		switch {
+		case parserRefusal(r.parser, r.parsErr):
+			parser = "refuses"
+		case r.parser != r.ssh:
+			parser = "**" + unport(r.parser) + "**"
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s |\n", i+1, strings.ReplaceAll(r.c.name, "|", "\\|"), unport(r.ssh), unport(r.sx), same, parser)
 	}
 	if *update {
 		if err := os.WriteFile(fidelityDoc, []byte(b.String()), 0o644); err != nil {
@@ -604,5 +669,5 @@ func TestFidelity(t *testing.T) {
 	if err != nil || string(old) != b.String() {
 		t.Errorf("%s differs from this run; run go test ./sshexec -run TestFidelity -update and review the diff", fidelityDoc)
 	}
-	t.Logf("%d cases, %d agree", len(rows), agree)
+	t.Logf("%d cases, %d agree; built-in parser: %d agree, %d refused clearly", len(rows), agree, pAgree, pRefuse)
 }
