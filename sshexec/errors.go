@@ -20,6 +20,13 @@ var (
 	// ErrHostKeyMismatch means the host presented a key that differs from
 	// the one known_hosts holds for it. The connection is never used.
 	ErrHostKeyMismatch = errors.New("host key mismatch")
+	// ErrHostKeyRevoked means the host's key, or the CA that signed its
+	// certificate, is marked @revoked. It also matches ErrHostKeyMismatch.
+	ErrHostKeyRevoked = errors.New("host key revoked")
+	// ErrHostCertificate means a CA the host is listed under signed its
+	// certificate, but the certificate is not valid for it (principal,
+	// validity, type). It also matches ErrHostKeyMismatch.
+	ErrHostCertificate = errors.New("host certificate invalid")
 	// ErrUnknownHost means known_hosts has no key for the host and TOFU
 	// is off.
 	ErrUnknownHost = errors.New("unknown host")

@@ -21,14 +21,17 @@ const a1bare = "Host a1\n  HostName 127.0.0.1\n  IdentityFile {K}/k1\n"
 const bast = "Host bast\n  HostName 127.0.0.1\n  Port {B}\n  User {U}\n  IdentityFile {K}/k1\n"
 
 const (
-	ok1  = "ok {U}@127.0.0.1:{T1}"
-	ok2  = "ok {U}@127.0.0.1:{T2}"
-	okC  = "ok {U}@127.0.0.1:{C}"
-	rHK  = "refused: host_key"
-	rAu  = "refused: auth"
-	rUn  = "refused: unreachable"
-	rCfg = "refused: config"
-	c1   = "Host c1\n  HostName 127.0.0.1\n  Port {C}\n  IdentityFile {K}/k1\n"
+	ok1     = "ok {U}@127.0.0.1:{T1}"
+	ok2     = "ok {U}@127.0.0.1:{T2}"
+	okC     = "ok {U}@127.0.0.1:{C}"
+	rHKu    = "refused: host_key (unknown)"
+	rHKc    = "refused: host_key (changed)"
+	rHKr    = "refused: host_key (revoked)"
+	rHKcert = "refused: host_key (certificate)"
+	rAu     = "refused: auth"
+	rUn     = "refused: unreachable"
+	rCfg    = "refused: config"
+	c1      = "Host c1\n  HostName 127.0.0.1\n  Port {C}\n  IdentityFile {K}/k1\n"
 )
 
 func copyFile(t *testing.T, from, to string) {
@@ -106,34 +109,34 @@ func fidelityCases() []fcase {
 
 		// Host keys.
 		{name: "[host]:port entry", config: a1, known: "[127.0.0.1]:{T1} {t_ed}\n", dest: "a1", want: ok1},
-		{name: "unknown host", config: a1, known: "", dest: "a1", want: rHK},
-		{name: "changed key", config: a1, known: "[127.0.0.1]:{T1} {other}\n", dest: "a1", want: rHK},
+		{name: "unknown host", config: a1, known: "", dest: "a1", want: rHKu},
+		{name: "changed key", config: a1, known: "[127.0.0.1]:{T1} {other}\n", dest: "a1", want: rHKc},
 		{name: "hashed entry (ssh-keygen -H)", config: a1, known: "[127.0.0.1]:{T1} {t_ed}\n", dest: "a1", want: ok1,
 			prepare: func(t *testing.T, f *fixture, dir string) {
 				run(t, nil, "ssh-keygen", "-q", "-H", "-f", filepath.Join(dir, "known_hosts"))
 			}},
 		{name: "port-less entry at a non-22 port", config: a1, known: "127.0.0.1 {t_ed}\n", dest: "a1", want: ok1},
-		{name: "port-less entry with another key at a non-22 port", config: a1, known: "127.0.0.1 {other}\n", dest: "a1", want: rHK},
+		{name: "port-less entry with another key at a non-22 port", config: a1, known: "127.0.0.1 {other}\n", dest: "a1", want: rHKu},
 		{name: "bare * entry", config: a1, known: "* {t_ed}\n", dest: "a1", want: ok1},
 		{name: "[host]:* entry", config: a1, known: "[127.0.0.1]:* {t_ed}\n", dest: "a1", want: ok1},
-		{name: "negated pattern excludes the host", config: a1, known: "!127.0.0.1,127.0.0.* {t_ed}\n", dest: "a1", want: rHK},
-		{name: "entry for another port only", config: a1, known: "[127.0.0.1]:{T2} {t_ed}\n", dest: "a1", want: rHK},
+		{name: "negated pattern excludes the host", config: a1, known: "!127.0.0.1,127.0.0.* {t_ed}\n", dest: "a1", want: rHKu},
+		{name: "entry for another port only", config: a1, known: "[127.0.0.1]:{T2} {t_ed}\n", dest: "a1", want: rHKu},
 		{name: "GlobalKnownHostsFile", config: a1, known: "", global: "[127.0.0.1]:{T1} {t_ed}\n", dest: "a1", want: ok1},
 		{name: "two UserKnownHostsFile files, key in the second", config: a1 + "  UserKnownHostsFile {D}/kh1 {D}/kh2\n", known: "", dest: "a1", want: ok1,
 			prepare: func(t *testing.T, f *fixture, dir string) {
 				writeFile(t, filepath.Join(dir, "kh2"), f.expand("[127.0.0.1]:{T1} {t_ed}\n", dir))
 			}},
 		{name: "HostKeyAlias", config: a1 + "  HostKeyAlias qm-alias\n", known: "qm-alias {t_ed}\n", dest: "a1", want: ok1},
-		{name: "HostKeyAlias ignores the address's entry", config: a1 + "  HostKeyAlias qm-alias\n", known: "[127.0.0.1]:{T1} {t_ed}\n", dest: "a1", want: rHK},
-		{name: "only a key type the server does not offer is known", config: a1, known: "[127.0.0.1]:{T1} {rsa}\n", dest: "a1", want: rHK},
+		{name: "HostKeyAlias ignores the address's entry", config: a1 + "  HostKeyAlias qm-alias\n", known: "[127.0.0.1]:{T1} {t_ed}\n", dest: "a1", want: rHKu},
+		{name: "only a key type the server does not offer is known", config: a1, known: "[127.0.0.1]:{T1} {rsa}\n", dest: "a1", want: rHKc},
 		{name: "ECDSA key known, server prefers ed25519", config: a1, known: "[127.0.0.1]:{T1} {t_ec}\n", dest: "a1", want: ok1},
 		{name: "@cert-authority * (CA-signed host certificate)", config: c1, known: "@cert-authority * {ca}\n", dest: "c1", want: okC},
 		{name: "@cert-authority [host]:port", config: c1, known: "@cert-authority [127.0.0.1]:{C} {ca}\n", dest: "c1", want: okC},
 		{name: "@cert-authority of another CA, plain key listed", config: c1, known: "@cert-authority * {ca2}\n[127.0.0.1]:{C} {c_ed}\n", dest: "c1", want: okC},
-		{name: "@cert-authority of another CA only", config: c1, known: "@cert-authority * {ca2}\n", dest: "c1", want: rHK},
-		{name: "@revoked host key beside its CA", config: c1, known: "@cert-authority * {ca}\n@revoked * {c_ed}\n", dest: "c1", want: rHK},
-		{name: "@revoked plain key", config: a1, known: "[127.0.0.1]:{T1} {t_ed}\n@revoked * {t_ed}\n", dest: "a1", want: rHK},
-		{name: "host certificate principal does not match the HostKeyAlias", config: c1 + "  HostKeyAlias wrongname\n", known: "@cert-authority * {ca}\n", dest: "c1", want: rHK},
+		{name: "@cert-authority of another CA only", config: c1, known: "@cert-authority * {ca2}\n", dest: "c1", want: rHKu},
+		{name: "@revoked host key beside its CA", config: c1, known: "@cert-authority * {ca}\n@revoked * {c_ed}\n", dest: "c1", want: rHKr},
+		{name: "@revoked plain key", config: a1, known: "[127.0.0.1]:{T1} {t_ed}\n@revoked * {t_ed}\n", dest: "a1", want: rHKr},
+		{name: "host certificate principal does not match the HostKeyAlias", config: c1 + "  HostKeyAlias wrongname\n", known: "@cert-authority * {ca}\n", dest: "c1", want: rHKcert},
 		{name: "host certificate principal matches the HostKeyAlias", config: c1 + "  HostKeyAlias certhost\n", known: "@cert-authority certhost {ca}\n", dest: "c1", want: okC},
 
 		// TOFU and StrictHostKeyChecking.
@@ -143,10 +146,12 @@ func fidelityCases() []fcase {
 			note: knownHasEntry("[127.0.0.1]:{T1}")},
 		{name: "tofu with HostKeyAlias records the alias", config: a1 + "  HostKeyAlias qm-alias\n", known: "", dest: "a1", tofu: true, want: ok1 + ", known_hosts: plain entry",
 			note: knownHasEntry("qm-alias")},
-		{name: "tofu never accepts a changed key", config: a1, known: "[127.0.0.1]:{T1} {other}\n", dest: "a1", tofu: true, want: rHK},
-		{name: "StrictHostKeyChecking yes beats tofu", config: a1 + "  StrictHostKeyChecking yes\n", known: "", dest: "a1", tofu: true, sshArgs: []string{}, want: rHK},
+		{name: "tofu on a host with a certificate and no CA line", config: c1, known: "", dest: "c1", tofu: true, want: okC + ", known_hosts: plain entry",
+			note: knownHasEntry("[127.0.0.1]:{C}")},
+		{name: "tofu never accepts a changed key", config: a1, known: "[127.0.0.1]:{T1} {other}\n", dest: "a1", tofu: true, want: rHKc},
+		{name: "StrictHostKeyChecking yes beats tofu", config: a1 + "  StrictHostKeyChecking yes\n", known: "", dest: "a1", tofu: true, sshArgs: []string{}, want: rHKu},
 		{name: "ssh_config accept-new without tofu (ssh -o StrictHostKeyChecking=yes)", config: a1 + "  StrictHostKeyChecking accept-new\n", known: "", dest: "a1",
-			sshArgs: []string{"-o", "StrictHostKeyChecking=yes"}, want: rHK},
+			sshArgs: []string{"-o", "StrictHostKeyChecking=yes"}, want: rHKu},
 		{name: "ssh_config accept-new with tofu", config: a1 + "  StrictHostKeyChecking accept-new\n", known: "", dest: "a1", tofu: true, sshArgs: []string{}, want: ok1},
 
 		// Authentication.

@@ -459,9 +459,14 @@ func (f *fixture) viaSSH(t *testing.T, c fcase, dir string) (string, string) {
 	msg := stderr.String()
 	class := "error"
 	switch {
-	case strings.Contains(msg, "Host key verification failed"), strings.Contains(msg, "IDENTIFICATION HAS CHANGED"),
-		strings.Contains(msg, "host key is known"):
-		class = "host_key"
+	case strings.Contains(msg, "IDENTIFICATION HAS CHANGED"):
+		class = "host_key (changed)"
+	case strings.Contains(msg, "REVOKED HOST KEY"):
+		class = "host_key (revoked)"
+	case strings.Contains(msg, "Certificate invalid"):
+		class = "host_key (certificate)"
+	case strings.Contains(msg, "Host key verification failed"), strings.Contains(msg, "host key is known"):
+		class = "host_key (unknown)"
 	case strings.Contains(msg, "Permission denied"), strings.Contains(msg, "Too many authentication failures"):
 		class = "auth"
 	case strings.Contains(msg, "Bad configuration option"), strings.Contains(msg, "bad configuration option"),
@@ -523,6 +528,14 @@ func (f *fixture) viaSSHExec(t *testing.T, c fcase, dir, client string) (string,
 
 func errClass(err error) string {
 	switch {
+	case errors.Is(err, sshexec.ErrHostKeyRevoked):
+		return "host_key (revoked)"
+	case errors.Is(err, sshexec.ErrHostCertificate):
+		return "host_key (certificate)"
+	case errors.Is(err, sshexec.ErrHostKeyMismatch):
+		return "host_key (changed)"
+	case errors.Is(err, sshexec.ErrUnknownHost):
+		return "host_key (unknown)"
 	case errors.Is(err, sshexec.ErrHostKey):
 		return "host_key"
 	case errors.Is(err, sshexec.ErrAuth):

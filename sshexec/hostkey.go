@@ -315,16 +315,16 @@ func (c *hostCheck) verify(lines []khLine, key ssh.PublicKey) error {
 			continue
 		}
 		if keysEqual(l.key, key) {
-			return fmt.Errorf("%w: %w: %s presented %s key %s, which %s:%d marks @revoked; the host must get a new key",
-				ErrHostKey, ErrHostKeyMismatch, c.display, key.Type(), ssh.FingerprintSHA256(key), l.file, l.line)
+			return fmt.Errorf("%w: %w: %w: %s presented %s key %s, which %s:%d marks @revoked; the host must get a new key",
+				ErrHostKey, ErrHostKeyMismatch, ErrHostKeyRevoked, c.display, key.Type(), ssh.FingerprintSHA256(key), l.file, l.line)
 		}
 		if cert, ok := key.(*ssh.Certificate); ok && keysEqual(l.key, cert.Key) {
-			return fmt.Errorf("%w: %w: %s presented a certificate for %s key %s, which %s:%d marks @revoked; the host must get a new key",
-				ErrHostKey, ErrHostKeyMismatch, c.display, cert.Key.Type(), ssh.FingerprintSHA256(cert.Key), l.file, l.line)
+			return fmt.Errorf("%w: %w: %w: %s presented a certificate for %s key %s, which %s:%d marks @revoked; the host must get a new key",
+				ErrHostKey, ErrHostKeyMismatch, ErrHostKeyRevoked, c.display, cert.Key.Type(), ssh.FingerprintSHA256(cert.Key), l.file, l.line)
 		}
 		if cert, ok := key.(*ssh.Certificate); ok && keysEqual(l.key, cert.SignatureKey) {
-			return fmt.Errorf("%w: %w: %s presented a certificate signed by CA %s, which %s:%d marks @revoked",
-				ErrHostKey, ErrHostKeyMismatch, c.display, ssh.FingerprintSHA256(cert.SignatureKey), l.file, l.line)
+			return fmt.Errorf("%w: %w: %w: %s presented a certificate signed by CA %s, which %s:%d marks @revoked",
+				ErrHostKey, ErrHostKeyMismatch, ErrHostKeyRevoked, c.display, ssh.FingerprintSHA256(cert.SignatureKey), l.file, l.line)
 		}
 	}
 	if cert, ok := key.(*ssh.Certificate); ok {
@@ -334,22 +334,25 @@ func (c *hostCheck) verify(lines []khLine, key ssh.PublicKey) error {
 				continue
 			}
 			if cert.CertType != ssh.HostCert {
-				return fmt.Errorf("%w: %w: %s presented a user certificate as its host key", ErrHostKey, ErrHostKeyMismatch, c.display)
+				return fmt.Errorf("%w: %w: %w: %s presented a user certificate as its host key",
+					ErrHostKey, ErrHostKeyMismatch, ErrHostCertificate, c.display)
 			}
 			checker := &ssh.CertChecker{}
 			if err := checker.CheckCert(c.principal, cert); err != nil {
-				return fmt.Errorf("%w: %w: %s presented a host certificate from the CA at %s:%d that is not valid for %q: %w "+
+				return fmt.Errorf("%w: %w: %w: %s presented a host certificate from the CA at %s:%d that is not valid for %q: %w "+
 					"(have the site CA re-sign the host key with this name as principal, ssh-keygen -s CA -h -n %s)",
-					ErrHostKey, ErrHostKeyMismatch, c.display, l.file, l.line, c.principal, err, c.principal)
+					ErrHostKey, ErrHostKeyMismatch, ErrHostCertificate, c.display, l.file, l.line, c.principal, err, c.principal)
 			}
 			return nil
 		}
 		// No trusted CA: OpenSSH falls back to the certificate's plain key.
 		key = cert.Key
 	}
-	// Look the key up under each name in turn; a different key of the
-	// same type under a name is a change, and stops the lookup.
-	for _, name := range c.names {
+	// Look the key up under each name in turn; a different key (of any
+	// type) under the first name is a change, and stops the lookup.
+	// The bare host, for a non-22 port, only accepts (as OpenSSH: a
+	// different key there leaves the host unknown).
+	for n, name := range c.names {
 		var changed *khLine
 		for i := range lines {
 			l := &lines[i]
@@ -359,7 +362,8 @@ func (c *hostCheck) verify(lines []khLine, key ssh.PublicKey) error {
 			if keysEqual(l.key, key) {
 				return nil
 			}
-			if l.key.Type() == key.Type() && changed == nil {
+			// OpenSSH 9 reports a change for a known key of any type.
+			if n == 0 && changed == nil {
 				changed = l
 			}
 		}
