@@ -92,6 +92,10 @@ type Config struct {
 	// connection; a connection that does not answer within three
 	// intervals is closed. 0 disables keepalives.
 	Keepalive time.Duration
+	// Home is the directory "~" and %d stand for in identity and
+	// certificate files. Default: the user's home from the password
+	// database, as OpenSSH (not $HOME). Hermetic tests set it.
+	Home string
 }
 
 // Host is one target of a Pool.
@@ -161,6 +165,9 @@ func newSettings(cfg Config) (*settings, error) {
 		s.defaultUser = os.Getenv("USER")
 		s.home, _ = os.UserHomeDir()
 		s.uid = strconv.Itoa(os.Getuid())
+	}
+	if s.Config.Home != "" {
+		s.home = s.Config.Home
 	}
 	s.localHost, _ = os.Hostname()
 	s.envAgent = os.Getenv("SSH_AUTH_SOCK")

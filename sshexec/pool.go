@@ -1,15 +1,17 @@
-// Package sshexec owns every SSH connection sgerun makes: it dials hosts
-// (directly or through a jump host), checks their keys against known_hosts,
-// authenticates with ssh-agent and identity files, runs commands and moves
-// files over SFTP. No other package imports golang.org/x/crypto/ssh.
+// Package sshexec owns every SSH connection sgerun makes: it resolves each
+// host as OpenSSH does (by asking `ssh -G`), dials it (directly, through a
+// ProxyCommand or a ProxyJump chain), checks its key against known_hosts
+// as OpenSSH does, authenticates with ssh-agent, identity files and
+// certificates, runs commands and moves files over SFTP. No other package
+// imports golang.org/x/crypto/ssh.
 //
 // A Pool keeps one connection per host for its whole life; every command
 // and file operation on that host opens a new session on it.
 //
 // Errors are classified, not parsed: a *ConnectError (wrapping
-// ErrUnreachable, ErrUnknownHost, ErrHostKeyMismatch, ErrAuth or a context
-// error) means no connection could be made; an *ExitError means a command
-// ran and failed.
+// ErrUnreachable, ErrHostKey, ErrAuth, ErrConfig or a context error) means
+// no connection could be made; an *ExitError means a command ran and
+// failed.
 package sshexec
 
 import (
