@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -306,8 +307,14 @@ func (p *Pool) resolveQuery(ctx context.Context, name string, q query, explicit 
 	if err != nil {
 		return target{}, err
 	}
+	if o.unsupported != "" {
+		return target{}, fmt.Errorf("%w: %s for %s: sgerun does not support %s", ErrConfig, cmp.Or(s.SSHConfigFile, "ssh_config"), q.dest, o.unsupported)
+	}
+	if o.pubkeyAuthOff {
+		return target{}, fmt.Errorf("%w: ssh_config says PubkeyAuthentication no for %s; sgerun authenticates with keys only", ErrAuth, q.dest)
+	}
 	if len(s.KnownHostsFiles) > 0 {
-		o.userKnownHosts = s.KnownHostsFiles
+		o.userKnownHosts = slices.Clone(s.KnownHostsFiles)
 	}
 	for i, f := range o.userKnownHosts {
 		o.userKnownHosts[i] = s.expand(f)

@@ -157,6 +157,7 @@ func fidelityCases() []fcase {
 		// Authentication.
 		{name: "IdentitiesOnly yes with a crowded agent", config: a1, known: khAll, dest: "a1", agent: "junk", want: ok1},
 		{name: "IdentitiesOnly no with a crowded agent: too many failures", config: a1 + "  IdentitiesOnly no\n", known: khAll, dest: "a1", agent: "junk", want: rAu},
+		{name: "PubkeyAuthentication no", config: a1 + "  PubkeyAuthentication no\n", known: khAll, dest: "a1", want: rAu},
 		{name: "wrong key", config: "Host a1\n  HostName 127.0.0.1\n  Port {T1}\n  IdentityFile {K}/k2\n", known: khAll, dest: "a1", want: rAu},
 		{name: "IdentityFile missing", config: "Host a1\n  HostName 127.0.0.1\n  Port {T1}\n  IdentityFile {K}/nonexistent\n", known: khAll, dest: "a1", want: rAu},
 		{name: "IdentityFile with %u %r %h tokens", config: "Host a1\n  HostName 127.0.0.1\n  Port {T1}\n  IdentityFile {K}/%u-%r-at-%h\n", known: khAll, dest: "a1", want: ok1},

@@ -52,6 +52,10 @@ type options struct {
 	hashKnownHosts   bool
 	connectTimeout   time.Duration // 0: none given
 	hostKeyAlgos     []string
+	// unsupported names a keyword whose effect sshexec cannot reproduce
+	// and must not ignore, "" if none.
+	unsupported   string
+	pubkeyAuthOff bool // PubkeyAuthentication no
 }
 
 // resolver answers queries, once per distinct query, for the life of a
@@ -276,6 +280,20 @@ func parseSSHG(out []byte) (options, error) {
 			}
 		case "hostkeyalgorithms":
 			o.hostKeyAlgos = strings.Split(val, ",")
+		case "pubkeyauthentication":
+			o.pubkeyAuthOff = !yes(val) && val != "unbound" && val != "host-bound"
+		case "proxyusefdpass":
+			if yes(val) {
+				o.unsupported = "ProxyUseFdpass yes"
+			}
+		case "knownhostscommand":
+			if val != "none" && val != "" {
+				o.unsupported = "KnownHostsCommand (list the keys in a known_hosts file instead)"
+			}
+		case "revokedhostkeys":
+			if val != "none" && val != "" {
+				o.unsupported = "RevokedHostKeys (mark the keys @revoked in a known_hosts file instead)"
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
