@@ -317,6 +317,17 @@ func (fp *fallbackParser) resolve(q query) (options, error) {
 		}
 		o.connectTimeout = time.Duration(n) * time.Second
 	}
+	if v := str("PubkeyAuthentication"); v != "" {
+		o.pubkeyAuthOff = !yes(v)
+	}
+	switch {
+	case yes(str("ProxyUseFdpass")):
+		o.unsupported = "ProxyUseFdpass yes"
+	case str("KnownHostsCommand") != "" && str("KnownHostsCommand") != "none":
+		o.unsupported = "KnownHostsCommand (list the keys in a known_hosts file instead)"
+	case str("RevokedHostKeys") != "" && str("RevokedHostKeys") != "none":
+		o.unsupported = "RevokedHostKeys (mark the keys @revoked in a known_hosts file instead)"
+	}
 	for i, f := range o.userKnownHosts {
 		o.userKnownHosts[i] = expandTilde(f, fp.home)
 	}
