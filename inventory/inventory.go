@@ -147,11 +147,13 @@ type Cluster struct {
 	SharedDir string
 }
 
-// SSH holds the connection defaults for every host.
+// SSH holds the connection defaults for every host. Values the file sets
+// (see Explicit) rank above ssh_config; the defaults filled in here rank
+// below it.
 type SSH struct {
 	// User is the login user; the current user when not set.
 	User string
-	// Port is the SSH port.
+	// Port is the SSH port; 22 when not set.
 	Port int
 	// IdentityFile is a private key file, or empty for the agent and
 	// ssh_config only.

@@ -63,6 +63,7 @@ func parseKeyFile(path string) keyFile {
 // credentials are the keys offered for one handshake.
 type credentials struct {
 	signers   []ssh.Signer
+	offered   []string // where each signer came from, for errors
 	encrypted []string // passphrase-protected files that were skipped
 	agentErr  error    // why the agent could not be used, if one was configured
 	closer    func()
@@ -71,6 +72,10 @@ type credentials struct {
 // hint explains, after a refused authentication, what may be missing.
 func (c *credentials) hint() string {
 	var parts []string
+	if len(c.offered) > 0 {
+		parts = append(parts, "offered "+strings.Join(c.offered, ", ")+
+			"; one of them must be in the user's authorized_keys on the host, or be a certificate its TrustedUserCAKeys accepts")
+	}
 	if len(c.encrypted) > 0 {
 		parts = append(parts, fmt.Sprintf("identity file %s is passphrase-protected; load it into ssh-agent with ssh-add",
 			strings.Join(c.encrypted, ", ")))
@@ -193,6 +198,14 @@ func (p *Pool) credentials(t target) (*credentials, error) {
 		if !seen[k] {
 			seen[k] = true
 			cr.signers = append(cr.signers, s)
+			what := f.path
+			if what == "" {
+				what = "agent key"
+			}
+			if _, isCert := s.PublicKey().(*ssh.Certificate); isCert && !strings.HasSuffix(what, "cert.pub") {
+				what += " (certificate)"
+			}
+			cr.offered = append(cr.offered, what+" "+ssh.FingerprintSHA256(s.PublicKey()))
 		}
 	}
 	if len(cr.signers) == 0 {

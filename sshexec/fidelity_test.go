@@ -614,6 +614,9 @@ func TestFidelity(t *testing.T) {
 				if r.parser != r.ssh && !parserRefusal(r.parser, r.parsErr) {
 					t.Errorf("case %d %q: built-in parser: %s, OpenSSH: %s, and no clear refusal\nparser: %s", i+1, c.name, r.parser, r.ssh, r.parsErr)
 				}
+				if r.sxErr != "" {
+					t.Logf("%s: sgerun says: %s", c.name, r.sxErr)
+				}
 				rows[i] = r
 			})
 		}

@@ -347,7 +347,21 @@ func (c *hostCheck) verify(lines []khLine, key ssh.PublicKey) error {
 		}
 		// No trusted CA: OpenSSH falls back to the certificate's plain key.
 		key = cert.Key
+		if err := c.verifyPlain(lines, key); err != nil {
+			if errors.Is(err, ErrUnknownHost) {
+				return fmt.Errorf("%w (the host presents a certificate signed by CA %s: if that is your site CA, "+
+					"trust it with a line `@cert-authority <host pattern> <CA public key>` in %s)",
+					err, ssh.FingerprintSHA256(cert.SignatureKey), c.firstUserFile())
+			}
+			return err
+		}
+		return nil
 	}
+	return c.verifyPlain(lines, key)
+}
+
+// verifyPlain looks a plain key up.
+func (c *hostCheck) verifyPlain(lines []khLine, key ssh.PublicKey) error {
 	// Look the key up under each name in turn; a different key (of any
 	// type) under the first name is a change, and stops the lookup.
 	// The bare host, for a non-22 port, only accepts (as OpenSSH: a

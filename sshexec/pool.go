@@ -325,9 +325,7 @@ func (p *Pool) handshake(ctx context.Context, t target, dial func(context.Contex
 				ErrHostKey, addr, strings.Join(algos, ","), err)
 		}
 		if pc, ok := conn.(*proxyConn); ok {
-			if why := pc.why(); why != "" {
-				err = fmt.Errorf("%w (%s)", err, why)
-			}
+			err = fmt.Errorf("%w (%s)", err, pc.why())
 		}
 		if isAuthLimit(msg) {
 			return nil, fmt.Errorf("%w: user %s: the server closed the connection during authentication "+

@@ -47,11 +47,12 @@ func expandProxyCommand(cmd string, o options) (string, error) {
 
 // proxyConn is a net.Conn over a ProxyCommand's stdin and stdout.
 type proxyConn struct {
-	cmd    *exec.Cmd
-	r      io.ReadCloser
-	w      io.WriteCloser
-	stderr *tailBuffer
-	once   sync.Once
+	command string
+	cmd     *exec.Cmd
+	r       io.ReadCloser
+	w       io.WriteCloser
+	stderr  *tailBuffer
+	once    sync.Once
 }
 
 // startProxy runs command through the user's shell, as OpenSSH does
@@ -75,7 +76,7 @@ func startProxy(command string) (*proxyConn, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%w: start proxy command %q: %w", ErrUnreachable, command, err)
 	}
-	return &proxyConn{cmd: cmd, r: r, w: w, stderr: tail}, nil
+	return &proxyConn{command: command, cmd: cmd, r: r, w: w, stderr: tail}, nil
 }
 
 func (c *proxyConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
@@ -100,12 +101,17 @@ func (c *proxyConn) Close() error {
 	return nil
 }
 
-// why describes how the proxy ended, for errors.
+// why describes the proxy and how it ended, for errors; call it after
+// Close.
 func (c *proxyConn) why() string {
-	if s := lastLine(c.stderr.String()); s != "" {
-		return "proxy command: " + s
+	msg := fmt.Sprintf("through ProxyCommand %q", c.command)
+	if st := c.cmd.ProcessState; st != nil {
+		msg += ", which ended with " + st.String()
 	}
-	return ""
+	if s := lastLine(c.stderr.String()); s != "" {
+		msg += ": " + s
+	}
+	return msg
 }
 
 type proxyAddr string
