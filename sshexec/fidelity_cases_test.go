@@ -161,6 +161,8 @@ func fidelityCases() []fcase {
 		{name: "wrong key", config: "Host a1\n  HostName 127.0.0.1\n  Port {T1}\n  IdentityFile {K}/k2\n", known: khAll, dest: "a1", want: rAu},
 		{name: "IdentityFile missing", config: "Host a1\n  HostName 127.0.0.1\n  Port {T1}\n  IdentityFile {K}/nonexistent\n", known: khAll, dest: "a1", want: rAu},
 		{name: "IdentityFile with %u %r %h tokens", config: "Host a1\n  HostName 127.0.0.1\n  Port {T1}\n  IdentityFile {K}/%u-%r-at-%h\n", known: khAll, dest: "a1", want: ok1},
+		{name: "IdentityFile with the %d token (home)", config: "Host a1\n  HostName 127.0.0.1\n  Port {T1}\n  IdentityFile %d/../{K}/k1\n", known: khAll, dest: "a1", want: ok1},
+		{name: "explicit identity file (-i) is offered first", config: "Host a1\n  HostName 127.0.0.1\n  Port {T1}\n  IdentityFile {K}/k2\n", known: khAll, dest: "a1", identity: "{K}/k1", want: ok1},
 		{name: "IdentityFile with %n %p %% tokens", config: "Host a1\n  HostName 127.0.0.1\n  Port {T1}\n  IdentityFile {D}/id-%n-%p-%%\n", known: khAll, dest: "a1", want: ok1,
 			prepare: func(t *testing.T, f *fixture, dir string) {
 				copyFile(t, filepath.Join(f.dir, "keys", "k1"), filepath.Join(dir, f.expand("id-a1-{T1}-%", dir)))

@@ -327,6 +327,7 @@ type fcase struct {
 	// Explicit values: ssh's command-line options, sshexec's Host and
 	// Config fields.
 	user, address, jump string
+	identity            string // -i, ssh.identity_file
 	port                string // a placeholder such as "{T1}"
 	tofu                bool
 	// sshArgs, when set, replace the options that stand for tofu on
@@ -435,6 +436,9 @@ func (f *fixture) viaSSH(t *testing.T, c fcase, dir string) (string, string) {
 	if c.address != "" {
 		args = append(args, "-o", "HostName="+c.address)
 	}
+	if c.identity != "" {
+		args = append(args, "-i", f.expand(c.identity, dir))
+	}
 	if c.jump != "" {
 		args = append(args, "-J", f.expand(c.jump, dir))
 	}
@@ -507,6 +511,9 @@ func (f *fixture) viaSSHExec(t *testing.T, c fcase, dir, client string) (string,
 			t.Fatal(err)
 		}
 		h.Port = n
+	}
+	if c.identity != "" {
+		cfg.IdentityFiles = []string{f.expand(c.identity, dir)}
 	}
 	p, err := sshexec.NewPool(cfg)
 	if err != nil {
@@ -650,7 +657,8 @@ func TestFidelity(t *testing.T) {
 	b.WriteString("log. Explicit values (`-l`, `-p`, `-J`, `-o HostName`) are what the inventory sets; sgerun's\n")
 	b.WriteString("`ssh.tofu` is compared with `-o StrictHostKeyChecking=accept-new`. Ports vary per run and\n")
 	b.WriteString("are written as T1 (target), T2 (second target), C (certificate), B (bastion), X (closed), S\n")
-	b.WriteString("(silent).\n\n")
+	b.WriteString("(silent). `Match` is covered with every criterion OpenSSH 9.2 has (all, canonical, final,\n")
+	b.WriteString("exec, host, originalhost, user, localuser).\n\n")
 	b.WriteString("The last column is sgerun's built-in ssh_config parser, used only where no ssh client is\n")
 	b.WriteString("installed: it must agree with OpenSSH or refuse the construct by name (`refuses`).\n\n")
 	fmt.Fprintf(&b, "%d cases, %d agree. Built-in parser: %d agree, %d refused clearly.\n\n", len(rows), agree, pAgree, pRefuse)
