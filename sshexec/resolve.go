@@ -145,8 +145,10 @@ func (r *resolver) resolveKey(ctx context.Context, k string, q query) (options, 
 		r.cache[k] = res
 		r.mu.Unlock()
 		res.opts, res.err = r.ask(ctx, q)
-		if res.err != nil && ctx.Err() != nil {
-			// Do not remember a resolution cut short by the caller.
+		if res.err != nil {
+			// Remember answers, not failures: the next dial asks again
+			// (after the user fixed ssh_config, or a Match exec that
+			// failed once).
 			r.mu.Lock()
 			delete(r.cache, k)
 			r.mu.Unlock()

@@ -17,7 +17,7 @@ const (
 	exitInput      = 2 // usage, inventory or runbook error; nothing executed
 	exitRefused    = 3 // refused by a safety gate (assert, lock held)
 	exitIncomplete = 4 // rollback did not complete, or the run was interrupted
-	// 5 is reserved.
+	// SSH failure classes, by errors.Is on sshexec's sentinels.
 	exitUnreachable = 6 // a host could not be reached over SSH
 	exitHostKey     = 7 // a host's key could not be verified
 	exitAuth        = 8 // SSH authentication was refused
