@@ -260,12 +260,6 @@ func (p *Pool) handshake(ctx context.Context, t target, dial func(context.Contex
 	if err != nil {
 		return nil, err
 	}
-	cr, err := p.credentials(t)
-	if err != nil {
-		return nil, err
-	}
-	defer cr.closer()
-
 	hctx, cancel := context.WithTimeout(ctx, t.connectTimeout)
 	defer cancel()
 	timedOut := func(err error) error {
@@ -277,10 +271,18 @@ func (p *Pool) handshake(ctx context.Context, t target, dial func(context.Contex
 		}
 		return err
 	}
+	// Dial first: as with ssh, an unreachable host is reported as such
+	// even when no key could be offered to it.
 	conn, err := dial(hctx, addr)
 	if err != nil {
 		return nil, timedOut(fmt.Errorf("%w: dial: %w", ErrUnreachable, err))
 	}
+	cr, err := p.credentials(t)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	defer cr.closer()
 	stop := context.AfterFunc(hctx, func() { _ = conn.Close() })
 
 	hostKeyErr := make(chan error, 1)
