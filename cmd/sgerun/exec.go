@@ -17,15 +17,15 @@ import (
 
 // hostRun is one host's result of `sgerun exec`.
 type hostRun struct {
-	Host     string `json:"host"`
-	ExitCode int    `json:"exit_code"`
-	Stdout   string `json:"stdout"`
-	Stderr   string `json:"stderr"`
-	Error    string `json:"error,omitempty"`
+	Host       string `json:"host"`
+	ExitCode   int    `json:"exit_code"`
+	Stdout     string `json:"stdout"`
+	Stderr     string `json:"stderr"`
+	Error      string `json:"error,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
 	// ErrorClass is "unreachable", "host_key" or "auth" when the
 	// connection failed for that reason.
 	ErrorClass string `json:"error_class,omitempty"`
-	DurationMS int64  `json:"duration_ms"`
 	err        error
 }
 
