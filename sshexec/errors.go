@@ -53,6 +53,9 @@ type ConnectError struct {
 
 // Error implements error.
 func (e *ConnectError) Error() string {
+	if e.Addr == "" {
+		return fmt.Sprintf("ssh connect %s: %v", e.Host, e.Err)
+	}
 	return fmt.Sprintf("ssh connect %s (%s): %v", e.Host, e.Addr, e.Err)
 }
 
