@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -73,7 +74,11 @@ type credentials struct {
 func (c *credentials) hint() string {
 	var parts []string
 	if len(c.offered) > 0 {
-		parts = append(parts, "offered "+strings.Join(c.offered, ", ")+
+		list := c.offered
+		if len(list) > 5 {
+			list = append(slices.Clone(list[:5]), fmt.Sprintf("and %d more", len(c.offered)-5))
+		}
+		parts = append(parts, "offered "+strings.Join(list, ", ")+
 			"; one of them must be in the user's authorized_keys on the host, or be a certificate its TrustedUserCAKeys accepts")
 	}
 	if len(c.encrypted) > 0 {
