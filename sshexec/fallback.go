@@ -244,11 +244,12 @@ func (fp *fallbackParser) resolve(q query) (options, error) {
 	}
 	o.hostname = q.hostname
 	if o.hostname == "" {
-		o.hostname = strings.ToLower(q.dest)
+		o.hostname = q.dest
 		if hn := str("HostName"); hn != "" {
 			o.hostname = strings.NewReplacer("%h", q.dest, "%%", "%").Replace(hn)
 		}
 	}
+	o.hostname = strings.ToLower(o.hostname) // as ssh
 	o.user = q.user
 	if o.user == "" {
 		o.user = str("User")

@@ -3,6 +3,7 @@ package sshexec
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -116,14 +117,8 @@ func (r *resolver) resolve(ctx context.Context, q query) (options, error) {
 	// only the host name differs.
 	o = o.clone()
 	o.host = q.dest
-	switch {
-	case q.hostname != "":
-		o.hostname = q.hostname
-	case hostname != "":
-		o.hostname = hostname
-	default:
-		o.hostname = strings.ToLower(q.dest)
-	}
+	// ssh lowercases the address, whichever way it was obtained.
+	o.hostname = strings.ToLower(cmp.Or(q.hostname, hostname, q.dest))
 	return o, nil
 }
 

@@ -84,7 +84,7 @@ func TestClassesAgreeWithSSHG(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(inc, "Host *.lab\n  User labuser\n  Port 2200\nHost db? !db9\n  HostName 10.0.0.9\n  ProxyJump gw\n")
+	write(inc, "Host *.lab\n  User labuser\n  Port 2200\nHost db? !db9\n  HostName 10.0.0.9\n  ProxyJump gw\nHost mixed*\n  HostName MiXeD.Example\n")
 	write(conf, `# site config
 ConnectTimeout 7
 Include `+inc+`
@@ -110,12 +110,12 @@ Host *
 	direct := newResolver(sshPath, conf, nil, nil)
 	var dests []string
 	for _, d := range []string{"gc0001", "gc0002", "gc1001", "gc1002", "GC1003", "Gc1004", "node.lab", "x.lab", "db1", "db2", "db9",
-		"quoted", "eq", "other", "10.1.2.3", "gc", "gc00", "lab"} {
+		"quoted", "eq", "other", "10.1.2.3", "gc", "gc00", "lab", "mixed1", "Mixed2"} {
 		dests = append(dests, d)
 	}
 	queries := []query{}
 	for _, d := range dests {
-		queries = append(queries, query{dest: d}, query{dest: d, user: "u"}, query{dest: d, port: 2, hostname: "192.0.2.7"})
+		queries = append(queries, query{dest: d}, query{dest: d, user: "u"}, query{dest: d, port: 2, hostname: "192.0.2.7"}, query{dest: d, hostname: "Upper.Example"})
 	}
 	ctx := context.Background()
 	for _, q := range queries {
