@@ -92,7 +92,7 @@ func fidelityCases() []fcase {
 				writeFile(t, filepath.Join(dir, "conf.d", "20-b.conf"), f.expand("Host a1\n  Port {T1}\n", dir))
 			}},
 		{name: "misspelt keyword", config: a1 + "  Prot 2222\n", known: khAll, dest: "a1", want: rCfg},
-		{name: "ConnectTimeout 1 bounds a server that never speaks", config: "Host a1\n  HostName 127.0.0.1\n  Port {S}\n  ConnectTimeout 1\n  IdentityFile {K}/k1\n", known: khAll, dest: "a1", timed: true, want: rUn + " (within 4s)"},
+		{name: "ConnectTimeout 1 bounds a server that never speaks", config: "Host a1\n  HostName 127.0.0.1\n  Port {S}\n  ConnectTimeout 1\n  IdentityFile {K}/k1\n", known: khAll, dest: "a1", timed: true, want: rUn + " (within 6s)"},
 		{name: "closed port", config: "Host a1\n  HostName 127.0.0.1\n  Port {X}\n  IdentityFile {K}/k1\n", known: khAll, dest: "a1", want: rUn},
 
 		// ProxyCommand and ProxyJump.
