@@ -105,6 +105,7 @@ func fidelityCases() []fcase {
 		{name: "ProxyJump alias: the bastion's own HostName, Port, User", config: bast + a1 + "  ProxyJump bast\n", known: khAll, dest: "a1", want: ok1 + ", via bastion ×1"},
 		{name: "explicit jump (-J) without a port: the bastion's own Port", config: bast + a1bare, known: khAll, dest: "a1", jump: "bast", port: "{T1}", want: ok1 + ", via bastion ×1"},
 		{name: "the first bastion's own ProxyJump is followed", config: "Host bast2\n  HostName 127.0.0.1\n  Port {B}\n  IdentityFile {K}/k1\n  ProxyJump bast\n" + bast + a1 + "  ProxyJump bast2\n", known: khAll, dest: "a1", want: ok1 + ", via bastion ×2"},
+		{name: "a bastion reached through its own ProxyCommand", config: "Host bastp\n  HostName 127.0.0.1\n  Port {B}\n  User {U}\n  IdentityFile {K}/k1\n  ProxyCommand ssh -F {D}/bastion.conf -W %h:%p bastion\n" + a1 + "  ProxyJump bastp\n", known: khAll, dest: "a1", want: ok1 + ", via bastion ×2"},
 		{name: "explicit jump chain bast,bast", config: bast + a1, known: khAll, dest: "a1", jump: "bast,bast", want: ok1 + ", via bastion ×2"},
 		{name: "ProxyJump none beats a later one", config: a1 + "  ProxyJump none\nHost *\n  ProxyJump bast\n" + bast, known: khAll, dest: "a1", want: ok1},
 
