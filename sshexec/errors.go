@@ -62,6 +62,23 @@ func (e *ConnectError) Error() string {
 // Unwrap returns the cause.
 func (e *ConnectError) Unwrap() error { return e.Err }
 
+// Class names the failure for monitors, so that they can tell a dead host
+// from a changed key: "host_key", "auth", "unreachable", "config", or ""
+// (a cancelled context, a closed Pool).
+func (e *ConnectError) Class() string {
+	switch {
+	case errors.Is(e.Err, ErrHostKey):
+		return "host_key"
+	case errors.Is(e.Err, ErrAuth):
+		return "auth"
+	case errors.Is(e.Err, ErrUnreachable):
+		return "unreachable"
+	case errors.Is(e.Err, ErrConfig):
+		return "config"
+	}
+	return ""
+}
+
 // ExitError is returned by Client.Run when the remote command ran and
 // exited with a non-zero status or was killed by a signal.
 type ExitError struct {

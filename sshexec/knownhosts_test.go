@@ -1,9 +1,11 @@
 package sshexec
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,6 +165,20 @@ func TestFallbackParserRefuses(t *testing.T) {
 		}
 		if _, err := fp.resolve(query{dest: "x"}); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: err = %v, want ErrConfig", name, err)
+		}
+	}
+}
+
+func TestConnectErrorClass(t *testing.T) {
+	for want, err := range map[string]error{
+		"host_key":    fmt.Errorf("%w: %w: x", ErrHostKey, ErrUnknownHost),
+		"auth":        fmt.Errorf("%w: x", ErrAuth),
+		"unreachable": fmt.Errorf("%w: x", ErrUnreachable),
+		"config":      fmt.Errorf("%w: x", ErrConfig),
+		"":            context.Canceled,
+	} {
+		if got := (&ConnectError{Host: "h", Err: err}).Class(); got != want {
+			t.Errorf("Class(%v) = %q, want %q", err, got, want)
 		}
 	}
 }
