@@ -23,14 +23,18 @@ type hostRun struct {
 	Stderr     string `json:"stderr"`
 	Error      string `json:"error,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
-	// ErrorClass is "unreachable", "host_key" or "auth" when the
-	// connection failed for that reason.
+	// ErrorClass is "unreachable", "host_key", "auth" or "config" when
+	// the connection failed for that reason.
 	ErrorClass string `json:"error_class,omitempty"`
 	err        error
 }
 
 // sshClass names the SSH failure class of err, or "".
 func sshClass(err error) string {
+	var ce *sshexec.ConnectError
+	if errors.As(err, &ce) {
+		return ce.Class()
+	}
 	switch {
 	case errors.Is(err, sshexec.ErrHostKey):
 		return "host_key"
