@@ -96,8 +96,28 @@ type Host struct {
 	IdentityFile string
 	// Port is the SSH port.
 	Port int
+	// Explicit says which of Address, User and Port the inventory sets
+	// (on the host, or under ssh:); the others are defaults, which the
+	// host's ssh_config overrides.
+	Explicit Explicit
 	// Line and Col locate the host's key in the inventory file.
 	Line, Col int
+}
+
+// Explicit marks the connection settings an inventory sets itself, as
+// opposed to defaults. An explicit value ranks above ssh_config; a default
+// ranks below it.
+type Explicit struct {
+	// Address: the host sets address.
+	Address bool
+	// User: the host or ssh: sets user.
+	User bool
+	// Port: the host or ssh: sets port.
+	Port bool
+	// KnownHosts: ssh: sets known_hosts (SSH.Explicit only).
+	KnownHosts bool
+	// ConnectTimeout: ssh: sets connect_timeout (SSH.Explicit only).
+	ConnectTimeout bool
 }
 
 // Cluster describes the Grid Engine installation.
@@ -127,11 +147,13 @@ type Cluster struct {
 	SharedDir string
 }
 
-// SSH holds the connection defaults for every host.
+// SSH holds the connection defaults for every host. Values the file sets
+// (see Explicit) rank above ssh_config; the defaults filled in here rank
+// below it.
 type SSH struct {
 	// User is the login user; the current user when not set.
 	User string
-	// Port is the SSH port.
+	// Port is the SSH port; 22 when not set.
 	Port int
 	// IdentityFile is a private key file, or empty for the agent and
 	// ssh_config only.
@@ -150,6 +172,9 @@ type SSH struct {
 	ConnectTimeout time.Duration
 	// MaxHandshakes bounds concurrent SSH handshakes.
 	MaxHandshakes int
+	// Explicit says which of User, Port, KnownHosts and ConnectTimeout
+	// the file sets; the others hold defaults, which ssh_config overrides.
+	Explicit Explicit
 }
 
 // Policy holds the failover's decisions and limits.

@@ -134,7 +134,8 @@ func TestMinimalDefaults(t *testing.T) {
 	if inv.Cluster != want {
 		t.Errorf("Cluster = %+v, want %+v", inv.Cluster, want)
 	}
-	wantSSH := SSH{User: "root", Port: 22, KnownHosts: "~/.ssh/known_hosts", ConnectTimeout: 10 * time.Second, MaxHandshakes: 32}
+	wantSSH := SSH{User: "root", Port: 22, KnownHosts: "~/.ssh/known_hosts", ConnectTimeout: 10 * time.Second, MaxHandshakes: 32,
+		Explicit: Explicit{User: true}}
 	if inv.SSH != wantSSH {
 		t.Errorf("SSH = %+v, want %+v", inv.SSH, wantSSH)
 	}
@@ -161,11 +162,11 @@ func TestMinimalDefaults(t *testing.T) {
 		t.Errorf("hosts = %v, want %v", names, want)
 	}
 	gc3, ok := inv.Host("GC03")
-	if !ok || *gc3 != (Host{Name: "gc03", Address: "gc03", User: "root", Port: 22, Line: 8, Col: 3}) {
+	if !ok || *gc3 != (Host{Name: "gc03", Address: "gc03", User: "root", Port: 22, Explicit: Explicit{User: true}, Line: 8, Col: 3}) {
 		t.Errorf("Host(GC03) = %+v, %v", gc3, ok)
 	}
 	m1, _ := inv.Host("m1")
-	if m1.Address != "10.0.0.1" || m1.Line != 6 || m1.Col != 3 {
+	if m1.Address != "10.0.0.1" || !m1.Explicit.Address || m1.Explicit.Port || m1.Line != 6 || m1.Col != 3 {
 		t.Errorf("m1 = %+v", m1)
 	}
 	// Witnesses default to execd (master and shadow excluded): 4 witnesses
@@ -210,19 +211,22 @@ func TestFullFixture(t *testing.T) {
 		t.Errorf("Cluster = %+v\nwant      %+v", inv.Cluster, wantCluster)
 	}
 	wantSSH := SSH{User: "admin", Port: 2222, IdentityFile: "~/.ssh/lab", KnownHosts: "/etc/sgerun/known_hosts",
-		TOFU: true, Jump: "gw.example.org,ops@[2001:db8::1]:22", SSHConfig: "none", ConnectTimeout: 3 * time.Second, MaxHandshakes: 4}
+		TOFU: true, Jump: "gw.example.org,ops@[2001:db8::1]:22", SSHConfig: "none", ConnectTimeout: 3 * time.Second, MaxHandshakes: 4,
+		Explicit: Explicit{User: true, Port: true, KnownHosts: true, ConnectTimeout: true}}
 	if inv.SSH != wantSSH {
 		t.Errorf("SSH = %+v\nwant  %+v", inv.SSH, wantSSH)
 	}
+	xa := Explicit{Address: true, User: true, Port: true}
+	xu := Explicit{User: true, Port: true}
 	wantHosts := []Host{
-		{Name: "qm", Address: "2001:db8::10", FenceAddress: "bmc-qm.lab", User: "admin", IdentityFile: "~/.ssh/lab", Port: 2222, Line: 22, Col: 3},
-		{Name: "sh", Address: "2001:db8::11", User: "root", IdentityFile: "/root/.ssh/id", Port: 22, Line: 23, Col: 3},
-		{Name: "r1n01", Address: "r1n01", User: "admin", IdentityFile: "~/.ssh/lab", Port: 2222, Line: 24, Col: 3},
-		{Name: "r1n02", Address: "r1n02", User: "admin", IdentityFile: "~/.ssh/lab", Port: 2222, Line: 24, Col: 3},
-		{Name: "r2n01", Address: "r2n01", User: "admin", IdentityFile: "~/.ssh/lab", Port: 2222, Line: 24, Col: 3},
-		{Name: "r2n02", Address: "r2n02", User: "admin", IdentityFile: "~/.ssh/lab", Port: 2222, Line: 24, Col: 3},
-		{Name: "login-1", Address: "login-1", User: "admin", IdentityFile: "~/.ssh/lab", Port: 2222, Line: 25, Col: 3},
-		{Name: "login-2", Address: "login-2", User: "admin", IdentityFile: "~/.ssh/lab", Port: 2222, Line: 26, Col: 3},
+		{Name: "qm", Address: "2001:db8::10", FenceAddress: "bmc-qm.lab", User: "admin", IdentityFile: "~/.ssh/lab", Port: 2222, Explicit: xa, Line: 22, Col: 3},
+		{Name: "sh", Address: "2001:db8::11", User: "root", IdentityFile: "/root/.ssh/id", Port: 22, Explicit: xa, Line: 23, Col: 3},
+		{Name: "r1n01", Address: "r1n01", User: "admin", IdentityFile: "~/.ssh/lab", Port: 2222, Explicit: xu, Line: 24, Col: 3},
+		{Name: "r1n02", Address: "r1n02", User: "admin", IdentityFile: "~/.ssh/lab", Port: 2222, Explicit: xu, Line: 24, Col: 3},
+		{Name: "r2n01", Address: "r2n01", User: "admin", IdentityFile: "~/.ssh/lab", Port: 2222, Explicit: xu, Line: 24, Col: 3},
+		{Name: "r2n02", Address: "r2n02", User: "admin", IdentityFile: "~/.ssh/lab", Port: 2222, Explicit: xu, Line: 24, Col: 3},
+		{Name: "login-1", Address: "login-1", User: "admin", IdentityFile: "~/.ssh/lab", Port: 2222, Explicit: xu, Line: 25, Col: 3},
+		{Name: "login-2", Address: "login-2", User: "admin", IdentityFile: "~/.ssh/lab", Port: 2222, Explicit: xu, Line: 26, Col: 3},
 	}
 	if len(inv.Hosts) != len(wantHosts) {
 		t.Fatalf("%d hosts, want %d", len(inv.Hosts), len(wantHosts))

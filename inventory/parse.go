@@ -233,6 +233,7 @@ func (p *parser) ssh(root *yaml.Node, e *entry, s *SSH) {
 			p.l.At(n, "bad ssh.user %q: %v", n.Value, err)
 		}
 		s.User = n.Value
+		s.Explicit.User = true
 	} else {
 		s.User = currentUser()
 		if s.User == "" {
@@ -244,6 +245,7 @@ func (p *parser) ssh(root *yaml.Node, e *entry, s *SSH) {
 		}
 	}
 	p.port(f["port"], "ssh.port", &s.Port)
+	s.Explicit.Port = present(f["port"])
 	if v, ok := p.path(f["identity_file"], "ssh.identity_file"); ok {
 		s.IdentityFile = v
 	}
@@ -252,6 +254,7 @@ func (p *parser) ssh(root *yaml.Node, e *entry, s *SSH) {
 			p.l.At(f["known_hosts"].val, "ssh.known_hosts must not be empty: host keys are always verified")
 		}
 		s.KnownHosts = v
+		s.Explicit.KnownHosts = true
 	}
 	if b, ok := p.boolean(f["tofu"], "ssh.tofu"); ok {
 		s.TOFU = b
@@ -269,6 +272,7 @@ func (p *parser) ssh(root *yaml.Node, e *entry, s *SSH) {
 		s.SSHConfig = v
 	}
 	p.duration(f["connect_timeout"], "ssh.connect_timeout", &s.ConnectTimeout)
+	s.Explicit.ConnectTimeout = present(f["connect_timeout"])
 	p.integer(f["max_handshakes"], "ssh.max_handshakes", 1, 1<<20, &s.MaxHandshakes)
 }
 
@@ -358,6 +362,7 @@ func (p *parser) hosts(root *yaml.Node, e *entry, inv *Inventory) map[*Host]host
 			h := &Host{Name: name, Address: name, FenceAddress: fence, Line: he.key.Line, Col: he.key.Column}
 			if address != "" {
 				h.Address = address
+				h.Explicit.Address = true
 			}
 			inv.Hosts = append(inv.Hosts, h)
 			inv.byName[low] = h
@@ -403,6 +408,9 @@ func (p *parser) resolveHosts(inv *Inventory, over map[*Host]hostOverride) {
 		if o.port != 0 {
 			h.Port = o.port
 		}
+		h.Explicit.User = o.user != "" || inv.SSH.Explicit.User
+		h.Explicit.Port = o.port != 0 || inv.SSH.Explicit.Port
+
 	}
 }
 
@@ -868,6 +876,9 @@ func kindName(n *yaml.Node) string {
 	}
 	return fmt.Sprintf("%q", n.Value)
 }
+
+// present reports whether a key is given with a non-null value.
+func present(e *entry) bool { return e != nil && !isNull(deref(e.val)) }
 
 // currentUser is the login name of the user running sgerun, or "".
 func currentUser() string {

@@ -35,22 +35,30 @@ func NewSSHConnector(inv *inventory.Inventory) (*SSHConnector, error) {
 	return &SSHConnector{Inventory: inv, Pool: pool}, nil
 }
 
-// PoolConfig maps the inventory's ssh section onto the transport.
+// PoolConfig maps the inventory's ssh section onto the transport. Only
+// values the inventory sets explicitly are passed: a default would rank
+// above ssh_config.
 func PoolConfig(inv *inventory.Inventory) sshexec.Config {
 	s := inv.SSH
 	cfg := sshexec.Config{
-		User:           s.User,
-		Port:           s.Port,
-		TOFU:           s.TOFU,
-		Jump:           s.Jump,
-		ConnectTimeout: s.ConnectTimeout,
-		SSHConfigFile:  s.SSHConfig,
-		MaxHandshakes:  s.MaxHandshakes,
+		TOFU:          s.TOFU,
+		Jump:          s.Jump,
+		SSHConfigFile: s.SSHConfig,
+		MaxHandshakes: s.MaxHandshakes,
 	}
 	if s.IdentityFile != "" {
 		cfg.IdentityFiles = []string{s.IdentityFile}
 	}
-	if s.KnownHosts != "" {
+	if s.Explicit.User {
+		cfg.User = s.User
+	}
+	if s.Explicit.Port {
+		cfg.Port = s.Port
+	}
+	if s.Explicit.ConnectTimeout {
+		cfg.ConnectTimeout = s.ConnectTimeout
+	}
+	if s.KnownHosts != "" && s.Explicit.KnownHosts {
 		cfg.KnownHostsFiles = []string{s.KnownHosts}
 	}
 	return cfg
@@ -62,7 +70,17 @@ func (c *SSHConnector) host(name string) (sshexec.Host, error) {
 	if !ok {
 		return sshexec.Host{}, fmt.Errorf("host %q is not in the inventory", name)
 	}
-	return sshexec.Host{Name: h.Name, Address: h.Address, Port: h.Port, User: h.User, IdentityFile: h.IdentityFile}, nil
+	sh := sshexec.Host{Name: h.Name, IdentityFile: h.IdentityFile}
+	if h.Explicit.Address {
+		sh.Address = h.Address
+	}
+	if h.Explicit.User {
+		sh.User = h.User
+	}
+	if h.Explicit.Port {
+		sh.Port = h.Port
+	}
+	return sh, nil
 }
 
 // Target returns the host's target over its pooled connection.
@@ -85,7 +103,7 @@ func (c *SSHConnector) TargetAt(ctx context.Context, name, address string) (step
 	if err != nil {
 		return nil, err
 	}
-	h.Name, h.Address = name+"@"+address, address
+	h.Name, h.Alias, h.Address = name+"@"+address, name, address
 	cl, err := c.Pool.Client(ctx, h)
 	if err != nil {
 		return nil, err

@@ -24,7 +24,7 @@ func TestSSHConfig(t *testing.T) {
 	cfg := e.config()
 	cfg.User = ""
 	cfg.IdentityFiles = nil
-	cfg.SSHConfigFile = "" // ~/.ssh/config
+	cfg.SSHConfigFile = filepath.Join(e.home, ".ssh", "config")
 	p := newPool(t, cfg)
 	c, err := p.Client(testCtx(t), Host{Name: "alias"})
 	if err != nil {

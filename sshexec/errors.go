@@ -9,9 +9,24 @@ import (
 // Sentinel errors. Match them with errors.Is; the wrapping error carries
 // the host and the details.
 var (
+	// ErrHostKey means the host's key could not be verified: it is
+	// unknown, changed, revoked, or a certificate the CA does not vouch
+	// for. Every ErrHostKeyMismatch and ErrUnknownHost also matches
+	// ErrHostKey.
+	ErrHostKey = errors.New("host key verification failed")
+	// ErrConfig means ssh_config could not be resolved for the host (ssh
+	// -G failed, or the built-in parser refused a construct).
+	ErrConfig = errors.New("ssh_config")
 	// ErrHostKeyMismatch means the host presented a key that differs from
 	// the one known_hosts holds for it. The connection is never used.
 	ErrHostKeyMismatch = errors.New("host key mismatch")
+	// ErrHostKeyRevoked means the host's key, or the CA that signed its
+	// certificate, is marked @revoked. It also matches ErrHostKeyMismatch.
+	ErrHostKeyRevoked = errors.New("host key revoked")
+	// ErrHostCertificate means a CA the host is listed under signed its
+	// certificate, but the certificate is not valid for it (principal,
+	// validity, type). It also matches ErrHostKeyMismatch.
+	ErrHostCertificate = errors.New("host certificate invalid")
 	// ErrUnknownHost means known_hosts has no key for the host and TOFU
 	// is off.
 	ErrUnknownHost = errors.New("unknown host")
@@ -38,11 +53,31 @@ type ConnectError struct {
 
 // Error implements error.
 func (e *ConnectError) Error() string {
+	if e.Addr == "" {
+		return fmt.Sprintf("ssh connect %s: %v", e.Host, e.Err)
+	}
 	return fmt.Sprintf("ssh connect %s (%s): %v", e.Host, e.Addr, e.Err)
 }
 
 // Unwrap returns the cause.
 func (e *ConnectError) Unwrap() error { return e.Err }
+
+// Class names the failure for monitors, so that they can tell a dead host
+// from a changed key: "host_key", "auth", "unreachable", "config", or ""
+// (a cancelled context, a closed Pool).
+func (e *ConnectError) Class() string {
+	switch {
+	case errors.Is(e.Err, ErrHostKey):
+		return "host_key"
+	case errors.Is(e.Err, ErrAuth):
+		return "auth"
+	case errors.Is(e.Err, ErrUnreachable):
+		return "unreachable"
+	case errors.Is(e.Err, ErrConfig):
+		return "config"
+	}
+	return ""
+}
 
 // ExitError is returned by Client.Run when the remote command ran and
 // exited with a non-zero status or was killed by a signal.

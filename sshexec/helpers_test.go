@@ -46,6 +46,7 @@ func (e *testEnv) config() Config {
 		SSHConfigFile:   "none",
 		AgentSocket:     "none",
 		ConnectTimeout:  5 * time.Second,
+		Home:            e.home,
 	}
 }
 

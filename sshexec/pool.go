@@ -1,15 +1,17 @@
-// Package sshexec owns every SSH connection sgerun makes: it dials hosts
-// (directly or through a jump host), checks their keys against known_hosts,
-// authenticates with ssh-agent and identity files, runs commands and moves
-// files over SFTP. No other package imports golang.org/x/crypto/ssh.
+// Package sshexec owns every SSH connection sgerun makes: it resolves each
+// host as OpenSSH does (by asking `ssh -G`), dials it (directly, through a
+// ProxyCommand or a ProxyJump chain), checks its key against known_hosts
+// as OpenSSH does, authenticates with ssh-agent, identity files and
+// certificates, runs commands and moves files over SFTP. No other package
+// imports golang.org/x/crypto/ssh.
 //
 // A Pool keeps one connection per host for its whole life; every command
 // and file operation on that host opens a new session on it.
 //
 // Errors are classified, not parsed: a *ConnectError (wrapping
-// ErrUnreachable, ErrUnknownHost, ErrHostKeyMismatch, ErrAuth or a context
-// error) means no connection could be made; an *ExitError means a command
-// ran and failed.
+// ErrUnreachable, ErrHostKey, ErrAuth, ErrConfig or a context error) means
+// no connection could be made; an *ExitError means a command ran and
+// failed.
 package sshexec
 
 import (
@@ -29,7 +31,7 @@ import (
 // concurrent use.
 type Pool struct {
 	s          *settings
-	hostKeys   *hostKeys
+	hostKeys   hostKeys
 	keys       keyCache
 	sem        chan struct{}
 	handshakes atomic.Int64
@@ -50,25 +52,20 @@ type entry struct {
 	err  error
 }
 
-// NewPool checks cfg, reads ssh_config and known_hosts, and returns an
-// empty Pool. It does not dial.
+// NewPool checks cfg and returns an empty Pool. It does not dial; ssh_config
+// and known_hosts are read when a host is first used.
 func NewPool(cfg Config) (*Pool, error) {
 	s, err := newSettings(cfg)
 	if err != nil {
 		return nil, err
 	}
-	hk, err := newHostKeys(s.KnownHostsFiles, s.TOFU)
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Pool{
-		s:        s,
-		hostKeys: hk,
-		sem:      make(chan struct{}, s.MaxHandshakes),
-		ctx:      ctx,
-		cancel:   cancel,
-		conns:    make(map[string]*entry),
+		s:      s,
+		sem:    make(chan struct{}, s.MaxHandshakes),
+		ctx:    ctx,
+		cancel: cancel,
+		conns:  make(map[string]*entry),
 	}, nil
 }
 
@@ -86,7 +83,7 @@ func (p *Pool) Client(ctx context.Context, h Host) (*Client, error) {
 		return nil, errors.New("ssh connect: host has no name")
 	}
 	return p.get(ctx, h.Name, h.Name, func(dctx context.Context) (*Client, error) {
-		return p.connect(dctx, h, true)
+		return p.connect(dctx, h)
 	})
 }
 
@@ -188,49 +185,59 @@ func (p *Pool) watch(key string, e *entry) {
 	_ = e.c.close()
 }
 
-// connect resolves h, dials it (through its jump hosts if any) and
-// authenticates.
-func (p *Pool) connect(ctx context.Context, h Host, allowJump bool) (*Client, error) {
-	t, err := p.s.resolve(h, allowJump)
+// connect resolves h, dials it (through its proxy or jump hosts if any)
+// and authenticates.
+func (p *Pool) connect(ctx context.Context, h Host) (*Client, error) {
+	t, err := p.resolveHost(ctx, h)
 	if err != nil {
 		return nil, &ConnectError{Host: h.Name, Err: err}
 	}
-	return p.dialTarget(ctx, h, t)
+	return p.dialTarget(ctx, t, 0)
 }
 
-// dialTarget connects to a resolved target. With jump hosts "a,b,c" it
-// connects to c through "a,b" (one pooled connection per chain prefix),
-// then to the target through c.
-func (p *Pool) dialTarget(ctx context.Context, h Host, t target) (*Client, error) {
+// dialTarget connects to a resolved target. With ProxyJump "a,b,c" it
+// connects to c through "a,b" (one pooled connection per chain), then to
+// the target through c; with ProxyCommand it speaks SSH over the command's
+// stdin and stdout.
+func (p *Pool) dialTarget(ctx context.Context, t target, depth int) (*Client, error) {
 	fail := func(err error) (*Client, error) {
-		return nil, &ConnectError{Host: h.Name, Addr: t.addr(), Err: err}
+		return nil, &ConnectError{Host: t.name, Addr: t.addr(), Err: err}
 	}
 	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)
 	}
-	if t.jump != "" {
-		outer, last := "", t.jump
-		if i := strings.LastIndexByte(t.jump, ','); i >= 0 {
-			outer, last = t.jump[:i], t.jump[i+1:]
+	switch {
+	case t.opts.proxyJump != "":
+		if depth >= maxHops {
+			return fail(fmt.Errorf("%w: jump chain longer than %d hops (a loop in ProxyJump?)", ErrConfig, maxHops))
 		}
-		jh, err := parseJump(strings.TrimSpace(last))
-		if err != nil {
-			return fail(err)
+		chain := t.opts.proxyJump
+		outer, last := "", chain
+		if i := strings.LastIndexByte(chain, ','); i >= 0 {
+			outer, last = chain[:i], chain[i+1:]
 		}
-		bastion, err := p.get(ctx, "\x00jump "+t.jump, jh.Name, func(dctx context.Context) (*Client, error) {
-			jt, err := p.s.resolve(jh, false)
+		last = strings.TrimSpace(last)
+		bastion, err := p.get(ctx, "\x00jump "+chain, last, func(dctx context.Context) (*Client, error) {
+			jt, err := p.resolveHop(dctx, last, outer)
 			if err != nil {
-				return nil, &ConnectError{Host: jh.Name, Err: err}
+				return nil, &ConnectError{Host: last, Err: err}
 			}
-			jt.jump = outer
-			return p.dialTarget(dctx, jh, jt)
+			return p.dialTarget(dctx, jt, depth+1)
 		})
 		if err != nil {
-			return fail(fmt.Errorf("jump host %s: %w", t.jump, err))
+			return fail(fmt.Errorf("jump host %s: %w", chain, err))
 		}
 		dialer = func(ctx context.Context, addr string) (net.Conn, error) {
 			return bastion.ssh.DialContext(ctx, "tcp", addr)
+		}
+	case t.opts.proxyCommand != "":
+		command, err := expandProxyCommand(t.opts.proxyCommand, t.opts)
+		if err != nil {
+			return fail(err)
+		}
+		dialer = func(context.Context, string) (net.Conn, error) {
+			return startProxy(command)
 		}
 	}
 
@@ -249,40 +256,42 @@ func (p *Pool) dialTarget(ctx context.Context, h Host, t target) (*Client, error
 
 func (p *Pool) handshake(ctx context.Context, t target, dial func(context.Context, string) (net.Conn, error)) (*ssh.Client, error) {
 	addr := t.addr()
-	algos, err := p.hostKeys.algorithms(addr)
+	algos, err := t.check.algorithms(t.opts.hostKeyAlgos)
 	if err != nil {
 		return nil, err
 	}
-	cr, err := p.credentials(t)
-	if err != nil {
-		return nil, err
-	}
-	defer cr.closer()
-
-	hctx, cancel := context.WithTimeout(ctx, p.s.ConnectTimeout)
+	hctx, cancel := context.WithTimeout(ctx, t.connectTimeout)
 	defer cancel()
 	timedOut := func(err error) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if hctx.Err() != nil {
-			return fmt.Errorf("%w: timed out after %s: %w", ErrUnreachable, p.s.ConnectTimeout, hctx.Err())
+			return fmt.Errorf("%w: timed out after %s: %w", ErrUnreachable, t.connectTimeout, hctx.Err())
 		}
 		return err
 	}
+	// Dial first: as with ssh, an unreachable host is reported as such
+	// even when no key could be offered to it.
 	conn, err := dial(hctx, addr)
 	if err != nil {
 		return nil, timedOut(fmt.Errorf("%w: dial: %w", ErrUnreachable, err))
 	}
+	cr, err := p.credentials(t)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	defer cr.closer()
 	stop := context.AfterFunc(hctx, func() { _ = conn.Close() })
 
 	hostKeyErr := make(chan error, 1)
 	cfg := &ssh.ClientConfig{
-		User:              t.user,
+		User:              t.opts.user,
 		Auth:              []ssh.AuthMethod{ssh.PublicKeys(cr.signers...)},
 		HostKeyAlgorithms: algos,
 		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-			err := p.hostKeys.check(hostname, remote, key)
+			err := t.check.check(hostname, remote, key)
 			if err != nil {
 				select {
 				case hostKeyErr <- err:
@@ -308,17 +317,37 @@ func (p *Pool) handshake(ctx context.Context, t target, dial func(context.Contex
 			return nil, hkErr
 		default:
 		}
-		// x/crypto has no typed error for a refused authentication.
-		if strings.Contains(err.Error(), "unable to authenticate") {
-			return nil, fmt.Errorf("%w: user %s: %w%s", ErrAuth, t.user, err, cr.hint())
+		// x/crypto has no typed errors for these.
+		msg := err.Error()
+		switch {
+		case strings.Contains(msg, "unable to authenticate"):
+			return nil, fmt.Errorf("%w: user %s: %w%s", ErrAuth, t.opts.user, err, cr.hint())
+		case strings.Contains(msg, "no common algorithm for host key"):
+			return nil, fmt.Errorf("%w: %s offers no host key of the types accepted (%s): %w",
+				ErrHostKey, addr, strings.Join(algos, ","), err)
+		}
+		if pc, ok := conn.(*proxyConn); ok {
+			err = fmt.Errorf("%w (%s)", err, pc.why())
+		}
+		if isAuthLimit(msg) {
+			return nil, fmt.Errorf("%w: user %s: the server closed the connection during authentication "+
+				"(too many keys offered? set IdentitiesOnly yes and an IdentityFile for this host): %w%s",
+				ErrAuth, t.opts.user, err, cr.hint())
 		}
 		return nil, timedOut(fmt.Errorf("%w: ssh handshake: %w", ErrUnreachable, err))
 	}
 	return ssh.NewClient(c, chans, reqs), nil
 }
 
+// isAuthLimit recognises sshd dropping a client that offered more keys
+// than MaxAuthTries; x/crypto reports it as a handshake failure.
+func isAuthLimit(msg string) bool {
+	return strings.Contains(msg, "Too many authentication failures") ||
+		strings.Contains(msg, "disconnect, reason 2")
+}
+
 func (t target) host() Host {
-	return Host{Name: t.name, Address: t.address, Port: t.port, User: t.user}
+	return Host{Name: t.name, Address: t.opts.hostname, Port: t.opts.port, User: t.opts.user}
 }
 
 // keepalive sends keepalive@openssh.com every interval and closes the

@@ -8,6 +8,7 @@ package status
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -46,6 +47,26 @@ type Host struct {
 	// Qping is the status of this host's qmaster as qping from this host
 	// reports it (-1: no reply).
 	Qping int `json:"qping_status"`
+	// ErrorClass tells a dead host from a changed key: "unreachable",
+	// "host_key", "auth" or "config" when the SSH connection failed for
+	// that reason.
+	ErrorClass string `json:"error_class,omitempty"`
+}
+
+// classed is an error that names its class (the SSH transport's
+// connection errors do).
+type classed interface {
+	error
+	Class() string
+}
+
+// sshClass names the SSH failure class of err, or "".
+func sshClass(err error) string {
+	var c classed
+	if errors.As(err, &c) {
+		return c.Class()
+	}
+	return ""
 }
 
 // Report is the gathered state.
@@ -96,7 +117,7 @@ func Gather(ctx context.Context, inv *inventory.Inventory, conn Connector) *Repo
 			via, t := probeHost(ctx, ac, c, n.name, n.role, h.FenceAddress)
 			if via.Reachable {
 				via.Via = h.FenceAddress
-				via.Error = r.Hosts[i].Error
+				via.Error, via.ErrorClass = r.Hosts[i].Error, r.Hosts[i].ErrorClass
 				r.Hosts[i], targets[i] = via, t
 			}
 		}()
@@ -151,7 +172,7 @@ func probeHost(ctx context.Context, conn any, c inventory.Cluster, name, role, a
 		t, err = conn.(addressConnector).TargetAt(cctx, name, address)
 	}
 	if err != nil {
-		h.Error = err.Error()
+		h.Error, h.ErrorClass = err.Error(), sshClass(err)
 		return h, nil
 	}
 	common := c.SGERoot + "/" + c.SGECell + "/common"
@@ -161,7 +182,7 @@ func probeHost(ctx context.Context, conn any, c inventory.Cluster, name, role, a
 		strconv.Itoa(c.QmasterPort) + " qmaster 1 2>&1 | sed 's/^/qping /'"
 	out, err := t.Query(cctx, cmd, nil)
 	if err != nil {
-		h.Error = err.Error()
+		h.Error, h.ErrorClass = err.Error(), sshClass(err)
 		return h, nil
 	}
 	h.Reachable = true

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/sgerun/sgerun/runbook"
+	"github.com/sgerun/sgerun/sshexec"
 	"github.com/sgerun/sgerun/steps"
 	"github.com/sgerun/sgerun/ui"
 	"github.com/spf13/cobra"
@@ -21,6 +23,27 @@ type hostRun struct {
 	Stderr     string `json:"stderr"`
 	Error      string `json:"error,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
+	// ErrorClass is "unreachable", "host_key", "auth" or "config" when
+	// the connection failed for that reason.
+	ErrorClass string `json:"error_class,omitempty"`
+	err        error
+}
+
+// sshClass names the SSH failure class of err, or "".
+func sshClass(err error) string {
+	var ce *sshexec.ConnectError
+	if errors.As(err, &ce) {
+		return ce.Class()
+	}
+	switch {
+	case errors.Is(err, sshexec.ErrHostKey):
+		return "host_key"
+	case errors.Is(err, sshexec.ErrAuth):
+		return "auth"
+	case errors.Is(err, sshexec.ErrUnreachable):
+		return "unreachable"
+	}
+	return ""
 }
 
 func (a *app) execCmd() *cobra.Command {
@@ -32,7 +55,10 @@ func (a *app) execCmd() *cobra.Command {
 		Short: "Run an ad-hoc command on many hosts in parallel; identical output is grouped",
 		Long: `Run one shell command on the selected hosts, at most --fanout at a time, over
 one SSH connection per host. Hosts with identical output are printed together,
-as clush -b does. Exit status 1 when any host fails or exits non-zero.`,
+as clush -b does. Exit status 1 when any host fails or exits non-zero; 7, 8
+or 6 when a host's key could not be verified, authentication was refused or
+a host was unreachable (in that order); -o json gives each host's
+error_class.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			asJSON, err := a.json()
 			if err != nil {
@@ -117,7 +143,8 @@ func runOne(ctx context.Context, conn *runbook.SSHConnector, host, cmd string) h
 		r.ExitCode, r.Stdout, r.Stderr = out.ExitCode, out.Stdout, out.Stderr
 	}
 	if err != nil {
-		r.Error, r.ExitCode = err.Error(), 255
+		r.Error, r.ExitCode, r.err = err.Error(), 255, err
+		r.ErrorClass = sshClass(err)
 	}
 	r.DurationMS = time.Since(start).Milliseconds()
 	return r
@@ -125,9 +152,16 @@ func runOne(ctx context.Context, conn *runbook.SSHConnector, host, cmd string) h
 
 func (a *app) printExec(results []hostRun, asJSON bool) error {
 	failed := 0
+	// The first SSH failure of the most telling class decides the exit
+	// code: host key (7), then authentication (8), then unreachable (6).
+	var classErr error
+	rank := map[string]int{"host_key": 3, "auth": 2, "unreachable": 1}
 	for _, r := range results {
 		if r.Error != "" || r.ExitCode != 0 {
 			failed++
+		}
+		if rank[r.ErrorClass] > rank[sshClass(classErr)] {
+			classErr = r.err
 		}
 	}
 	if asJSON {
@@ -159,6 +193,9 @@ func (a *app) printExec(results []hostRun, asJSON bool) error {
 	}
 	if failed > 0 {
 		a.reported = true
+		if classErr != nil {
+			return fmt.Errorf("%d of %d host(s) failed: %w", failed, len(results), classErr)
+		}
 		return fmt.Errorf("%d of %d host(s) failed", failed, len(results))
 	}
 	return nil
