@@ -298,7 +298,9 @@ func TestFaultR7ExecHostDown(t *testing.T) {
 	}
 	// The dead host's jobs are accounted for: the new qmaster still knows
 	// them, or they are in the accounting file.
-	qstat, _, err := l.Exec(ctx, l.Shadow(), "qstat -u '*'")
+	qctx, qcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer qcancel()
+	qstat, _, err := l.Exec(qctx, l.Shadow(), "qstat -u '*'")
 	if err != nil {
 		t.Fatalf("qstat on %s: %v", l.Shadow(), err)
 	}
@@ -306,7 +308,7 @@ func TestFaultR7ExecHostDown(t *testing.T) {
 		line := ftQstatLine(qstat, j.ID)
 		acct := ""
 		if line == "" {
-			acct, _, _ = l.Exec(ctx, l.Shadow(), "qacct -j "+strconv.Itoa(j.ID))
+			acct, _, _ = l.Exec(qctx, l.Shadow(), "qacct -j "+strconv.Itoa(j.ID))
 		}
 		switch {
 		case line != "":

@@ -285,3 +285,37 @@ steps:
 		t.Errorf("step warnings %q, want the line once per host", w)
 	}
 }
+
+// TestStopUndoesWhatTheRunDid: a run that finds nothing to do after it
+// took a lock (the takeover's gate under its lock finds the shadow already
+// serving) releases the lock and ends successfully.
+func TestStopUndoesWhatTheRunDid(t *testing.T) {
+	c := newCluster(t, 2)
+	dir := t.TempDir()
+	src := `
+name: stops
+vars: {dir: ""}
+steps:
+  - name: lock
+    on: host0
+    lock_file: {path: "{{ .vars.dir }}/lock", holder: "run {{ .run.id }}"}
+  - name: nothing to do
+    stop: {if: "true", msg: already there}
+  - name: never
+    on: host0
+    run: "echo never >> {{ .vars.dir | q }}/log"
+`
+	r := c.run(t, c.session(t, src, map[string]string{"dir": dir}))
+	if r.err != nil || r.out.Status != journal.StatusOK {
+		t.Fatalf("err = %v, status %q; want a successful run", r.err, r.out.Status)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lock")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the lock is left after a stop: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "log")); err == nil {
+		t.Errorf("a step after the stop ran")
+	}
+	if n := len(r.of(journal.UndoEnd)); n != 1 {
+		t.Errorf("%d undo(s) journaled, want 1 (the lock)", n)
+	}
+}

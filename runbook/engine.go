@@ -322,12 +322,34 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 			}
 		}
 		if stop != nil {
-			break
+			return e.stopped(ctx, state)
 		}
 	}
 	if len(state.Failures) > 0 {
 		return fmt.Errorf("%w: %s", ErrCommittedWithFailures, failuresSummary(state.Failures))
 	}
+	return nil
+}
+
+// stopped ends a run that found nothing to do (a stop step, or a gate that
+// finds the wanted state already there): what the run changed before it
+// found out, such as a lock it took, is undone, and the run ends
+// successfully. Past the commit point nothing is undone.
+func (e *Engine) stopped(ctx context.Context, state *State) error {
+	if e.DryRun || state.Committed || len(state.Undo) == 0 {
+		if len(state.Failures) > 0 {
+			return fmt.Errorf("%w: %s", ErrCommittedWithFailures, failuresSummary(state.Failures))
+		}
+		return nil
+	}
+	if _, err := e.Record(journal.Event{Type: journal.Note, Step: -1,
+		Message: fmt.Sprintf("nothing to do: undoing the %d change(s) this run made before it found out", len(state.Undo))}); err != nil {
+		return err
+	}
+	if err := e.Rollback(ctx, state.Undo); err != nil {
+		return fmt.Errorf("%w: %w", ErrRollbackIncomplete, err)
+	}
+	state.Undo = nil
 	return nil
 }
 
