@@ -317,6 +317,7 @@ func (tr *trial) mark(name string, at time.Time) {
 	defer tr.mu.Unlock()
 	if _, ok := tr.t.Marks[name]; !ok {
 		tr.t.Marks[name] = round3(at.Sub(tr.t.Start).Seconds())
+		tr.cfg.Log.Info("mark", "lab", tr.t.Lab, "scenario", tr.t.Scenario, "mark", name, "t", tr.t.Marks[name])
 	}
 }
 
@@ -497,18 +498,30 @@ func (tr *trial) sample(ctx context.Context, deadline time.Duration, want []stri
 		now := time.Now()
 		s := Sample{T: round3(now.Sub(t.Start).Seconds()), Reported: -1, Running: -1}
 		s.Act = readAct(l)
-		s.Qping = qping(ctx, l, tr.witness, shadow)
-		if s.Qping == 0 {
-			tr.mark(MarkQping, now)
+		// Each probe stops once its mark is in, so that the witness loads
+		// the machine no more than it must while the tool runs.
+		s.Qping = 0
+		if !tr.has(MarkQping) {
+			s.Qping = qping(ctx, l, tr.witness, shadow)
+			if s.Qping == 0 {
+				tr.mark(MarkQping, now)
+			}
 		}
 		if s.Qping == 0 && s.Act == shadow {
-			if rep, err := reported(ctx, l, tr.witness); err == nil {
-				s.Reported = len(rep)
-				if len(rep) == len(execs) {
-					tr.mark(MarkExecds, time.Now())
+			if !tr.has(MarkExecds) {
+				if rep, err := reported(ctx, l, tr.witness); err == nil {
+					s.Reported = len(rep)
+					if len(rep) == len(execs) {
+						tr.mark(MarkExecds, time.Now())
+					}
 				}
 			}
-			if states, err := qstat(ctx, l, tr.witness); err == nil {
+			needQstat := !tr.has(MarkJobs) || (len(t.TransferJobs) > 0 && !tr.has(MarkTransfer))
+			states, qerr := map[int]string(nil), errors.New("not asked")
+			if needQstat {
+				states, qerr = qstat(ctx, l, tr.witness)
+			}
+			if qerr == nil {
 				s.Running = 0
 				for _, id := range t.Jobs {
 					if states[id] == "r" {
