@@ -6,7 +6,7 @@ GO ?= go
 LAB ?= sgelab
 INV = /run/sgerun-lab/$(LAB)/inventory.yaml
 
-.PHONY: build test unit fuzz demo clean
+.PHONY: build test unit fuzz demo bench-takeover clean
 
 build:
 	$(GO) build -o bin/sgerun ./cmd/sgerun
@@ -34,6 +34,12 @@ demo: build
 	./bin/sgerun lab --name $(LAB) ctl -- $(CURDIR)/bin/sgerun takeover --inventory $(INV) --yes
 	./bin/sgerun lab --name $(LAB) ctl -- $(CURDIR)/bin/sgerun status --inventory $(INV)
 	@echo "lab $(LAB) left running: sgerun lab status / sgerun lab down"
+
+# The takeover benchmark on the real-SGE lab: the seed's script, sgerun
+# takeover, sge_shadowd and sgerun watch, 5 rounds (root; ~1.5-2 h). It
+# updates docs/performance.md.
+bench-takeover:
+	bench/takeover.sh -rounds 5
 
 clean:
 	rm -rf bin
