@@ -309,7 +309,7 @@ type trial struct {
 	l       *lab.Lab
 	t       *Trial
 	witness string
-	mu      sync.Mutex // guards t.Marks while the tool runs
+	mu      sync.Mutex // guards t.Marks and t.Notes while the tool runs
 }
 
 func (tr *trial) mark(name string, at time.Time) {
@@ -319,6 +319,13 @@ func (tr *trial) mark(name string, at time.Time) {
 		tr.t.Marks[name] = round3(at.Sub(tr.t.Start).Seconds())
 		tr.cfg.Log.Info("mark", "lab", tr.t.Lab, "scenario", tr.t.Scenario, "mark", name, "t", tr.t.Marks[name])
 	}
+}
+
+// notef adds a note to the trial; it may be called from any goroutine.
+func (tr *trial) notef(format string, args ...any) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.t.note(format, args...)
 }
 
 func (tr *trial) has(name string) bool {
