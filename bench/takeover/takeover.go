@@ -457,6 +457,17 @@ func (tr *trial) run(ctx context.Context) error {
 		w.stop()
 		tr.watchMarks(w)
 	}
+	if tr.tool() == "shadowd" {
+		// Where shadowd's time went: its own log, beside the old spool.
+		logs, _ := filepath.Glob(filepath.Join(l.QmasterSpoolDir(), "messages_shadowd*"))
+		var b strings.Builder
+		for _, p := range logs {
+			if data, err := os.ReadFile(p); err == nil {
+				fmt.Fprintf(&b, "%s:\n%s\n", filepath.Base(p), tail(string(data), 15))
+			}
+		}
+		t.Output = b.String()
+	}
 	if t.RunID != "" {
 		steps, err := tr.steps(t.RunID)
 		if err != nil {
