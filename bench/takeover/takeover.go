@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -679,4 +680,35 @@ func WriteJSON(path string, r *Result) error {
 		return fmt.Errorf("write result: %w", err)
 	}
 	return nil
+}
+
+// ReadJSON reads results written by WriteJSON and merges them into one:
+// the first file's config (rounds: the most of any), every trial, the
+// earliest start and the summed durations.
+func ReadJSON(paths ...string) (*Result, error) {
+	var out *Result
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("read result: %w", err)
+		}
+		var r Result
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("parse %s: %w", p, err)
+		}
+		if out == nil {
+			out = &r
+			continue
+		}
+		out.Trials = append(out.Trials, r.Trials...)
+		out.Took += r.Took
+		out.Config.Rounds = max(out.Config.Rounds, r.Config.Rounds)
+		if r.Started.Before(out.Started) {
+			out.Started = r.Started
+		}
+	}
+	if out == nil {
+		return nil, errors.New("no result files")
+	}
+	return out, nil
 }

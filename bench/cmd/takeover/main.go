@@ -34,6 +34,7 @@ func run() error {
 	var cfg takeover.Config
 	var scenarios, out, jsonOut string
 	var quick bool
+	var from string
 	flag.IntVar(&cfg.Rounds, "rounds", 5, "rounds (every scenario once per round, on a fresh lab)")
 	flag.StringVar(&scenarios, "scenarios", "", "comma-separated scenarios (default all: "+strings.Join(takeover.Scenarios(), ",")+")")
 	flag.BoolVar(&quick, "quick", false, "one round, correctness only: no docs update unless -out is given")
@@ -43,6 +44,7 @@ func run() error {
 	flag.DurationVar(&cfg.Poll, "poll", 200*time.Millisecond, "pause between two samples")
 	flag.StringVar(&out, "out", "docs/performance.md", "Markdown file to update (empty: print to stdout)")
 	flag.StringVar(&jsonOut, "json", "", "raw samples (default: $TMPDIR/sgerun-takeover-<time>.json)")
+	flag.StringVar(&from, "from", "", "render the Markdown from these raw JSON files (comma-separated) instead of running")
 	flag.Parse()
 	outSet := false
 	flag.Visit(func(f *flag.Flag) {
@@ -60,6 +62,13 @@ func run() error {
 		if s = strings.TrimSpace(s); s != "" {
 			cfg.Scenarios = append(cfg.Scenarios, s)
 		}
+	}
+	if from != "" {
+		res, err := takeover.ReadJSON(strings.Split(from, ",")...)
+		if err != nil {
+			return err
+		}
+		return report(res, out)
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if os.Geteuid() != 0 {
@@ -91,18 +100,8 @@ func run() error {
 		return jerr
 	}
 	fmt.Fprintln(os.Stderr, "raw samples:", jsonOut)
-	md := takeover.Markdown(res, bench.DetectMachine())
-	if out == "" {
-		fmt.Print(md)
-	} else {
-		doc, rerr := os.ReadFile(out)
-		if rerr != nil && !os.IsNotExist(rerr) {
-			return fmt.Errorf("read %s: %w", out, rerr)
-		}
-		if werr := os.WriteFile(out, []byte(takeover.Splice(string(doc), md)), 0o644); werr != nil {
-			return fmt.Errorf("write %s: %w", out, werr)
-		}
-		fmt.Fprintln(os.Stderr, "updated", out)
+	if rerr := report(res, out); rerr != nil {
+		return rerr
 	}
 	if err != nil {
 		return err
@@ -117,5 +116,24 @@ func run() error {
 	if failed > 0 {
 		return fmt.Errorf("%d of %d trials failed", failed, len(res.Trials))
 	}
+	return nil
+}
+
+// report writes the Markdown of res into out between its markers, or to
+// stdout when out is empty.
+func report(res *takeover.Result, out string) error {
+	md := takeover.Markdown(res, bench.DetectMachine())
+	if out == "" {
+		fmt.Print(md)
+		return nil
+	}
+	doc, err := os.ReadFile(out)
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("read %s: %w", out, err)
+	}
+	if err := os.WriteFile(out, []byte(takeover.Splice(string(doc), md)), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	fmt.Fprintln(os.Stderr, "updated", out)
 	return nil
 }
