@@ -237,6 +237,7 @@ func (w *watchProc) stop() {
 func (tr *trial) watchMarks(w *watchProc) {
 	t := tr.t
 	for _, e := range w.eventsNow() {
+		t.WatchEvents = append(t.WatchEvents, fmt.Sprintf("%7.1f %s %s", e.Time.Sub(t.Start).Seconds(), e.Event, e.RunID))
 		if e.Time.Before(t.Start) {
 			continue
 		}

@@ -182,8 +182,10 @@ type Trial struct {
 	Errors  []string `json:"errors,omitempty"`
 	Notes   []string `json:"notes,omitempty"`
 	Output  string   `json:"output,omitempty"` // the tool's output (tail)
-	Samples []Sample `json:"samples,omitempty"`
-	Took    float64  `json:"took"` // the whole trial, lab up to down
+	// WatchEvents are watch's events: seconds from t=0, name, run id.
+	WatchEvents []string `json:"watch_events,omitempty"`
+	Samples     []Sample `json:"samples,omitempty"`
+	Took        float64  `json:"took"` // the whole trial, lab up to down
 }
 
 // OK says whether the trial ended with the shadow serving and every job
