@@ -123,9 +123,13 @@ func describe(sc string) string {
 func Markdown(r *Result, m bench.Machine) string {
 	var b strings.Builder
 	cfg := r.Config
-	fmt.Fprintf(&b, "Run of %s: %d round(s), each scenario on a fresh lab (%d exec hosts, %d jobs of %s), order rotated by round; took %s.\n\n",
+	sleep := "sleep " + cfg.JobSleep.String()
+	if cfg.JobSleep == 0 {
+		sleep = "sleep differing between the merged runs"
+	}
+	fmt.Fprintf(&b, "Run of %s: %d round(s), each scenario on a fresh lab (%d exec hosts, %d jobs, %s), order rotated by round; took %s.\n\n",
 		r.Started.UTC().Format("2006-01-02 15:04 MST"), cfg.Rounds, cfg.ExecHosts, cfg.Jobs,
-		cfg.JobSleep, r.Took.Round(time.Second))
+		sleep, r.Took.Round(time.Second))
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %s, kernel %s; sgerun %s, %s.\n\n", m.CPUs, m.CPU, m.Memory, m.Kernel, m.Sgerun, m.Go)
 
 	b.WriteString("### Time to each point (median, min–max; seconds from the invocation, or from the failure for detectors)\n\n")

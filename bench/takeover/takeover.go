@@ -702,6 +702,9 @@ func ReadJSON(paths ...string) (*Result, error) {
 			out = &r
 			continue
 		}
+		if r.Config.JobSleep != out.Config.JobSleep {
+			out.Config.JobSleep = 0 // differs: the report says so
+		}
 		out.Trials = append(out.Trials, r.Trials...)
 		out.Took += r.Took
 		out.Config.Rounds = max(out.Config.Rounds, r.Config.Rounds)
