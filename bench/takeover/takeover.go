@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sgerun/sgerun/bench"
 	"github.com/sgerun/sgerun/lab"
 )
 
@@ -230,6 +231,8 @@ type Result struct {
 	Started time.Time     `json:"started"`
 	Took    time.Duration `json:"took_ns"`
 	Trials  []*Trial      `json:"trials"`
+	// Machine is where it ran and which sgerun (set by the caller).
+	Machine *bench.Machine `json:"machine,omitempty"`
 }
 
 // Run runs cfg.Rounds rounds of every selected scenario, one at a time,

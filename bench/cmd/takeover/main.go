@@ -89,10 +89,12 @@ func run() error {
 			return fmt.Errorf("build sgerun: %w", err)
 		}
 	}
+	m := bench.DetectMachine()
 	res, err := takeover.Run(ctx, cfg)
 	if res == nil {
 		return err
 	}
+	res.Machine = &m
 	if jsonOut == "" {
 		jsonOut = filepath.Join(os.TempDir(), "sgerun-takeover-"+res.Started.UTC().Format("20060102-150405")+".json")
 	}
@@ -122,7 +124,11 @@ func run() error {
 // report writes the Markdown of res into out between its markers, or to
 // stdout when out is empty.
 func report(res *takeover.Result, out string) error {
-	md := takeover.Markdown(res, bench.DetectMachine())
+	m := bench.DetectMachine()
+	if res.Machine != nil {
+		m = *res.Machine
+	}
+	md := takeover.Markdown(res, m)
 	if out == "" {
 		fmt.Print(md)
 		return nil
