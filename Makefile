@@ -36,7 +36,7 @@ demo: build
 	@echo "lab $(LAB) left running: sgerun lab status / sgerun lab down"
 
 # The takeover benchmark on the real-SGE lab: the seed's script, sgerun
-# takeover, sge_shadowd and sgerun watch, 5 rounds (root; ~1.5-2 h). It
+# takeover, sge_shadowd and sgerun watch, 5 rounds (root; about 2 h). It
 # updates docs/performance.md.
 bench-takeover:
 	bench/takeover.sh -rounds 5

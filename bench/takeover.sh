@@ -8,7 +8,7 @@
 # sgerun, runs every scenario on a fresh lab per round (network namespaces,
 # removed afterwards, also on failure or Ctrl-C), writes every sample to a
 # JSON file and updates the takeover block of docs/performance.md. Needs
-# root. A full run (5 rounds of 8 scenarios) takes about 1.5-2 hours.
+# root. A full run (5 rounds of 8 scenarios) takes about 2 hours.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"

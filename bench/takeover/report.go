@@ -127,9 +127,9 @@ func Markdown(r *Result, m bench.Machine) string {
 	if cfg.JobSleep == 0 {
 		sleep = "sleep differing between the merged runs"
 	}
-	fmt.Fprintf(&b, "Run of %s: %d round(s), each scenario on a fresh lab (%d exec hosts, %d jobs, %s), order rotated by round; took %s.\n\n",
+	fmt.Fprintf(&b, "Run of %s: %d round(s), each scenario on a fresh lab (%d exec hosts, %d jobs, %s), order rotated by round, %d trial(s) at once; took %s.\n\n",
 		r.Started.UTC().Format("2006-01-02 15:04 MST"), cfg.Rounds, cfg.ExecHosts, cfg.Jobs,
-		sleep, r.Took.Round(time.Second))
+		sleep, max(cfg.Parallel, 1), r.Took.Round(time.Second))
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %s, kernel %s; sgerun %s, %s.\n\n", m.CPUs, m.CPU, m.Memory, m.Kernel, m.Sgerun, m.Go)
 
 	b.WriteString("### Time to each point (median, min–max; seconds from the invocation, or from the failure for detectors)\n\n")

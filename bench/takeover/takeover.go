@@ -91,6 +91,10 @@ type Config struct {
 	Quick bool `json:"quick"`
 	// Poll is the pause between two samples (default 200 ms).
 	Poll time.Duration `json:"poll_ns"`
+	// Parallel is how many trials run at once, each on its own lab
+	// (default 1). More than one shortens the run and lengthens the
+	// figures: the trials share the CPUs.
+	Parallel int `json:"parallel"`
 	// NamePrefix starts every lab name (default "tk"); a random suffix
 	// makes it unique.
 	NamePrefix string `json:"-"`
@@ -124,6 +128,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.JobSleep == 0 {
 		c.JobSleep = 90 * time.Second
+	}
+	if c.Parallel <= 0 {
+		c.Parallel = 1
 	}
 	if c.Poll == 0 {
 		c.Poll = 200 * time.Millisecond
@@ -235,8 +242,8 @@ type Result struct {
 	Machine *bench.Machine `json:"machine,omitempty"`
 }
 
-// Run runs cfg.Rounds rounds of every selected scenario, one at a time,
-// each on a fresh lab. Round i runs the scenario list rotated by i, so that
+// Run runs cfg.Rounds rounds of every selected scenario, cfg.Parallel at a
+// time (default one), each on a fresh lab. Round i runs the scenario list rotated by i, so that
 // no tool always runs first. A failed trial is recorded, not fatal; Run
 // returns an error only for a bad config or when ctx ends.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
@@ -246,22 +253,38 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res := &Result{Config: cfg, Started: time.Now()}
 	n := len(cfg.Scenarios)
+	slots := make(chan struct{}, cfg.Parallel)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
 	for r := 0; r < cfg.Rounds; r++ {
 		for i := 0; i < n; i++ {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+			}
 			if err := ctx.Err(); err != nil {
+				wg.Wait()
 				res.Took = time.Since(res.Started)
 				return res, err
 			}
 			sc := cfg.Scenarios[(i+r)%n]
-			cfg.Log.Info("trial start", "round", r+1, "scenario", sc)
-			t := RunTrial(ctx, cfg, sc, r+1)
-			res.Trials = append(res.Trials, t)
-			cfg.Log.Info("trial done", "round", r+1, "scenario", sc, "lab", t.Lab, "ok", t.OK(),
-				"marks", formatMarks(t.Marks), "problems", strings.Join(t.Problems(), "; "))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				cfg.Log.Info("trial start", "round", r+1, "scenario", sc)
+				t := RunTrial(ctx, cfg, sc, r+1)
+				mu.Lock()
+				res.Trials = append(res.Trials, t)
+				mu.Unlock()
+				cfg.Log.Info("trial done", "round", r+1, "scenario", sc, "lab", t.Lab, "ok", t.OK(),
+					"marks", formatMarks(t.Marks), "problems", strings.Join(t.Problems(), "; "))
+			}()
 		}
 	}
+	wg.Wait()
 	res.Took = time.Since(res.Started)
-	return res, nil
+	return res, ctx.Err()
 }
 
 // RunTrial runs one scenario on a fresh lab of its own (a unique name, so

@@ -41,6 +41,7 @@ func run() error {
 	flag.StringVar(&cfg.Sgerun, "sgerun", "", "sgerun binary (default: go build ./cmd/sgerun)")
 	flag.IntVar(&cfg.Jobs, "jobs", 6, "jobs running when the fault comes")
 	flag.DurationVar(&cfg.JobSleep, "job-sleep", 90*time.Second, "how long each job runs")
+	flag.IntVar(&cfg.Parallel, "parallel", 1, "trials at once, each on its own lab (more: faster run, slower figures)")
 	flag.DurationVar(&cfg.Poll, "poll", 200*time.Millisecond, "pause between two samples")
 	flag.StringVar(&out, "out", "docs/performance.md", "Markdown file to update (empty: print to stdout)")
 	flag.StringVar(&jsonOut, "json", "", "raw samples (default: $TMPDIR/sgerun-takeover-<time>.json)")
