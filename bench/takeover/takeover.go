@@ -551,7 +551,7 @@ func (tr *trial) sample(ctx context.Context, deadline time.Duration, want []stri
 		if !tr.has(MarkQping) {
 			s.Qping = qping(ctx, l, tr.witness, shadow)
 			if s.Qping == 0 {
-				tr.mark(MarkQping, now)
+				tr.mark(MarkQping, time.Now()) // when the answer came back
 			}
 		}
 		if s.Qping == 0 && s.Act == shadow {
