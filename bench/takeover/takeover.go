@@ -444,8 +444,10 @@ func (tr *trial) run(ctx context.Context) error {
 			return err
 		}
 		log := filepath.Join(l.StateDir(), "log", "sgetakeover.log")
+		t.Start = time.Now()
 		cmd = tr.start(ctx, l.Shadow(), 4*time.Minute, "sh "+p+" </dev/null >"+log+" 2>&1; rc=$?; cat "+log+"; exit $rc")
 	case "takeover", "transfer":
+		t.Start = time.Now()
 		cmd = tr.startSgerun(ctx, 4*time.Minute, "takeover", "--inventory", l.InventoryPath(), "--yes")
 	}
 
@@ -541,6 +543,7 @@ func (tr *trial) sample(ctx context.Context, deadline time.Duration, want []stri
 	l, t := tr.l, tr.t
 	shadow := l.Shadow()
 	execs := l.ExecHosts()
+	jobsEnded := false
 	for {
 		now := time.Now()
 		s := Sample{T: round3(now.Sub(t.Start).Seconds()), Reported: -1, Running: -1}
@@ -571,8 +574,16 @@ func (tr *trial) sample(ctx context.Context, deadline time.Duration, want []stri
 			if qerr == nil {
 				s.Running = 0
 				for _, id := range t.Jobs {
-					if states[id] == "r" {
+					switch states[id] {
+					case "r":
 						s.Running++
+					case "":
+						// Ended before every job was seen running on the
+						// new master: that point will never come.
+						if !jobsEnded {
+							jobsEnded = true
+							t.note("job %d ended before the new master listed every job running (t=%.1f s)", id, s.T)
+						}
 					}
 				}
 				if s.Running == len(t.Jobs) {
@@ -607,7 +618,7 @@ func (tr *trial) sample(ctx context.Context, deadline time.Duration, want []stri
 		t.Samples = append(t.Samples, s)
 		done := true
 		for _, m := range want {
-			if !tr.has(m) {
+			if !tr.has(m) && !(m == MarkJobs && jobsEnded) {
 				done = false
 			}
 		}
