@@ -27,7 +27,7 @@ STAGE = $(DIST)/stage
 # when packaging for another architecture, from one built for this machine.
 GEN = $(if $(filter $(GOARCH),$(shell $(GO) env GOHOSTARCH)),$(STAGE)/sgerun,$(GO) run -ldflags '$(LDFLAGS)' ./cmd/sgerun)
 
-.PHONY: build test unit fuzz demo clean package
+.PHONY: build test unit fuzz demo clean package bench-takeover
 
 # A static binary (no cgo: it runs on any glibc, RHEL's and Debian's alike).
 build:
@@ -79,6 +79,12 @@ demo: build
 	./bin/sgerun lab --name $(LAB) ctl -- $(CURDIR)/bin/sgerun takeover --inventory $(INV) --yes
 	./bin/sgerun lab --name $(LAB) ctl -- $(CURDIR)/bin/sgerun status --inventory $(INV)
 	@echo "lab $(LAB) left running: sgerun lab status / sgerun lab down"
+
+# The takeover benchmark on the real-SGE lab: the seed's script, sgerun
+# takeover, sge_shadowd and sgerun watch, 5 rounds (root; about 2 h). It
+# updates docs/performance.md.
+bench-takeover:
+	bench/takeover.sh -rounds 5
 
 clean:
 	rm -rf bin dist
