@@ -250,15 +250,25 @@ const gateMark = "@sgerun-gate"
 // GateProbeScript is the voter's probe, one POSIX sh round trip: which
 // tools there are, what act_qmaster says, then for the master (and the
 // act_qmaster host when it differs) a qping and a bash /dev/tcp connect
-// side by side, both bounded by Timeout; when qping got no status line
+// side by side, the qping bounded by Timeout, the connect by Timeout or
+// MaxGateTCPTimeout, whichever is shorter; a connect that fails cuts the
+// first qping short (it cannot get through either); when qping got no status line
 // and the port was open (or could not be tested), a second qping bounded
 // by RetryTimeout. It prints "@sgerun-gate" lines, the qping output
 // prefixed with "| ", and an end marker.
 func GateProbeScript(cfg GateConfig) string {
-	t1, t2 := secs(cfg.Timeout), secs(cfg.retryTimeout())
+	t1, t2, tc := secs(cfg.Timeout), secs(cfg.retryTimeout()), secs(min(cfg.Timeout, MaxGateTCPTimeout))
 	return SGEEnv(cfg.SGERoot, cfg.SGECell) +
-		"m=" + shell.Quote(cfg.Master) + "; p=" + strconv.Itoa(cfg.Port) + "; t1=" + t1 + "; t2=" + t2 + "\n" + gateScriptBody
+		"m=" + shell.Quote(cfg.Master) + "; p=" + strconv.Itoa(cfg.Port) + "; t1=" + t1 + "; t2=" + t2 + "; tc=" + tc + "\n" + gateScriptBody
 }
+
+// MaxGateTCPTimeout bounds the gate's TCP connect to the qmaster port. A
+// host on the scheduler network completes a TCP handshake in well under a
+// millisecond, even when its qmaster hangs (the kernel answers); a connect
+// that gets no answer in this time finds nobody there. A cut network then
+// gives its positive evidence in this time instead of the ARP timeout's
+// 3 s, and the first qping, which cannot get through either, is cut short.
+const MaxGateTCPTimeout = 1500 * time.Millisecond
 
 func secs(d time.Duration) string {
 	return strconv.FormatFloat(max(d, 100*time.Millisecond).Seconds(), 'f', -1, 64)
@@ -276,15 +286,29 @@ if [ "$tq" = 1 ] && [ "$tt" = 1 ]; then
   trap 'rm -rf "$d"' EXIT
   attempt() { # id n timeout host
     s=$(date +%s%N)
-    timeout -k 2 "$3" qping -info "$4" "$p" qmaster 1 >"$d/$1.q$2" 2>&1
-    echo "$? $3 $s $(date +%s%N)" >"$d/$1.r$2"
+    timeout -k 2 "$3" qping -info "$4" "$p" qmaster 1 >"$d/$1.q$2" 2>&1 &
+    echo $! >"$d/$1.p$2"
+    wait $!; rc=$?
+    # cut short because nothing answered the TCP connect: as its time-out
+    [ -f "$d/$1.c$2" ] && rc=124
+    echo "$rc $3 $s $(date +%s%N)" >"$d/$1.r$2"
   }
   probe() { # id host
+    tp=""
     if [ "$tb" = 1 ]; then
-      ( timeout -k 1 "$t1" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$2" "$p" 2>"$d/$1.te"; echo $? >"$d/$1.t" ) &
+      ( timeout -k 1 "$tc" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$2" "$p" 2>"$d/$1.te"; echo $? >"$d/$1.t" ) &
+      tp=$!
     fi
-    attempt "$1" 1 "$t1" "$2"
-    wait
+    attempt "$1" 1 "$t1" "$2" &
+    ap=$!
+    if [ -n "$tp" ]; then
+      wait "$tp"
+      case $(cat "$d/$1.t" 2>/dev/null) in
+        0|'') ;;
+        *) : >"$d/$1.c1"; qp=$(cat "$d/$1.p1" 2>/dev/null); [ -n "$qp" ] && kill "$qp" 2>/dev/null ;;
+      esac
+    fi
+    wait "$ap"
     tcp=x; [ -f "$d/$1.t" ] && tcp=$(cat "$d/$1.t")
     if ! grep -q '^[[:space:]]*status:' "$d/$1.q1" && { [ "$tcp" = 0 ] || [ "$tcp" = x ]; }; then
       attempt "$1" 2 "$t2" "$2"
