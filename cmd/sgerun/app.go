@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
@@ -28,6 +29,10 @@ type app struct {
 	reported bool
 	// endShown is set when the run view printed a run's end with its error.
 	endShown bool
+	// ownSignals is set by a command that handles SIGINT and SIGTERM
+	// itself (watch, which never abandons a takeover it started): a second
+	// interrupt then does not exit the process.
+	ownSignals atomic.Bool
 }
 
 func newApp(in io.Reader, out, errOut io.Writer) *app {
