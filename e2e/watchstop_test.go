@@ -72,8 +72,10 @@ func TestWatchSIGTERMDuringTakeover(t *testing.T) {
 	if err != nil {
 		t.Fatalf("journal of run %s: %v", end.RunID, err)
 	}
-	if n := len(events); n == 0 || events[n-1].Type != journal.RunEnd || events[n-1].Status != journal.StatusOK {
-		t.Fatalf("run %s does not end with run_end ok: %d events, last %+v", end.RunID, n, events[max(n-1, 0)])
+	if n := len(events); n == 0 {
+		t.Fatalf("run %s: empty journal", end.RunID)
+	} else if ev := events[n-1]; ev.Type != journal.RunEnd || ev.Status != journal.StatusOK {
+		t.Fatalf("run %s does not end with run_end ok: last event %s %s", end.RunID, ev.Type, ev.Status)
 	}
 	wtCheckRun(t, l, end.RunID, journal.StatusOK)
 	if a := actQmaster(t, l); a != l.Shadow() {
