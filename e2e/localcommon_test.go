@@ -32,7 +32,7 @@ func TestTakebackLocalCommon(t *testing.T) {
 		t.Fatalf("common/ is not local: act_qmaster is %q on both %s and %s", a, l.Master(), l.ExecHosts()[0])
 	}
 	waitSeqnums(t, l)
-	jobs := submitJobs(t, l, l.ExecHosts()[0], 3, 150*time.Second)
+	jobs := submitJobs(t, l, l.ExecHosts()[0], 3, 200*time.Second)
 	waitRunning(t, l, l.Master(), jobs, 2*time.Minute)
 
 	partition(t, l, l.Master(), lab.NetSched)
