@@ -193,6 +193,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 // waits for its end whatever signals come. When a stop was asked for
 // meanwhile, it returns the watch_stop event to log.
 func (w *Watcher) takeover(ctx context.Context, emit func(Event)) *Event {
+	if ctx.Err() != nil {
+		// asked to stop before the run began: no run is started
+		return &Event{Event: EvStop, Reason: "signal, before the confirmed takeover started"}
+	}
 	emit(Event{Event: EvTakeoverStart})
 	type result struct {
 		id   string

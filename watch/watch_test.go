@@ -314,3 +314,30 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// TestStopBeforeTakeoverStartsNone: a stop that comes while the probe
+// that confirms the failure runs starts no takeover.
+func TestStopBeforeTakeoverStartsNone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	takeovers := 0
+	var events []Event
+	w := &Watcher{
+		Config: Config{Interval: time.Millisecond, Confirm: 0},
+		Probe: func(context.Context) Observation {
+			cancel() // SIGTERM while the gate runs; it still answers
+			return Observation{Verdict: down}
+		},
+		Takeover: func(context.Context) (string, int, error) { takeovers++; return "run1", 0, nil },
+		Emit:     func(e Event) { events = append(events, e) },
+	}
+	if err := w.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if takeovers != 0 || has(events, EvTakeoverStart) {
+		t.Fatalf("%d takeovers after a stop, events %v", takeovers, names(events))
+	}
+	if got := names(events); got[len(got)-1] != EvStop {
+		t.Errorf("events %v, want watch_stop last", got)
+	}
+}
