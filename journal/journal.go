@@ -52,6 +52,9 @@ const (
 	StatusRolledBack         = "rolled_back"
 	StatusRollbackIncomplete = "rollback_incomplete"
 	StatusInterrupted        = "interrupted"
+	// StatusCorrupt: the run's journal has a bad line (List; Summary.Error
+	// names it).
+	StatusCorrupt = "corrupt"
 )
 
 // Event is one line of the journal.
@@ -311,6 +314,9 @@ type Summary struct {
 	Ended    time.Time
 	Steps    int
 	LastStep string
+	// Error says why the journal could not be read to its end (status
+	// corrupt).
+	Error string `json:",omitempty"`
 }
 
 // Summarize condenses a run's events.
@@ -344,6 +350,13 @@ func List(base string) ([]Summary, error) {
 		}
 		dir := filepath.Join(base, e.Name())
 		meta, events, err := Read(dir)
+		if errors.Is(err, ErrCorrupt) {
+			// listed, not hidden: what was read, and where it broke
+			sum := Summarize(dir, meta, events)
+			sum.Status, sum.Error = StatusCorrupt, err.Error()
+			out = append(out, sum)
+			continue
+		}
 		if err != nil {
 			continue
 		}
