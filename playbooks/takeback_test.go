@@ -57,11 +57,13 @@ type tbCluster struct {
 	// started is the master's bootstrap when its qmaster started.
 	started string
 	ticks   int
+	copied  map[string]bool // directories cp -a made
 }
 
 func newTBCluster(t *testing.T, local bool) *tbCluster {
 	c := &tbCluster{t: t, spool: &tbFS{id: 1, files: map[string]steps.File{}, mtime: map[string]int{}},
-		common: map[string]*tbFS{}, qmaster: map[string]bool{"s": true}, down: map[string]bool{}}
+		common: map[string]*tbFS{}, qmaster: map[string]bool{"s": true}, down: map[string]bool{},
+		copied: map[string]bool{}}
 	shared := &tbFS{id: 2, files: map[string]steps.File{}, mtime: map[string]int{}}
 	for i, h := range []string{"m", "s", "e1", "e2"} {
 		fs := shared
@@ -159,6 +161,9 @@ var (
 	tbTest   = regexp.MustCompile(`^test -e ` + tbWord + `$`)
 	tbLock   = regexp.MustCompile(`^set -C && umask 022 && printf '%s\\n' '[^']*' > ` + tbWord + `$`)
 	tbRemove = regexp.MustCompile(`^rm -f -- ` + tbWord + `$`)
+	tbCopyTo = regexp.MustCompile(`^test -e ` + tbWord + ` \|\| test -L `)
+	tbCp     = regexp.MustCompile(`^cp -a -- ` + tbWord + ` ` + tbWord + `$`)
+	tbFind   = regexp.MustCompile(`^cd ` + tbWord + ` && find \. -mindepth 1 -printf `)
 )
 
 // run answers the commands of the takeback playbook.
@@ -236,6 +241,17 @@ func (t *tbTarget) run(cmd string, stdin []byte) (steps.Output, error) {
 			break
 		}
 		out.Stdout = "no sge_qmaster process on " + t.host + " (pgrep -x sge_qmaster, /proc/PID/comm)\n"
+	case strings.HasPrefix(body, "test -d "):
+	case tbCopyTo.MatchString(body):
+		p := tbCopyTo.FindStringSubmatch(body)[1]
+		if !c.copied[p] {
+			out.ExitCode = 1
+		}
+	case tbCp.MatchString(body):
+		c.copied[tbCp.FindStringSubmatch(body)[2]] = true
+	case tbFind.MatchString(body):
+		out.Stdout = "sge_job\tf\t4096\n"
+	case strings.Contains(cmd, `"$(tool db_recover)" -h "$d"`):
 	case tbTest.MatchString(body):
 		p := tbTest.FindStringSubmatch(body)[1]
 		if !c.fs(t.host, p).files[p].Exists {
@@ -261,6 +277,12 @@ func (t *tbTarget) run(cmd string, stdin []byte) (steps.Output, error) {
 
 // tbRun runs takeback on c and returns the journal.
 func tbRun(t *testing.T, c *tbCluster, commonShared string) ([]journal.Event, error) {
+	t.Helper()
+	return tbRunVars(t, c, commonShared, false)
+}
+
+// tbRunVars is tbRun with --restore-spool or not.
+func tbRunVars(t *testing.T, c *tbCluster, commonShared string, restore bool) ([]journal.Event, error) {
 	t.Helper()
 	inv, err := inventory.Parse("tb.yaml", []byte(fmt.Sprintf(tbInventory, commonShared)))
 	if err != nil {
@@ -290,7 +312,7 @@ func tbRun(t *testing.T, c *tbCluster, commonShared string) ([]journal.Event, er
 			events = append(events, ev)
 			return ev, nil
 		}}
-	err = e.Execute(context.Background(), rb, map[string]any{"restore_spool": false}, runbook.NewState())
+	err = e.Execute(context.Background(), rb, map[string]any{"restore_spool": restore}, runbook.NewState())
 	return events, err
 }
 
@@ -426,5 +448,46 @@ func TestTakebackLocalCommonExecHostDown(t *testing.T) {
 	}
 	if c.started == "" {
 		t.Errorf("the master's qmaster was not started")
+	}
+}
+
+// TestTakebackLocalCommonRestoreSpool: with --restore-spool and a local
+// common/, the restored spool goes into the master's bootstrap and into
+// the shadow's too (a later takeover copies the spool the shadow's
+// bootstrap names).
+func TestTakebackLocalCommonRestoreSpool(t *testing.T) {
+	c := newTBCluster(t, true)
+	events, err := tbRunVars(t, c, "auto", true)
+	if err != nil {
+		t.Fatalf("takeback --restore-spool: %v", err)
+	}
+	want := fmt.Sprintf(tbBootTmpl, tbOrigDir+".orig-20261201010000", tbOrigDB+".orig-20261201010000")
+	for _, h := range []string{"m", "s"} {
+		if got := c.read(h, tbCommon+"/bootstrap"); got != want {
+			t.Errorf("bootstrap on %s:\n%s\nwant\n%s", h, got, want)
+		}
+	}
+	if c.started != want {
+		t.Errorf("the master's qmaster started with bootstrap\n%s", c.started)
+	}
+	if ev := tbStep(t, events, "point the shadow's bootstrap at the restored spool where common/ is not shared"); ev.Type != journal.StepEnd {
+		t.Errorf("the shadow's bootstrap step: %s, want done", ev.Type)
+	}
+}
+
+// TestTakebackSharedCommonRestoreSpool: one common/: the one bootstrap
+// names the restored spool, and the shadow's step is skipped.
+func TestTakebackSharedCommonRestoreSpool(t *testing.T) {
+	c := newTBCluster(t, false)
+	events, err := tbRunVars(t, c, "auto", true)
+	if err != nil {
+		t.Fatalf("takeback --restore-spool: %v", err)
+	}
+	want := fmt.Sprintf(tbBootTmpl, tbOrigDir+".orig-20261201010000", tbOrigDB+".orig-20261201010000")
+	if got := c.read("m", tbCommon+"/bootstrap"); got != want {
+		t.Errorf("bootstrap:\n%s\nwant\n%s", got, want)
+	}
+	if ev := tbStep(t, events, "point the shadow's bootstrap at the restored spool where common/ is not shared"); ev.Type != journal.StepSkip {
+		t.Errorf("the shadow's bootstrap step: %s, want skipped", ev.Type)
 	}
 }
