@@ -12,6 +12,12 @@ import _ "embed"
 //go:embed inventory.example.yaml
 var InventoryExample string
 
+// InventoryManPage is the hand-written roff source of sgerun-inventory(5),
+// with @VERSION@, @DATE@ and @EXAMPLE@ (InventoryExample) to fill in.
+//
+//go:embed docs/man/sgerun-inventory.5.in
+var InventoryManPage string
+
 // RunbookReference is docs/runbooks.md.
 //
 //go:embed docs/runbooks.md

@@ -198,13 +198,16 @@ func TestFaultR6QmasterWontStart(t *testing.T) {
 }
 
 // TestFaultR7ExecHostDown: one exec host (with two running jobs) is dead
-// during the takeover; with policy.exec_tolerate 1 the takeover completes,
-// reports the dead host under the execd step, the jobs of the other hosts
-// end with exit 0, and the dead host's jobs are still accounted for.
+// together with the master. With the default policy (no exec host may
+// fail a step) the failover still completes: the host fails only steps
+// after the commit point, so nothing is rolled back, the run ends
+// committed with failures (exit 5) naming the dead host, the shadow
+// serves, the jobs of the other hosts end with exit 0, and the dead host's
+// jobs are still accounted for.
 func TestFaultR7ExecHostDown(t *testing.T) {
 	parallelLab(t)
 	l := upLab(t, 3)
-	inv := ftInventory(t, l, "inventory-r7", `exec_tolerate: "1"`)
+	inv := l.InventoryPath()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -246,10 +249,13 @@ func TestFaultR7ExecHostDown(t *testing.T) {
 	start := time.Now()
 	r := runSgerun(t, l, 10*time.Minute, "takeover", "--inventory", inv, "--yes")
 	t.Logf("takeover with %s down: exit %d in %s\nstdout:\n%s\nstderr:\n%s", dead, r.Code, time.Since(start).Round(time.Millisecond), r.Stdout, r.Stderr)
-	if r.Code != 0 {
-		t.Fatalf("takeover: exit %d, want 0", r.Code)
+	if r.Code != 5 {
+		t.Fatalf("takeover: exit %d, want 5 (committed with failures)", r.Code)
 	}
 	ftAssertShadowServes(t, l)
+	if !strings.Contains(r.Stdout+r.Stderr, "committed with failures") || !strings.Contains(r.Stdout+r.Stderr, dead) {
+		t.Errorf("the takeover's output does not say it committed with failures on %s:\n%s", dead, formatResult(r))
+	}
 
 	// The output names the dead host, with its error, under the execd step.
 	if block := ftStepBlock(r.Stdout, ftStepExecd); !regexp.MustCompile(`✗ ` + regexp.QuoteMeta(dead) + `: \S`).MatchString(block) {
@@ -258,8 +264,17 @@ func TestFaultR7ExecHostDown(t *testing.T) {
 	runID := newRunID(t, l, before)
 	events := ftEvents(t, l, runID)
 	execdEnd := ftFind(events, journal.StepEnd, ftStepExecd, "")
-	if execdEnd == nil || execdEnd.Status != journal.StatusTolerated || strings.Join(execdEnd.Failed, ",") != dead {
-		t.Errorf("journal: %q ended %+v, want status tolerated with failed [%s]", ftStepExecd, execdEnd, dead)
+	if execdEnd == nil || execdEnd.Status != journal.StatusFailed || strings.Join(execdEnd.Failed, ",") != dead {
+		t.Errorf("journal: %q ended %+v, want status failed with failed [%s]", ftStepExecd, execdEnd, dead)
+	}
+	if ftFind(events, journal.Commit, "wait for the new qmaster to answer qping", "") == nil {
+		t.Errorf("journal: no commit event at the qping wait")
+	}
+	if ftFind(events, journal.RollbackStart, "", "") != nil {
+		t.Errorf("journal: a rollback started after the commit point")
+	}
+	if st := runStatus(t, l, runID); st != journal.StatusCommittedWithFailures {
+		t.Errorf("run %s: status %q, want %q", runID, st, journal.StatusCommittedWithFailures)
 	}
 	if he := ftFind(events, journal.HostEnd, ftStepExecd, dead); he == nil || he.Status != journal.StatusFailed || he.Error == "" {
 		t.Errorf("journal: %q on %s: %+v, want failed with an error", ftStepExecd, dead, he)
@@ -416,6 +431,31 @@ func ftAssertShadowServes(t *testing.T, l *lab.Lab) {
 // returns the run id.
 func ftKillTakeoverAfterBootstrap(t *testing.T, l *lab.Lab, inv string, act0 ftFile) string {
 	t.Helper()
+	runID := ftKillTakeoverAt(t, l, inv, journal.HostEnd, ftStepBootstrap)
+	// The journal ends at the kill: bootstrap changed, act_qmaster not.
+	events := ftEvents(t, l, runID)
+	last := events[len(events)-1]
+	t.Logf("last journal event: #%d %s step %d %q %s %s", last.Seq, last.Type, last.Step, last.StepName, last.Host, last.Status)
+	// On a loaded machine the kill may land after act_qmaster was written
+	// too. That is the same test, harder: the write must then have its undo
+	// in the journal ahead of it (write-ahead), and rollback must restore it.
+	if act := ftStat(t, actQmasterPath(l)); !bytes.Equal(act.Data, act0.Data) {
+		if ftFind(events, journal.UndoPrepared, ftStepActQmaster, "") == nil {
+			t.Fatalf("act_qmaster was rewritten to %q while %q ran, without a journaled undo", act.Data, ftStepActQmaster)
+		}
+		t.Logf("the kill landed after act_qmaster was written; its undo was journaled ahead")
+	}
+	if d := kv(string(ftStat(t, bootstrapPath(l)).Data), "qmaster_spool_dir"); d != ftStamped(l.QmasterSpoolDir(), runID) {
+		t.Fatalf("after the kill, bootstrap qmaster_spool_dir is %q, want the copy %q", d, ftStamped(l.QmasterSpoolDir(), runID))
+	}
+	return runID
+}
+
+// ftKillTakeoverAt starts `sgerun takeover --yes` and SIGKILLs it as soon
+// as its journal has an event of type typ for step; it returns the run id
+// of the killed run, whose status must then be interrupted.
+func ftKillTakeoverAt(t *testing.T, l *lab.Lab, inv, typ, step string) string {
+	t.Helper()
 	if sgerunBin == "" {
 		t.Fatalf("sgerun binary not available: %v", sgerunBuildErr)
 	}
@@ -502,10 +542,10 @@ func ftKillTakeoverAfterBootstrap(t *testing.T, l *lab.Lab, inv string, act0 ftF
 		n, _ := f.Read(buf)
 		if n == 0 {
 			if exited() {
-				fail("takeover exited before %q ended", ftStepBootstrap)
+				fail("takeover exited before its %s of %q", typ, step)
 			}
 			if time.Now().After(deadline) {
-				fail("%q did not end within 5m", ftStepBootstrap)
+				fail("no %s of %q within 5m", typ, step)
 			}
 			continue
 		}
@@ -522,16 +562,16 @@ func ftKillTakeoverAfterBootstrap(t *testing.T, l *lab.Lab, inv string, act0 ftF
 				continue
 			}
 			switch {
-			case ev.Type == journal.HostEnd && ev.StepName == ftStepBootstrap:
+			case ev.Type == typ && ev.StepName == step:
 				seen = time.Now()
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 				_ = syscall.Kill(-pid, syscall.SIGKILL)
 				killed = time.Now()
-				if ev.Status != journal.StatusOK {
-					fail("%q ended %s on %s: %s", ftStepBootstrap, ev.Status, ev.Host, ev.Error)
+				if ev.Type == journal.HostEnd && ev.Status != journal.StatusOK {
+					fail("%q ended %s on %s: %s", step, ev.Status, ev.Host, ev.Error)
 				}
 			case ev.Type == journal.RunEnd || ev.Type == journal.RollbackStart:
-				fail("the run ended before %q: %s %s", ftStepBootstrap, ev.Type, ev.Status)
+				fail("the run ended before %q: %s %s", step, ev.Type, ev.Status)
 			}
 		}
 	}
@@ -545,24 +585,7 @@ func ftKillTakeoverAfterBootstrap(t *testing.T, l *lab.Lab, inv string, act0 ftF
 	if !errors.As(werr, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("takeover ended with %v, want death by SIGKILL\nstdout:\n%s\nstderr:\n%s", werr, stdout.String(), stderr.String())
 	}
-	t.Logf("takeover %s (pid %d) SIGKILLed %s after its %q host_end was read", runID, pid, killed.Sub(seen), ftStepBootstrap)
-
-	// The journal ends at the kill: bootstrap changed, act_qmaster not.
-	events := ftEvents(t, l, runID)
-	last := events[len(events)-1]
-	t.Logf("last journal event: #%d %s step %d %q %s %s", last.Seq, last.Type, last.Step, last.StepName, last.Host, last.Status)
-	// On a loaded machine the kill may land after act_qmaster was written
-	// too. That is the same test, harder: the write must then have its undo
-	// in the journal ahead of it (write-ahead), and rollback must restore it.
-	if act := ftStat(t, actQmasterPath(l)); !bytes.Equal(act.Data, act0.Data) {
-		if ftFind(events, journal.UndoPrepared, ftStepActQmaster, "") == nil {
-			t.Fatalf("act_qmaster was rewritten to %q while %q ran, without a journaled undo", act.Data, ftStepActQmaster)
-		}
-		t.Logf("the kill landed after act_qmaster was written; its undo was journaled ahead")
-	}
-	if d := kv(string(ftStat(t, bootstrapPath(l)).Data), "qmaster_spool_dir"); d != ftStamped(l.QmasterSpoolDir(), runID) {
-		t.Fatalf("after the kill, bootstrap qmaster_spool_dir is %q, want the copy %q", d, ftStamped(l.QmasterSpoolDir(), runID))
-	}
+	t.Logf("takeover %s (pid %d) SIGKILLed %s after its %s of %q was read", runID, pid, killed.Sub(seen), typ, step)
 	if st := runStatus(t, l, runID); st != journal.StatusInterrupted {
 		t.Fatalf("run %s: status %q after the kill, want %q", runID, st, journal.StatusInterrupted)
 	}
@@ -745,7 +768,8 @@ func ftStepBlock(out, step string) string {
 	lines := strings.Split(out, "\n")
 	end := -1
 	for i, line := range lines {
-		if strings.Contains(line, step) && !strings.HasPrefix(line, " ") {
+		// the step's result line: "<mark> <status> <step> [<kind>] ..."
+		if strings.Contains(line, " "+step+" [") && !strings.HasPrefix(line, " ") {
 			end = i
 		}
 	}

@@ -31,7 +31,8 @@ import (
 //	TB   takeback returns the role, running jobs survive
 //	R11  a new takeover inside the anti-flap window is refused; --force passes and is journaled
 //	TB   takeback --restore-spool points bootstrap next to the original spool
-//	R2b  no fence path: the takeover records a pending fence; status/check report it; sgerun fence resolves it
+//	R2b  no fence path: --yes refuses, nothing changed; --yes --unfenced goes on and records a pending fence;
+//	     status/check report it; sgerun fence resolves it
 //
 // Each scenario is a subtest; when one fails the later ones are skipped,
 // since they start from the state it should have left. For the same reason
@@ -138,9 +139,10 @@ func toR12(t *testing.T, c *toChain) {
 	qdir, db := l.QmasterSpoolDir(), l.SpoolDB()
 	want := []struct{ step, host, re string }{
 		{"take the takeover lock", shadow, `set -C .*\.sgerun-takeover\.lock`},
-		{"copy the qmaster spool dir", shadow, `^run: cp -a -- ` + regexp.QuoteMeta(qdir) + ` ` + regexp.QuoteMeta(qdir) + `\.sgerun-\d{14}$`},
-		{"copy the spool database", shadow, `^run: cp -a -- ` + regexp.QuoteMeta(db) + ` ` + regexp.QuoteMeta(db) + `\.sgerun-\d{14}$`},
-		{"recover and verify the BDB copy, list its jobs", shadow, `db_recover[\s\S]*db_verify`},
+		{"copy the qmaster spool dir", shadow, `^run: cp -a -- ` + regexp.QuoteMeta(qdir) + ` ` + regexp.QuoteMeta(qdir) + `\.sgerun-\d{14} && \(cd -- \S+ && rm -rf -- qmaster\.pid\)`},
+		// data files, then logs (db_hotbackup's order)
+		{"copy the spool database", shadow, `^run: set -e; mkdir -- ` + regexp.QuoteMeta(db) + `\.sgerun-\d{14};[\s\S]*__db\.\*\|log\.\*\) continue[\s\S]*for f in log\.\*`},
+		{"recover and verify the BDB copy, list its jobs", shadow, `db_recover[\s\S]*"\$recover" -c -h[\s\S]*"\$verify" -q`},
 		{"point bootstrap at the copy", shadow, `(?m)^\s*-qmaster_spool_dir\s+` + regexp.QuoteMeta(qdir) + `$`},
 		{"point bootstrap at the copy", shadow, `(?m)^\s*\+qmaster_spool_dir\s+` + regexp.QuoteMeta(qdir) + `\.sgerun-\d{14}$`},
 		{"point bootstrap at the copy", shadow, `(?m)^\s*-spooling_params\s+` + regexp.QuoteMeta(db) + `$`},
@@ -172,7 +174,7 @@ func toR12(t *testing.T, c *toChain) {
 		t.Errorf("dry run: execd softstop planned on %d host(s), want %d: %v", len(s.Plan), len(l.ExecHosts()), sortedKeys(s.Plan))
 	}
 	// The text output shows the same, the fence with the master's name.
-	for _, frag := range []string{"cp -a -- " + qdir + " ", "cp -a -- " + db + " ", "[" + master + "] run: pidfile=", "softstop", "+" + shadow} {
+	for _, frag := range []string{"cp -a -- " + qdir + " ", "mkdir -- " + db + ".sgerun-", "[" + master + "] run: pidfile=", "softstop", "+" + shadow} {
 		if !strings.Contains(r.Stdout, frag) {
 			t.Errorf("dry run output lacks %q", frag)
 		}
@@ -330,8 +332,14 @@ func toR2(t *testing.T, c *toChain) {
 		t.Fatalf("winning run %s: %s dry_run=%v status=%s", run.RunID, run.Runbook, run.DryRun, run.Status)
 	}
 	f := toStepEnd(t, run.Dir, "fence the old master")
-	if f.Data["method"] != "ssh" || !strings.Contains(fmt.Sprint(f.Data["detail"]), "fenced") {
-		t.Errorf("fence step: method %v detail %v, want ssh ... fenced", f.Data["method"], f.Data["detail"])
+	// The scheduler network is cut: the fence goes over the fence address.
+	if f.Data["method"] != "fence_address" || !strings.Contains(fmt.Sprint(f.Data["detail"]), "fenced") {
+		t.Errorf("fence step: method %v detail %v, want fence_address ... fenced", f.Data["method"], f.Data["detail"])
+	}
+	// Fence before promote: the old master was stopped before anything of
+	// its spool was copied.
+	if cp := toStepEnd(t, run.Dir, "copy the qmaster spool dir"); !f.Time.Before(cp.Time) || f.Seq > cp.Seq {
+		t.Errorf("journal order: fence ended #%d %s, copy of the spool ended #%d %s; want the fence first", f.Seq, f.Time, cp.Seq, cp.Time)
 	}
 	if !f.Time.Before(c.r1End) {
 		t.Errorf("fence step ended at %s, after the takeover returned (%s)", f.Time, c.r1End)
@@ -524,14 +532,32 @@ func toR2PendingFence(t *testing.T, c *toChain) {
 		t.Fatalf("no qmaster on %s before the partition", l.Master())
 	}
 	partition(t, l, l.Master(), lab.NetAll)
+	boot0, act0 := readFile(t, bootstrapPath(l)), actQmaster(t, l)
+	left0 := strings.Join(takeoverLeftovers(l), " ")
+	// No way to fence: --yes alone refuses before anything is copied.
 	r := runSgerun(t, l, 5*time.Minute, "takeover", "--inventory", inv, "--yes")
-	toWantCode(t, r, 0, "takeover without a fence path")
+	toWantCode(t, r, 3, "takeover --yes without a fence path")
+	if !strings.Contains(r.Stdout+r.Stderr, "cannot fence the old master") {
+		t.Errorf("the refusal does not say the old master cannot be fenced:\n%s", formatResult(r))
+	}
+	if b, a := readFile(t, bootstrapPath(l)), actQmaster(t, l); b != boot0 || a != act0 {
+		t.Errorf("the refused takeover changed bootstrap or act_qmaster (act_qmaster %q, was %q)", a, act0)
+	}
+	if left := strings.Join(takeoverLeftovers(l), " "); left != left0 {
+		t.Errorf("the refused takeover left copies or a lock: before %v, after %v", left0, left)
+	}
+	// --unfenced: the operator takes the risk; it goes on and says so.
+	r = runSgerun(t, l, 5*time.Minute, "takeover", "--inventory", inv, "--yes", "--unfenced")
+	toWantCode(t, r, 0, "takeover --yes --unfenced without a fence path")
+	if !strings.Contains(r.Stdout, "UNFENCED") {
+		t.Errorf("the unfenced takeover does not say so:\n%s", formatResult(r))
+	}
 	if a := actQmaster(t, l); a != l.Shadow() {
 		t.Errorf("act_qmaster %q, want %s", a, l.Shadow())
 	}
 	run := toLastRun(t, l, sgerunState(l))
-	if f := toStepEnd(t, run.Dir, "fence the old master"); f.Data["method"] != "pending" {
-		t.Errorf("fence step method %v, want pending (detail %v)", f.Data["method"], f.Data["detail"])
+	if f := toStepEnd(t, run.Dir, "fence the old master"); f.Data["method"] != "unfenced" {
+		t.Errorf("fence step method %v, want unfenced (detail %v)", f.Data["method"], f.Data["detail"])
 	}
 	if pids := qmasterPIDs(t, l, l.Master()); len(pids) == 0 {
 		t.Errorf("the unfenced master's qmaster is gone already; the scenario expects it to survive the takeover")
@@ -771,6 +797,7 @@ func toLastRun(t *testing.T, l *lab.Lab, stateDir string) toRunInfo {
 
 // toEvent is one line of a run's journal.jsonl.
 type toEvent struct {
+	Seq      int            `json:"seq"`
 	Time     time.Time      `json:"time"`
 	Type     string         `json:"type"`
 	StepName string         `json:"step_name"`

@@ -168,6 +168,9 @@ type Policy struct {
 	HeartbeatStale time.Duration
 	// ExecTolerate is how many execd hosts may fail a step.
 	ExecTolerate Tolerance
+	// AllowUnfenced lets an unattended takeover (watch, --yes without
+	// --unfenced) proceed when no way to fence the old master works.
+	AllowUnfenced bool
 }
 
 // Hooks are command lines run on the controller around a takeover.
@@ -317,6 +320,7 @@ func (inv *Inventory) TemplateData() map[string]any {
 			"qmaster_start_timeout_seconds": int(p.QmasterStartTimeout / time.Second),
 			"heartbeat_stale":               p.HeartbeatStale.String(),
 			"heartbeat_stale_seconds":       int(p.HeartbeatStale / time.Second),
+			"allow_unfenced":                p.AllowUnfenced,
 		},
 		"ssh": map[string]any{
 			"user": inv.SSH.User,

@@ -573,7 +573,10 @@ func (p *parser) policy(e *entry, inv *Inventory) {
 		return
 	}
 	f := p.fields(e.val, "policy", "fanout", "quorum", "antiflap", "exec_tolerate",
-		"qmaster_start_timeout", "heartbeat_stale")
+		"qmaster_start_timeout", "heartbeat_stale", "allow_unfenced")
+	if b, ok := p.boolean(f["allow_unfenced"], "policy.allow_unfenced"); ok {
+		pol.AllowUnfenced = b
+	}
 	p.integer(f["fanout"], "policy.fanout", 1, 1<<20, &pol.Fanout)
 	if q := f["quorum"]; q != nil {
 		var n int

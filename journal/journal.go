@@ -19,8 +19,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sgerun/sgerun/internal/version"
 	"github.com/sgerun/sgerun/steps"
 )
+
+// FormatVersion is the version of the journal format this binary writes
+// and understands: meta.json, journal.jsonl and their fields. It goes up
+// when a change would make an older sgerun misread a run (a new event
+// type that resume or rollback must act on, a changed meaning); added
+// fields that an older binary may ignore keep it. Journals written before
+// the format was recorded read as format 1.
+const FormatVersion = 1
+
+// ErrFormatTooNew is returned for a run journal written by a newer sgerun
+// in a format this binary does not know: resuming or rolling it back could
+// miss changes it recorded.
+var ErrFormatTooNew = errors.New("journal format too new")
 
 // Event types, in the order a run writes them.
 const (
@@ -37,8 +51,11 @@ const (
 	UndoStart     = "undo_start"
 	UndoEnd       = "undo_end"
 	RollbackEnd   = "rollback_end"
-	Note          = "note"
-	RunEnd        = "run_end"
+	// Commit marks the run's commit point: the step carrying `commit: true`
+	// succeeded, and no later failure is rolled back automatically.
+	Commit = "commit"
+	Note   = "note"
+	RunEnd = "run_end"
 )
 
 // Statuses of hosts, steps and runs.
@@ -52,6 +69,9 @@ const (
 	StatusRolledBack         = "rolled_back"
 	StatusRollbackIncomplete = "rollback_incomplete"
 	StatusInterrupted        = "interrupted"
+	// StatusCommittedWithFailures ends a run that passed its commit point
+	// and then had failures: they are listed, nothing was rolled back.
+	StatusCommittedWithFailures = "committed_with_failures"
 	// StatusCorrupt: the run's journal has a bad line (List; Summary.Error
 	// names it).
 	StatusCorrupt = "corrupt"
@@ -59,19 +79,21 @@ const (
 
 // Event is one line of the journal.
 type Event struct {
-	Seq        int               `json:"seq"`
-	Time       time.Time         `json:"time"`
-	Type       string            `json:"type"`
-	Step       int               `json:"step"`
-	StepName   string            `json:"step_name,omitempty"`
-	Kind       string            `json:"kind,omitempty"`
-	Host       string            `json:"host,omitempty"`
-	Status     string            `json:"status,omitempty"`
-	Mutates    bool              `json:"mutates,omitempty"`
-	Attempt    int               `json:"attempt,omitempty"`
-	Output     *steps.Output     `json:"output,omitempty"`
-	DurationMS int64             `json:"duration_ms,omitempty"`
-	Error      string            `json:"error,omitempty"`
+	Seq        int           `json:"seq"`
+	Time       time.Time     `json:"time"`
+	Type       string        `json:"type"`
+	Step       int           `json:"step"`
+	StepName   string        `json:"step_name,omitempty"`
+	Kind       string        `json:"kind,omitempty"`
+	Host       string        `json:"host,omitempty"`
+	Status     string        `json:"status,omitempty"`
+	Mutates    bool          `json:"mutates,omitempty"`
+	Attempt    int           `json:"attempt,omitempty"`
+	Output     *steps.Output `json:"output,omitempty"`
+	DurationMS int64         `json:"duration_ms,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	// Warnings are lines the operator must see with a step's result.
+	Warnings   []string          `json:"warnings,omitempty"`
 	Undo       *steps.UndoRecord `json:"undo,omitempty"`
 	Data       map[string]any    `json:"data,omitempty"`
 	Plan       []string          `json:"plan,omitempty"`
@@ -102,6 +124,25 @@ type Meta struct {
 	PID         int               `json:"pid"`
 	User        string            `json:"user"`
 	Args        []string          `json:"args,omitempty"`
+	// Format is the journal's FormatVersion (0 in journals written
+	// before it was recorded: format 1).
+	Format int `json:"format,omitempty"`
+	// SgerunVersion is the version of the sgerun that started the run.
+	SgerunVersion string `json:"sgerun_version,omitempty"`
+}
+
+// CheckFormat returns an ErrFormatTooNew error when meta's journal is in a
+// format newer than FormatVersion.
+func CheckFormat(meta Meta) error {
+	if meta.Format <= FormatVersion {
+		return nil
+	}
+	by := meta.SgerunVersion
+	if by == "" {
+		by = "unknown"
+	}
+	return fmt.Errorf("%w: run %s has journal format %d (written by sgerun %s); this sgerun %s knows format %d at most: use that sgerun or a newer one",
+		ErrFormatTooNew, meta.RunID, meta.Format, by, version.String(), FormatVersion)
 }
 
 // Files inside a run directory.
@@ -141,8 +182,9 @@ type Writer struct {
 }
 
 // Create makes the run directory under base and writes meta and the runbook
-// source.
+// source. It stamps meta with the journal format and the binary's version.
 func Create(base string, meta Meta, source []byte) (*Writer, error) {
+	meta.Format, meta.SgerunVersion = FormatVersion, version.String()
 	dir := filepath.Join(base, meta.RunID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create run dir: %w", err)
@@ -161,10 +203,16 @@ func Create(base string, meta Meta, source []byte) (*Writer, error) {
 }
 
 // Open opens an existing run's journal for appending (resume, rollback).
+// It refuses a journal in a newer format (ErrFormatTooNew).
 func Open(dir string) (*Writer, error) {
-	_, events, err := Read(dir)
+	meta, events, err := Read(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
+	}
+	if err == nil {
+		if ferr := CheckFormat(meta); ferr != nil {
+			return nil, ferr
+		}
 	}
 	f, err := os.OpenFile(filepath.Join(dir, EventsFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,10 @@ var (
 	// ErrInterrupted: the run was cancelled part-way; nothing was undone
 	// automatically (exit 4).
 	ErrInterrupted = errors.New("interrupted")
+	// ErrCommittedWithFailures: the run passed its commit point, then a
+	// later step failed on some host; nothing was rolled back and every
+	// remaining step still ran (exit 5).
+	ErrCommittedWithFailures = errors.New("committed with failures")
 )
 
 // Connector hands out the targets steps run on.
@@ -49,7 +54,11 @@ type AddressConnector interface {
 
 // env returns what steps see of the engine.
 func (e *Engine) env() steps.Env {
-	return steps.Env{DryRun: e.DryRun, Reach: e.Connector.Reach, Connect: e.connect}
+	env := steps.Env{DryRun: e.DryRun, Reach: e.Connector.Reach, Connect: e.connect}
+	if !e.DryRun {
+		env.Confirm = e.Confirm
+	}
+	return env
 }
 
 func (e *Engine) connect(ctx context.Context, host, address string) (steps.Target, error) {
@@ -75,6 +84,9 @@ type Engine struct {
 	DryRun bool
 	// Run is the run's identity for templates.
 	Run Run
+	// Confirm asks the operator mid-run (see steps.Env.Confirm); nil when
+	// nobody can answer.
+	Confirm func(ctx context.Context, question, answer string) (bool, error)
 }
 
 // State is what a run knows between steps; a resumed run rebuilds it from
@@ -89,6 +101,48 @@ type State struct {
 	HostsDone map[int]map[string]HostResult
 	// Undo lists the completed changes, oldest first.
 	Undo []UndoItem
+	// Committed is set once the run passed its commit point (a step with
+	// commit: true succeeded): from then on nothing is rolled back.
+	Committed bool
+	// Failures lists what failed after the commit point, step by step.
+	Failures []StepFailure
+}
+
+// StepFailure is a step that failed, on some hosts, after the commit point.
+type StepFailure struct {
+	Step string
+	// Hosts maps each failed host to its error.
+	Hosts map[string]string
+	// Tolerated is true when the failures were within the step's
+	// tolerance.
+	Tolerated bool
+}
+
+// summary lists the failures for the run's final error.
+func failuresSummary(fs []StepFailure) string {
+	var parts []string
+	for _, f := range fs {
+		hosts := make([]string, 0, len(f.Hosts))
+		for _, h := range sortedHostKeys(f.Hosts) {
+			hosts = append(hosts, h+": "+firstLine(f.Hosts[h]))
+		}
+		parts = append(parts, fmt.Sprintf("%q on %d host(s) (%s)", f.Step, len(f.Hosts), strings.Join(hosts, "; ")))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func sortedHostKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
 }
 
 // NewState returns an empty state.
@@ -131,7 +185,10 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 		if st.When != "" {
 			ok, err := renderCond(st.Name, st.When, data)
 			if err != nil {
-				return e.fail(ctx, st, state, fmt.Errorf("step %q: when: %w", st.Name, err))
+				if ferr := e.fail(ctx, st, state, fmt.Errorf("step %q: when: %w", st.Name, err), nil); ferr != nil {
+					return ferr
+				}
+				continue
 			}
 			if !ok {
 				ev := journal.Event{Type: journal.StepSkip, Step: st.Index, StepName: st.Name,
@@ -179,7 +236,10 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 		advisory := e.DryRun && dryChanged && st.ReadOnly
 		tol, err := st.tolerance(data)
 		if err != nil {
-			return e.fail(ctx, st, state, fmt.Errorf("step %q: %w", st.Name, err))
+			if ferr := e.fail(ctx, st, state, fmt.Errorf("step %q: %w", st.Name, err), nil); ferr != nil {
+				return ferr
+			}
+			continue
 		}
 		allowed := tol.Allowed(len(st.Hosts))
 		status := journal.StatusOK
@@ -207,6 +267,13 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 		}
 		ev := journal.Event{Type: journal.StepEnd, Step: st.Index, StepName: st.Name, Kind: st.Kind,
 			Status: status, Mutates: !st.ReadOnly, Hosts: st.Hosts, Failed: failed}
+		for _, h := range st.Hosts {
+			for _, w := range strings.Split(results[h].Result.Warning, "\n") {
+				if w != "" {
+					ev.Warnings = append(ev.Warnings, w)
+				}
+			}
+		}
 		if reg != nil {
 			ev.Registered = map[string]any{st.Register: reg}
 		}
@@ -219,18 +286,47 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 		if _, err := e.Record(ev); err != nil {
 			return err
 		}
+		hostErrs := func() map[string]string {
+			m := make(map[string]string, len(failed))
+			for _, h := range failed {
+				m[h] = results[h].Err
+			}
+			return m
+		}
 		switch status {
 		case journal.StatusRefused:
-			return e.fail(ctx, st, state, refused)
+			if err := e.fail(ctx, st, state, refused, hostErrs()); err != nil {
+				return err
+			}
+			continue
 		case journal.StatusFailed:
-			return e.fail(ctx, st, state, fmt.Errorf("%w: %q failed on %d of %d host(s) (%s), tolerated %d: %s",
+			if err := e.fail(ctx, st, state, fmt.Errorf("%w: %q failed on %d of %d host(s) (%s), tolerated %d: %s",
 				ErrStepFailed, st.Name, len(failed), len(st.Hosts), strings.Join(failed, ", "), allowed,
-				results[failed[0]].Err))
+				results[failed[0]].Err), hostErrs()); err != nil {
+				return err
+			}
+			continue
+		case journal.StatusTolerated:
+			if state.Committed && !e.DryRun {
+				// Within tolerance, but after the commit point every
+				// failed host is reported in the run's outcome.
+				state.Failures = append(state.Failures, StepFailure{Step: st.Name, Hosts: hostErrs(), Tolerated: true})
+			}
 		}
 		state.Done[st.Index] = true
-		if stop != nil {
-			return nil
+		if st.Commit && !e.DryRun && !state.Committed {
+			state.Committed = true
+			if _, err := e.Record(journal.Event{Type: journal.Commit, Step: st.Index, StepName: st.Name, Status: journal.StatusOK,
+				Message: "commit point passed: no later failure is rolled back automatically"}); err != nil {
+				return err
+			}
 		}
+		if stop != nil {
+			break
+		}
+	}
+	if len(state.Failures) > 0 {
+		return fmt.Errorf("%w: %s", ErrCommittedWithFailures, failuresSummary(state.Failures))
 	}
 	return nil
 }
@@ -242,13 +338,26 @@ func (e *Engine) interrupted(st *Step) error {
 	return fmt.Errorf("%w at step %q: run `sgerun rollback` or `sgerun resume` with this run id", ErrInterrupted, st.Name)
 }
 
-// fail rolls back and returns the error the run ends with.
-func (e *Engine) fail(ctx context.Context, st *Step, state *State, cause error) error {
+// fail handles a step that failed (hosts: the failed hosts and their
+// errors). Before the commit point it rolls back and returns the error the
+// run ends with. After it, nothing is rolled back: the failure is recorded
+// and fail returns nil, so that the run goes on with its next step.
+func (e *Engine) fail(ctx context.Context, st *Step, state *State, cause error, hosts map[string]string) error {
 	if e.DryRun {
 		return cause
 	}
 	if ctx.Err() != nil {
 		return e.interrupted(st)
+	}
+	if state.Committed {
+		if hosts == nil {
+			hosts = map[string]string{controllerHost: cause.Error()}
+		}
+		state.Failures = append(state.Failures, StepFailure{Step: st.Name, Hosts: hosts})
+		_, err := e.Record(journal.Event{Type: journal.Note, Step: st.Index, StepName: st.Name, Status: journal.StatusFailed,
+			Error:   cause.Error(),
+			Message: "after the commit point: not rolled back; the run goes on with its next step"})
+		return err
 	}
 	if err := e.Rollback(ctx, state.Undo); err != nil {
 		return fmt.Errorf("%w: %w (after: %w)", ErrRollbackIncomplete, err, cause)
@@ -349,6 +458,15 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 		}
 		prepared = append(prepared, UndoItem{Seq: ev.Seq, Step: st.Index, StepName: st.Name, Host: host, Record: *rec})
 		return nil
+	}
+	if err == nil && st.Undo != nil && !e.DryRun && !st.ReadOnly && !mentions(st.Undo.Params, ".result") {
+		// An explicit undo that needs no result is journaled before the
+		// step runs: a timeout, a kill or a failure part-way (a qmaster
+		// start that hangs) still leaves its undo.
+		var rec *steps.UndoRecord
+		if rec, err = e.undoRecord(st, steps.Result{}, hdata); err == nil && rec != nil {
+			err = prepare(rec)
+		}
 	}
 	attempts := 0
 	if err == nil {
@@ -565,6 +683,22 @@ func (e *Engine) applyUndo(ctx context.Context, it UndoItem) (steps.Result, erro
 		return steps.Result{}, err
 	}
 	return spec.Do(ctx, t, e.env())
+}
+
+// mentions reports whether any scalar under n contains text.
+func mentions(n *yaml.Node, text string) bool {
+	if n == nil {
+		return false
+	}
+	if strings.Contains(n.Value, text) {
+		return true
+	}
+	for _, c := range n.Content {
+		if mentions(c, text) {
+			return true
+		}
+	}
+	return false
 }
 
 // nodeValue decodes a node into plain Go values for the journal.

@@ -65,6 +65,10 @@ type Step struct {
 	// Undo is an explicit compensating action; kinds with an automatic
 	// undo (put, edit_kv, copy_dir) need none.
 	Undo *Undo
+	// Commit makes this step the run's commit point: once it succeeds, no
+	// later failure is rolled back automatically; the run goes on with
+	// its remaining steps and ends committed with failures.
+	Commit bool
 	// ReadOnly is true when no host is changed by this step (derived from
 	// the kind and its parameters at validation).
 	ReadOnly bool

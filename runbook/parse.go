@@ -141,7 +141,7 @@ func parseVars(errs *diag.List, v *yaml.Node, rb *Runbook) {
 // stepKeys are the keys every step may have besides its kind.
 var stepKeys = map[string]bool{
 	"name": true, "on": true, "when": true, "timeout": true, "retries": true, "retry_delay": true,
-	"parallel": true, "tolerate": true, "register": true, "undo": true,
+	"parallel": true, "tolerate": true, "register": true, "undo": true, "commit": true,
 }
 
 func parseStep(errs *diag.List, n *yaml.Node, i int) *Step {
@@ -198,6 +198,12 @@ func parseStep(errs *diag.List, n *yaml.Node, i int) *Step {
 			}
 		case "undo":
 			st.Undo = parseUndo(errs, v)
+		case "commit":
+			if v.Kind != yaml.ScalarNode || (v.Value != "true" && v.Value != "false") {
+				errs.At(v, "commit %q: want true or false", v.Value)
+				return
+			}
+			st.Commit = v.Value == "true"
 		}
 	})
 	if st.Name == "" {

@@ -24,6 +24,8 @@ func StateFromJournal(events []journal.Event) *State {
 			for name, v := range ev.Registered {
 				st.Registered[name] = normalize(v)
 			}
+		case journal.Commit:
+			st.Committed = true
 		case journal.StepSkip:
 			st.Done[ev.Step] = true
 			for name, v := range ev.Registered {

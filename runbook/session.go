@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +41,8 @@ type Session struct {
 	Now func() time.Time
 	// Hooks run around the run (takeover hooks from the inventory).
 	Hooks Hooks
+	// Confirm asks the operator mid-run; nil when nobody can answer.
+	Confirm func(ctx context.Context, question, answer string) (bool, error)
 }
 
 // Outcome is how a run ended.
@@ -94,7 +97,7 @@ func (s *Session) Resume(ctx context.Context, dir string) (Outcome, error) {
 		return Outcome{}, err
 	}
 	out := Outcome{RunID: meta.RunID, Dir: dir}
-	if sum := journal.Summarize(dir, meta, events); sum.Status != journal.StatusInterrupted {
+	if sum := journal.Summarize(dir, meta, events); !Resumable(sum.Status) {
 		return out, fmt.Errorf("run %s already ended (%s); nothing to resume", meta.RunID, sum.Status)
 	}
 	if meta.DryRun {
@@ -110,10 +113,43 @@ func (s *Session) Resume(ctx context.Context, dir string) (Outcome, error) {
 	}
 	defer release()
 	state := StateFromJournal(events)
+	rechecked := recheck(s.Runbook, state)
+	msg := fmt.Sprintf("resumed by pid %d; %d step(s) already done", os.Getpid(), len(state.Done))
+	if len(rechecked) > 0 {
+		msg += "; checked again: " + strings.Join(rechecked, ", ")
+	}
 	run := Run{ID: meta.RunID, Stamp: meta.Started.Local().Format("20060102150405"), Time: meta.Started.UTC().Format(time.RFC3339)}
-	return s.execute(ctx, w, meta, run, vars, state, journal.Event{Type: journal.Note, Step: -1,
-		Message: fmt.Sprintf("resumed by pid %d; %d step(s) already done", os.Getpid(), len(state.Done))})
+	return s.execute(ctx, w, meta, run, vars, state, journal.Event{Type: journal.Note, Step: -1, Message: msg})
 }
+
+// Resumable reports whether a run that ended with status can be resumed:
+// an interrupted run, or one committed with failures (resume retries the
+// steps that failed after the commit point).
+func Resumable(status string) bool {
+	return status == journal.StatusInterrupted || status == journal.StatusCommittedWithFailures
+}
+
+// recheck marks the done steps that read the world to decide (gates, locks,
+// asserts: kinds with Recheck) as not done, so that a resumed run asks
+// again instead of trusting an answer that may be hours old. A run past its
+// commit point acted on its answers already; it checks nothing again. It
+// returns the names of the steps that will run again.
+func recheck(rb *Runbook, state *State) []string {
+	if state.Committed {
+		return nil
+	}
+	var names []string
+	for _, st := range rb.Steps {
+		if k, ok := kindOf(st.Kind); ok && k.Recheck && state.Done[st.Index] {
+			delete(state.Done, st.Index)
+			names = append(names, st.Name)
+		}
+	}
+	return names
+}
+
+// ErrCommitted refuses the rollback of a run that passed its commit point.
+var ErrCommitted = errors.New("run passed its commit point")
 
 // Rollback undoes every change of a run that is not undone yet, newest
 // first, from the journal.
@@ -123,6 +159,12 @@ func (s *Session) Rollback(ctx context.Context, dir string) (Outcome, error) {
 		return Outcome{}, err
 	}
 	out := Outcome{RunID: meta.RunID, Dir: dir}
+	if StateFromJournal(events).Committed && !s.Force {
+		return out, fmt.Errorf("%w: %w: run %s passed its commit point (the new qmaster answered); "+
+			"rolling it back would point the cluster at the old master again and stop the one that serves. "+
+			"Repair forward (sgerun resume %s retries what failed), or use --force if you are sure",
+			ErrRefused, ErrCommitted, meta.RunID, meta.RunID)
+	}
 	w, release, err := s.reopen(meta, dir)
 	if err != nil {
 		return out, err
@@ -190,7 +232,7 @@ func (s *Session) execute(ctx context.Context, w *journal.Writer, meta journal.M
 		return out, err
 	}
 	defer closeConn()
-	e := &Engine{Inventory: s.Inventory, Connector: conn, Record: s.recorder(w), DryRun: s.DryRun, Run: run}
+	e := &Engine{Inventory: s.Inventory, Connector: conn, Record: s.recorder(w), DryRun: s.DryRun, Run: run, Confirm: s.Confirm}
 	if _, err := e.Record(first); err != nil {
 		return out, err
 	}
@@ -225,6 +267,8 @@ func StatusOf(err error, dry bool) string {
 		return journal.StatusInterrupted
 	case errors.Is(err, ErrRollbackIncomplete):
 		return journal.StatusRollbackIncomplete
+	case errors.Is(err, ErrCommittedWithFailures):
+		return journal.StatusCommittedWithFailures
 	case errors.Is(err, ErrRefused):
 		return journal.StatusRefused
 	}

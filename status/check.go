@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/sgerun/sgerun/journal"
 )
 
 // Nagios plugin states.
@@ -33,7 +35,7 @@ type Verdict struct {
 // (split brain) or a fence is pending; WARNING when the heartbeat is stale,
 // exec hosts do not report, a host is unreachable or the last takeover is
 // not acknowledged; UNKNOWN when neither master nor shadow could be read.
-func Check(r *Report, heartbeatStale time.Duration) Verdict {
+func Check(r *Report, heartbeatStale time.Duration, last *LastRun) Verdict {
 	v := Verdict{Report: r}
 	crit := func(format string, a ...any) {
 		v.Reasons = append(v.Reasons, "CRITICAL: "+fmt.Sprintf(format, a...))
@@ -79,6 +81,10 @@ func Check(r *Report, heartbeatStale time.Duration) Verdict {
 			warn("takeover %s -> %s at %s (run %s) not acknowledged; run sgerun ack", r.LastTakeover.From,
 				r.LastTakeover.To, r.LastTakeover.Time.Format(time.RFC3339), r.LastTakeover.RunID)
 		}
+		if last != nil && last.Status == journal.StatusCommittedWithFailures && (r.LastTakeover == nil || !r.LastTakeover.Acked) {
+			warn("takeover run %s committed with failures: the shadow serves, some hosts failed after the commit point; see sgerun show %s",
+				last.RunID, last.RunID)
+		}
 		for _, p := range r.Problems {
 			if !strings.Contains(p, "unreachable") {
 				warn("%s", p)
@@ -91,8 +97,14 @@ func Check(r *Report, heartbeatStale time.Duration) Verdict {
 		pending = 1
 	}
 	stale := int(heartbeatStale / time.Second)
-	v.Perfdata = fmt.Sprintf("heartbeat_age=%ds;%d;%d;0 exec_reporting=%d;;;0;%d qmasters_running=%d;;2;0 qmasters_serving=%d;;;0 pending_fence=%d;;1;0;1",
-		max(r.HeartbeatAge, 0), stale, stale*3, r.ExecReporting, r.ExecTotal, len(r.Running), len(r.Serving), pending)
+	// An unknown heartbeat age (-1) is "U", the plugin guidelines' value
+	// for "could not be determined", never 0s, which would read as fresh.
+	age := "U"
+	if r.HeartbeatAge >= 0 {
+		age = fmt.Sprintf("%ds", r.HeartbeatAge)
+	}
+	v.Perfdata = fmt.Sprintf("heartbeat_age=%s;%d;%d;0 exec_reporting=%d;;;0;%d qmasters_running=%d;;2;0 qmasters_serving=%d;;;0 pending_fence=%d;;1;0;1",
+		age, stale, stale*3, r.ExecReporting, r.ExecTotal, len(r.Running), len(r.Serving), pending)
 	return v
 }
 

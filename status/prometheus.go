@@ -14,6 +14,10 @@ import (
 type LastRun struct {
 	Time    time.Time
 	Success bool
+	// RunID and Status are the run's id and how it ended (a journal
+	// status, e.g. committed_with_failures).
+	RunID  string
+	Status string
 }
 
 // WritePrometheus writes node_exporter textfile-collector metrics for r.

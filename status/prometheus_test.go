@@ -3,6 +3,7 @@ package status
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ func sampleReport() *Report {
 
 func TestPrometheusParses(t *testing.T) {
 	r := sampleReport()
-	v := Check(r, 90*time.Second)
+	v := Check(r, 90*time.Second, nil)
 	path := filepath.Join(t.TempDir(), "sgerun.prom")
 	if err := WritePrometheusFile(path, r, v, &LastRun{Time: time.Unix(1764046300, 0), Success: true}); err != nil {
 		t.Fatal(err)
@@ -90,24 +91,31 @@ func TestPrometheusParses(t *testing.T) {
 func TestCheckStates(t *testing.T) {
 	ok := &Report{Hosts: []Host{{Name: "m", Role: "master", Reachable: true, QmasterPID: []int{1}, Qping: 0}, {Name: "s", Role: "shadow", Reachable: true, Qping: -1}},
 		ActQmaster: "m", Serving: []string{"m"}, Running: []string{"m"}, HeartbeatAge: 10, ExecTotal: 1, ExecReporting: 1}
-	if v := Check(ok, 90*time.Second); v.State != OK {
+	if v := Check(ok, 90*time.Second, nil); v.State != OK {
 		t.Fatalf("healthy cluster: %s %v", v.Name, v.Reasons)
 	}
 	stale := *ok
 	stale.HeartbeatAge = 300
-	if v := Check(&stale, 90*time.Second); v.State != Warning {
+	if v := Check(&stale, 90*time.Second, nil); v.State != Warning {
 		t.Errorf("stale heartbeat: %s", v.Name)
 	}
 	none := *ok
 	none.Serving = nil
-	if v := Check(&none, 90*time.Second); v.State != Critical {
+	if v := Check(&none, 90*time.Second, nil); v.State != Critical {
 		t.Errorf("no qmaster serving: %s", v.Name)
 	}
-	if v := Check(sampleReport(), 90*time.Second); v.State != Critical {
+	if v := Check(sampleReport(), 90*time.Second, nil); v.State != Critical {
 		t.Errorf("split brain + pending fence: %s", v.Name)
 	}
+	committed := &LastRun{RunID: "20261201-000000-abcdef", Status: "committed_with_failures"}
+	if v := Check(ok, 90*time.Second, committed); v.State != Warning || !strings.Contains(strings.Join(v.Reasons, " "), "committed with failures") {
+		t.Errorf("last takeover committed with failures: %s %v, want WARNING naming it", v.Name, v.Reasons)
+	}
+	if v := Check(ok, 90*time.Second, &LastRun{Status: "ok", Success: true}); v.State != OK {
+		t.Errorf("last takeover ok: %s %v", v.Name, v.Reasons)
+	}
 	dark := &Report{Hosts: []Host{{Name: "m", Role: "master"}, {Name: "s", Role: "shadow"}}, HeartbeatAge: -1}
-	if v := Check(dark, 90*time.Second); v.State != Unknown {
+	if v := Check(dark, 90*time.Second, nil); v.State != Unknown {
 		t.Errorf("nothing reachable: %s", v.Name)
 	}
 }

@@ -230,6 +230,7 @@ func (s *assertSpec) Do(context.Context, Target, Env) (Result, error) {
 func assertKind() Kind {
 	return Kind{
 		Name:     "assert",
+		Recheck:  true,
 		Doc:      "fail the run (exit 3) with msg when the condition `that` over registered values is false",
 		Local:    true,
 		CondKeys: []string{"that"},

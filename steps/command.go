@@ -35,7 +35,7 @@ func (s *commandSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
 		run = t.Query
 	}
 	out, err := run(ctx, cmd, stdin)
-	res := Result{Output: out, Changed: !s.ReadOnly}
+	res := Result{Output: out, Changed: !s.ReadOnly, Warning: warnings(out.Stdout)}
 	if s.script {
 		res.Output.Cmd = cmd + " <<script\n" + s.Cmd + "\nscript"
 	}
@@ -46,6 +46,21 @@ func (s *commandSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
 		return res, fmt.Errorf("exit status %d%s", out.ExitCode, lastLine(out.Stderr))
 	}
 	return res, nil
+}
+
+// WarningPrefix starts a line of a command's stdout that the operator must
+// see with the step's result (Result.Warning), not only in -v output.
+const WarningPrefix = "sgerun-warning: "
+
+// warnings collects the WarningPrefix lines of stdout.
+func warnings(stdout string) string {
+	var ws []string
+	for _, line := range strings.Split(stdout, "\n") {
+		if w, ok := strings.CutPrefix(strings.TrimSpace(line), WarningPrefix); ok {
+			ws = append(ws, w)
+		}
+	}
+	return strings.Join(ws, "\n")
 }
 
 func okCode(code int, ok []int) bool {

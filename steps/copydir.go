@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,6 +21,19 @@ type copyDirSpec struct {
 	// base name) whose sizes may differ between source and copy, such as a
 	// live qmaster's growing messages file. Their presence is still checked.
 	Ignore []string `yaml:"ignore"`
+	// Drop lists glob patterns of entries left out of the copy (removed
+	// from it right after cp), such as the old qmaster's qmaster.pid,
+	// heartbeat and lock: a new qmaster must not find them.
+	Drop []string `yaml:"drop"`
+	// BDB copies a Berkeley DB environment the way db_hotbackup does:
+	// every data file first, then the log files, never the __db.*
+	// region files, so that catastrophic recovery of the copy
+	// (db_recover -c) finds every log record the data files may need,
+	// even when a process still wrote to the environment.
+	BDB bool `yaml:"bdb"`
+	// Live says the source may still be written (an unfenced master): the
+	// file list is checked, sizes are not.
+	Live bool `yaml:"live"`
 }
 
 func (s *copyDirSpec) Mutates() bool { return true }
@@ -46,13 +60,13 @@ func (s *copyDirSpec) Do(ctx context.Context, t Target, env Env) (Result, error)
 		return res, err
 	}
 	res.Undo = undo
-	out, err = t.Exec(ctx, "cp -a -- "+shell.Quote(s.Src)+" "+shell.Quote(s.Dst), nil)
+	out, err = t.Exec(ctx, s.copyCmd(), nil)
 	res.Output = out
 	if err != nil {
 		return res, err
 	}
 	if out.ExitCode != 0 {
-		return res, fmt.Errorf("cp -a: exit status %d%s", out.ExitCode, lastLine(out.Stderr))
+		return res, fmt.Errorf("copy %s: exit status %d%s", s.Src, out.ExitCode, lastLine(out.Stderr))
 	}
 	res.Changed = true
 	if env.DryRun {
@@ -66,12 +80,66 @@ func (s *copyDirSpec) Do(ctx context.Context, t Target, env Env) (Result, error)
 	if err != nil {
 		return res, err
 	}
-	files, bytes, err := compareTrees(src, dst, s.Ignore)
+	drop := s.Drop
+	if s.BDB {
+		drop = append(slices.Clone(drop), bdbRegions)
+	}
+	for p := range src {
+		if ignored(p, drop) {
+			delete(src, p)
+		}
+	}
+	ignore := s.Ignore
+	if s.Live {
+		ignore = []string{"*"}
+	}
+	files, bytes, err := compareTrees(src, dst, ignore)
 	res.Data["files"], res.Data["bytes"] = files, bytes
 	if err != nil {
 		return res, fmt.Errorf("verify copy %s: %w", s.Dst, err)
 	}
 	return res, nil
+}
+
+// bdbRegions matches a Berkeley DB environment's region files, which are
+// rebuilt by recovery and never copied.
+const bdbRegions = "__db.*"
+
+// copyCmd is the shell command that makes the copy.
+func (s *copyDirSpec) copyCmd() string {
+	src, dst := shell.Quote(s.Src), shell.Quote(s.Dst)
+	var b strings.Builder
+	if s.BDB {
+		// The directory itself with its mode and owner, then the data
+		// files, then the logs (db_hotbackup's order), then anything else.
+		b.WriteString("set -e; mkdir -- " + dst + "; chown --reference=" + src + " -- " + dst +
+			"; chmod --reference=" + src + " -- " + dst + "; cd -- " + src +
+			"; for f in * .[!.]*; do case $f in __db.*|log.*) continue;; esac; if [ -e \"$f\" ]; then cp -a -- \"$f\" " + dst + "/; fi; done" +
+			"; for f in log.*; do if [ -e \"$f\" ]; then cp -a -- \"$f\" " + dst + "/; fi; done")
+	} else {
+		b.WriteString("cp -a -- " + src + " " + dst)
+	}
+	for _, p := range s.Drop {
+		b.WriteString(" && (cd -- " + dst + " && rm -rf -- " + shellGlob(p) + ")")
+	}
+	return b.String()
+}
+
+// shellGlob quotes a glob pattern for the shell, keeping *, ? and [...]
+// live.
+func shellGlob(p string) string {
+	var b strings.Builder
+	for _, r := range p {
+		switch {
+		case strings.ContainsRune("*?[]!", r):
+			b.WriteRune(r)
+		case r == '/' || r == '.' || r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+		default:
+			b.WriteString(shell.Quote(string(r)))
+		}
+	}
+	return b.String()
 }
 
 type entry struct {
@@ -151,7 +219,7 @@ func ignored(p string, patterns []string) bool {
 func copyDirKind() Kind {
 	return Kind{
 		Name:     "copy_dir",
-		Doc:      "cp -a a directory to a new path that must not exist, then verify file list and sizes; undo removes the copy",
+		Doc:      "cp -a a directory to a new path that must not exist (a BDB environment data files first, then logs), leave out drop patterns, then verify file list and sizes; undo removes the copy",
 		DataKeys: []string{"src", "dst", "files", "bytes"},
 		New: func(n *yaml.Node) (Spec, error) {
 			s := &copyDirSpec{}
@@ -167,9 +235,14 @@ func copyDirKind() Kind {
 			if path.Clean(s.Src) == path.Clean(s.Dst) {
 				return nil, posErr(n, "src and dst are the same path")
 			}
-			for _, p := range s.Ignore {
+			for _, p := range append(slices.Clone(s.Ignore), s.Drop...) {
 				if _, err := path.Match(p, ""); err != nil {
-					return nil, posErr(n, "bad ignore pattern %q", p)
+					return nil, posErr(n, "bad pattern %q", p)
+				}
+			}
+			for _, p := range s.Drop {
+				if p == "" || strings.HasPrefix(p, "/") || strings.Contains(p, "..") {
+					return nil, posErr(n, "drop pattern %q must name entries inside the copy", p)
 				}
 			}
 			return s, nil

@@ -3,8 +3,9 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,28 +13,42 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// fenceSpec makes sure the old master's qmaster can no longer serve. In
-// order: stop it over SSH on its fence address (the file-service network)
-// and disable its autostart; else run the site's fence command on the
-// controller; else record a pending fence that status and check report.
+// fenceSpec makes sure the old master's qmaster can no longer serve, before
+// anything of its spool is copied (fence before promote). It tries every
+// way to the old master, in order: its own address (a hung qmaster on a
+// live host), its fence address (the file-service network), then the
+// site's fence command on the controller. Over SSH it SIGKILLs sge_qmaster
+// and sge_shadowd, disables their autostart and proves both are gone.
+//
+// When no way works the master is unfenced. With Pending set (sgerun fence,
+// retrying a fence) the failure is recorded there. Otherwise (a takeover)
+// the step refuses, unless Unfenced allows going on or the operator
+// confirms at the prompt: then the result says method "unfenced" and
+// carries the record a later step writes.
 type fenceSpec struct {
 	Master  string `yaml:"master"`
 	Address string `yaml:"address"`
-	// PIDFile is qmaster.pid in the OLD spool dir, read before bootstrap
-	// was changed: the shared bootstrap now names the new master's spool,
-	// whose pid is not the old host's process.
+	// OwnAddress tries the master's own inventory address first (default
+	// true).
+	OwnAddress *bool `yaml:"own_address"`
+	// PIDFile is qmaster.pid in the old master's spool dir, as bootstrap
+	// names it before the takeover changes it. It is one hint among the
+	// host's process list: every sge_qmaster on the host is killed.
 	PIDFile string `yaml:"pid_file"`
 	// Command is the site's fence command (e.g. an IPMI power-off), run on
 	// the controller with SGERUN_FENCE_HOST and SGERUN_FENCE_ADDRESS set.
 	// It is shell text the inventory's author wrote, run as written.
 	Command string `yaml:"command"`
 	// Pending is the pending-fence record file, written through
-	// PendingHost (the new master) on the shared filesystem.
-	Pending     string        `yaml:"pending"`
-	PendingHost string        `yaml:"pending_host"`
-	RunID       string        `yaml:"run_id"`
-	Grace       time.Duration `yaml:"grace"`
-	Timeout     time.Duration `yaml:"timeout"`
+	// PendingHost (the new master) on the shared filesystem, when no way
+	// works (sgerun fence).
+	Pending     string `yaml:"pending"`
+	PendingHost string `yaml:"pending_host"`
+	RunID       string `yaml:"run_id"`
+	// Unfenced lets a takeover go on when no way works (takeover
+	// --unfenced, or policy.allow_unfenced).
+	Unfenced bool          `yaml:"unfenced"`
+	Timeout  time.Duration `yaml:"timeout"`
 }
 
 // PendingFence is the record of a fence that could not be done.
@@ -48,30 +63,41 @@ type PendingFence struct {
 	LastAttempt time.Time `json:"last_attempt,omitzero"`
 }
 
+// Fence methods, in Result.Data["method"].
+const (
+	FenceSSH          = "ssh"           // over the master's own address
+	FenceAddress      = "fence_address" // over its fence address
+	FenceCommand      = "command"       // the site's fence_command
+	FenceUnfenced     = "unfenced"      // no way worked; the takeover went on
+	FencePendingSaved = "pending"       // no way worked; recorded (sgerun fence)
+)
+
 func (s *fenceSpec) Mutates() bool { return true }
 
+type fenceWay struct {
+	method, address string
+}
+
 func (s *fenceSpec) Do(ctx context.Context, local Target, env Env) (Result, error) {
-	res := Result{Changed: true, Data: map[string]any{"method": "", "detail": ""}}
+	res := Result{Changed: true, Data: map[string]any{"method": "", "detail": "", "tried": []string{}}}
 	var reasons []string
-	if s.Address != "" && env.Connect != nil {
-		cctx, cancel := context.WithTimeout(ctx, s.Timeout)
-		t, err := env.Connect(cctx, s.Master, s.Address)
-		if err == nil {
-			var out Output
-			out, err = t.Exec(cctx, fenceScript(s.PIDFile, s.Grace), nil)
-			res.Output = out
-			if err == nil && out.ExitCode != 0 {
-				err = fmt.Errorf("fence script exit %d%s", out.ExitCode, lastLine(out.Stdout+"\n"+out.Stderr))
-			}
-		}
-		cancel()
-		if err == nil {
-			res.Data["method"], res.Data["detail"] = "ssh", strings.TrimSpace(res.Output.Stdout)
-			return res, nil
-		}
-		reasons = append(reasons, fmt.Sprintf("ssh to fence address %s: %v", s.Address, err))
-	} else if s.Address == "" {
+	var ways []fenceWay
+	if s.OwnAddress == nil || *s.OwnAddress {
+		ways = append(ways, fenceWay{FenceSSH, ""})
+	}
+	if s.Address != "" {
+		ways = append(ways, fenceWay{FenceAddress, s.Address})
+	} else {
 		reasons = append(reasons, "no fence_address in the inventory")
+	}
+	if env.Connect != nil && len(ways) > 0 {
+		if out, way, err := s.overSSH(ctx, env, ways); err == nil {
+			res.Output = out
+			res.Data["method"], res.Data["detail"] = way.method, strings.TrimSpace(out.Stdout)
+			return res, nil
+		} else {
+			reasons = append(reasons, err.Error())
+		}
 	}
 	if s.Command != "" {
 		cmd := "SGERUN_FENCE_HOST=" + shell.Quote(s.Master) + " SGERUN_FENCE_ADDRESS=" + shell.Quote(s.Address) +
@@ -81,7 +107,7 @@ func (s *fenceSpec) Do(ctx context.Context, local Target, env Env) (Result, erro
 		cancel()
 		res.Output = out
 		if err == nil && out.ExitCode == 0 {
-			res.Data["method"], res.Data["detail"] = "command", strings.TrimSpace(out.Stdout)
+			res.Data["method"], res.Data["detail"] = FenceCommand, strings.TrimSpace(out.Stdout)
 			return res, nil
 		}
 		if err == nil {
@@ -91,11 +117,87 @@ func (s *fenceSpec) Do(ctx context.Context, local Target, env Env) (Result, erro
 	} else {
 		reasons = append(reasons, "no fence_command in the inventory")
 	}
-	// Nothing could fence the old master: record it, loudly.
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
 	rec := PendingFence{Time: time.Now().UTC(), RunID: s.RunID, Master: s.Master, Address: s.Address,
 		PIDFile: s.PIDFile, Reason: strings.Join(reasons, "; ")}
-	res.Data["method"], res.Data["detail"] = "pending", rec.Reason
-	if s.Pending == "" || s.PendingHost == "" || env.Connect == nil {
+	if s.Pending != "" {
+		return s.recordPending(ctx, env, res, rec)
+	}
+	// A takeover: going on unfenced needs an explicit yes.
+	question := fmt.Sprintf("the old master %s cannot be fenced: %s.\n"+
+		"It may still run a qmaster and write its spool; a takeover now copies a possibly live spool.", s.Master, rec.Reason)
+	allowed, how := s.Unfenced, "allowed by --unfenced or policy.allow_unfenced"
+	if !allowed && env.Confirm != nil {
+		ok, err := env.Confirm(ctx, question+"\nType \"unfenced\" to take over without fencing: ", "unfenced")
+		if err != nil {
+			return res, fmt.Errorf("ask to go on unfenced: %w", err)
+		}
+		allowed, how = ok, "confirmed by the operator at the prompt"
+	}
+	res.Data["detail"] = rec.Reason
+	if !allowed {
+		res.Data["method"] = ""
+		return res, fmt.Errorf("%w: cannot fence the old master %s, so nothing was changed: %s. "+
+			"Make a way work (SSH to %s or its fence_address, or a fence_command), or power it off and run the takeover "+
+			"with --unfenced (policy.allow_unfenced for unattended takeovers)", ErrRefused, s.Master, rec.Reason, s.Master)
+	}
+	data, _ := json.Marshal(rec)
+	res.Data["method"], res.Data["allowed"], res.Data["pending_record"] = FenceUnfenced, how, string(data)
+	res.Warning = fmt.Sprintf("UNFENCED: the old master %s was not fenced (%s): %s", s.Master, how, rec.Reason)
+	res.Output.Stdout = res.Warning + "\n"
+	return res, nil
+}
+
+// overSSH connects over every way at once (a cut network makes a connect
+// wait for its timeout) and runs the fence script over the first that
+// connects, then over the next ones as they connect, until one proves the
+// master's daemons are gone.
+func (s *fenceSpec) overSSH(ctx context.Context, env Env, ways []fenceWay) (Output, fenceWay, error) {
+	cctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	type conn struct {
+		way fenceWay
+		t   Target
+		err error
+	}
+	conns := make(chan conn, len(ways))
+	for _, w := range ways {
+		go func() {
+			t, err := env.Connect(cctx, s.Master, w.address)
+			conns <- conn{w, t, err}
+		}()
+	}
+	var errs []string
+	var last Output
+	for range ways {
+		c := <-conns
+		label := "ssh to " + s.Master
+		if c.way.address != "" {
+			label = "ssh to fence address " + c.way.address
+		}
+		if c.err != nil {
+			errs = append(errs, label+": "+c.err.Error())
+			continue
+		}
+		out, err := c.t.Exec(cctx, fenceScript(s.PIDFile), nil)
+		last = out
+		if err == nil && out.ExitCode != 0 {
+			err = fmt.Errorf("fence script exit %d%s", out.ExitCode, lastLine(out.Stdout+"\n"+out.Stderr))
+		}
+		if err == nil {
+			return out, c.way, nil
+		}
+		errs = append(errs, label+": "+err.Error())
+	}
+	slices.Sort(errs)
+	return last, fenceWay{}, errors.New(strings.Join(errs, "; "))
+}
+
+func (s *fenceSpec) recordPending(ctx context.Context, env Env, res Result, rec PendingFence) (Result, error) {
+	res.Data["method"], res.Data["detail"] = FencePendingSaved, rec.Reason
+	if s.PendingHost == "" || env.Connect == nil {
 		return res, fmt.Errorf("cannot fence %s and nowhere to record it: %s", s.Master, rec.Reason)
 	}
 	t, err := env.Connect(ctx, s.PendingHost, "")
@@ -118,66 +220,63 @@ func (s *fenceSpec) Do(ctx context.Context, local Target, env Env) (Result, erro
 	return res, nil
 }
 
-// fenceScript stops the old host's own qmaster: the pid from its old spool
-// dir when that process really is sge_qmaster, else any sge_qmaster on that
-// host; SIGTERM, a short grace, then SIGKILL, and a check that it is gone
-// (SIGTERM alone does not stop a partitioned qmaster). Then it disables the
-// host's qmaster autostart.
-func fenceScript(pidFile string, grace time.Duration) string {
-	g := strconv.Itoa(max(1, int(grace/time.Second)))
-	return `pidfile=` + shell.Quote(pidFile) + `; pids=""
+// fenceScript ends the old host's SGE master daemons and keeps them from
+// coming back: SIGKILL at once to every sge_qmaster and sge_shadowd on the
+// host (SIGTERM does not stop a partitioned qmaster, and the old spool is
+// abandoned: the copy is made after this, and recovery handles a kill
+// mid-write); autostart disabled for systemd units (Debian's
+// gridengine-master, upstream sgemaster and sgemaster.<cluster>) and SysV
+// links; then it proves both daemons are gone. The pid file of the old
+// spool is checked too, against the process's command, so that a qmaster
+// started under another name is not missed.
+func fenceScript(pidFile string) string {
+	return `pidfile=` + shell.Quote(pidFile) + `
+pids=$(pgrep -x sge_qmaster | tr '\n' ' ')
 if [ -n "$pidfile" ] && [ -r "$pidfile" ]; then
   p=$(cat "$pidfile" 2>/dev/null)
-  case "$p" in ''|*[!0-9]*) ;; *) [ "$(ps -p "$p" -o comm= 2>/dev/null)" = sge_qmaster ] && pids=$p ;; esac
+  case "$p" in ''|*[!0-9]*) ;; *) [ "$(cat /proc/"$p"/comm 2>/dev/null)" = sge_qmaster ] && pids="$pids $p" ;; esac
 fi
-[ -z "$pids" ] && pids=$(pgrep -x sge_qmaster | tr '\n' ' ')
-echo "qmaster pids: ${pids:-none}"
-if [ -n "$pids" ]; then
-  kill -TERM $pids 2>/dev/null
-  i=0
-  while [ $i -lt ` + g + ` ]; do
-    alive=""; for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-    [ -z "$alive" ] && break
-    sleep 1; i=$((i+1))
-  done
-  for p in $pids; do kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null && echo "SIGKILL $p"; done
-  i=0; while [ $i -lt 10 ]; do
-    alive=""; for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-    [ -z "$alive" ] && break; sleep 1; i=$((i+1))
-  done
-  [ -n "$alive" ] && { echo "still running:$alive"; exit 1; }
-fi
-if command -v systemctl >/dev/null 2>&1; then
-  for u in gridengine-master sgemaster sge_qmaster; do
-    if systemctl list-unit-files "$u.service" 2>/dev/null | grep -q "^$u.service"; then
-      systemctl disable "$u.service" >/dev/null 2>&1 && echo "autostart disabled: $u.service"
-    fi
+shadow=$(pgrep -x sge_shadowd | tr '\n' ' ')
+echo "qmaster pids: ${pids:-none}; shadowd pids: ${shadow:-none}"
+[ -n "$pids$shadow" ] && kill -KILL $pids $shadow 2>/dev/null
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  for u in $(systemctl list-unit-files --no-legend 'gridengine-master*' 'sgemaster*' 'sge_qmaster*' 'sge_shadowd*' 2>/dev/null | awk '{print $1}'); do
+    systemctl disable "$u" >/dev/null 2>&1 && echo "autostart disabled: $u"
   done
 fi
 for f in /etc/init.d/sgemaster* /etc/init.d/gridengine-master; do
   [ -e "$f" ] || continue
-  if command -v update-rc.d >/dev/null 2>&1; then update-rc.d -f "$(basename "$f")" disable >/dev/null 2>&1 && echo "autostart disabled: $f"
-  elif command -v chkconfig >/dev/null 2>&1; then chkconfig "$(basename "$f")" off && echo "autostart disabled: $f"; fi
+  n=$(basename "$f")
+  if command -v update-rc.d >/dev/null 2>&1; then update-rc.d -f "$n" disable >/dev/null 2>&1 && echo "autostart disabled: $f"
+  elif command -v chkconfig >/dev/null 2>&1; then chkconfig "$n" off && echo "autostart disabled: $f"; fi
 done
-echo fenced`
+i=0
+while :; do
+  alive=$(pgrep -x sge_qmaster; pgrep -x sge_shadowd)
+  [ -z "$alive" ] && break
+  [ $i -ge 100 ] && { echo "still running: $(echo $alive)"; exit 1; }
+  [ -n "$alive" ] && kill -KILL $alive 2>/dev/null
+  sleep 0.1; i=$((i+1))
+done
+echo "fenced: no sge_qmaster or sge_shadowd runs on $(hostname)"`
 }
 
 func fenceKind() Kind {
 	return Kind{
 		Name:     "sge_fence",
-		Doc:      "fence the old master: stop its qmaster over its fence address and disable autostart, else run fence_command, else record a pending fence",
+		Doc:      "fence the old master: SIGKILL its sge_qmaster and sge_shadowd over its own address or its fence address, disable their autostart and prove they are gone, else run fence_command; else refuse, go on unfenced when allowed, or record a pending fence",
 		Local:    true,
-		DataKeys: []string{"method", "detail"},
+		DataKeys: []string{"method", "detail", "allowed", "pending_record"},
 		New: func(n *yaml.Node) (Spec, error) {
-			s := &fenceSpec{Grace: 5 * time.Second, Timeout: 60 * time.Second}
+			s := &fenceSpec{Timeout: 60 * time.Second}
 			if err := decodeStrict(n, s); err != nil {
 				return nil, err
 			}
 			if err := require(n, "master", s.Master); err != nil {
 				return nil, err
 			}
-			if s.Grace <= 0 || s.Timeout <= 0 {
-				return nil, posErr(n, "grace and timeout must be positive")
+			if s.Timeout <= 0 {
+				return nil, posErr(n, "timeout must be positive")
 			}
 			return s, nil
 		},

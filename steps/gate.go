@@ -316,9 +316,10 @@ func tailText(s string, n int) string {
 
 func gateKind() Kind {
 	return Kind{
-		Name:  "sge_gate",
-		Doc:   "partition gate: the qmaster must be unreachable for a quorum of shadow + witnesses (qping status, tcp, ssh, heartbeat age), the shadow must not be the one cut off, and the anti-flap window must be closed",
-		Local: true,
+		Name:    "sge_gate",
+		Doc:     "partition gate: the qmaster must be unreachable for a quorum of shadow + witnesses (qping status, tcp, ssh, heartbeat age), the shadow must not be the one cut off, and the anti-flap window must be closed",
+		Local:   true,
+		Recheck: true,
 		DataKeys: []string{"decision", "reason", "voters", "votes_down", "votes_up", "abstain", "quorum", "hung",
 			"heartbeat_age_seconds", "heartbeat", "act_qmaster", "ssh_master_ok", "ssh_master_error", "forced",
 			"antiflap_last", "note", "qmaster_spool_dir", "shared_dir", "verdict", "evidence_verdict"},

@@ -11,7 +11,9 @@ import (
 
 // lockFileSpec takes a lock file on a (shared) filesystem with O_EXCL
 // semantics (the shell's noclobber), as sge_shadowd takes its lock. Its undo
-// removes the lock.
+// removes the lock, and only while it still holds this holder's line, so
+// that undoing a failed attempt never removes another run's lock. The undo
+// is journaled before the lock is taken.
 type lockFileSpec struct {
 	Path   string `yaml:"path"`
 	Holder string `yaml:"holder"`
@@ -22,23 +24,38 @@ type lockFileSpec struct {
 
 func (s *lockFileSpec) Mutates() bool { return true }
 
-func (s *lockFileSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *lockFileSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
 	res := Result{Data: map[string]any{"path": s.Path, "previous": ""}}
 	old, err := t.ReadFile(ctx, s.Path)
 	if err != nil {
 		return res, fmt.Errorf("read lock %s: %w", s.Path, err)
 	}
 	if old.Exists {
-		res.Data["previous"] = strings.TrimSpace(string(old.Data))
+		prev := strings.TrimSpace(string(old.Data))
+		res.Data["previous"] = prev
+		if prev == strings.TrimSpace(s.Holder) {
+			// A resumed run checking its own lock again: it holds it, and
+			// the undo journaled when it was taken still stands.
+			res.Data["held_by_this_run"] = true
+			return res, nil
+		}
 		if !s.Force {
 			return res, fmt.Errorf("%w: lock %s on %s is held: %s (undo or finish that run first: sgerun rollback/resume, or --force)",
-				ErrRefused, s.Path, t.Name(), strings.TrimSpace(string(old.Data)))
+				ErrRefused, s.Path, t.Name(), prev)
+		}
+		undo := restoreRecord(s.Path, old)
+		if err := env.prepare(undo); err != nil {
+			return res, err
 		}
 		if err := t.WriteFile(ctx, s.Path, File{Data: []byte(s.Holder + "\n"), Mode: old.Mode, UID: old.UID, GID: old.GID}); err != nil {
 			return res, fmt.Errorf("take over lock %s: %w", s.Path, err)
 		}
-		res.Changed, res.Undo = true, restoreRecord(s.Path, old)
+		res.Changed, res.Undo = true, undo
 		return res, nil
+	}
+	undo := unlockRecord(s.Path, s.Holder)
+	if err := env.prepare(undo); err != nil {
+		return res, err
 	}
 	cmd := "set -C && umask 022 && printf '%s\\n' " + shell.Quote(s.Holder) + " > " + shell.Quote(s.Path)
 	out, err := t.Exec(ctx, cmd, nil)
@@ -49,17 +66,70 @@ func (s *lockFileSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) 
 	if out.ExitCode != 0 {
 		return res, fmt.Errorf("%w: could not take lock %s on %s (taken meanwhile?)%s", ErrRefused, s.Path, t.Name(), lastLine(out.Stderr))
 	}
-	res.Changed, res.Undo = true, restoreRecord(s.Path, File{})
+	res.Changed, res.Undo = true, undo
 	return res, nil
+}
+
+func unlockRecord(path, holder string) *UndoRecord {
+	return &UndoRecord{Kind: "unlock_file", Params: map[string]any{"path": path, "holder": holder}}
+}
+
+// unlockFileSpec is lock_file's undo: remove the lock file while it holds
+// Holder; a lock another run holds is left alone.
+type unlockFileSpec struct {
+	Path   string `yaml:"path"`
+	Holder string `yaml:"holder"`
+}
+
+func (s *unlockFileSpec) Mutates() bool { return true }
+
+func (s *unlockFileSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+	res := Result{Data: map[string]any{"path": s.Path}}
+	cur, err := t.ReadFile(ctx, s.Path)
+	if err != nil {
+		return res, fmt.Errorf("read lock %s: %w", s.Path, err)
+	}
+	if !cur.Exists {
+		return res, nil
+	}
+	if strings.TrimSpace(string(cur.Data)) != strings.TrimSpace(s.Holder) {
+		res.Data["left"] = "held by another: " + strings.TrimSpace(string(cur.Data))
+		return res, nil
+	}
+	out, err := t.Exec(ctx, "rm -f -- "+shell.Quote(s.Path), nil)
+	res.Output, res.Changed = out, true
+	if err == nil && out.ExitCode != 0 {
+		err = fmt.Errorf("remove lock %s: exit %d%s", s.Path, out.ExitCode, lastLine(out.Stderr))
+	}
+	return res, err
 }
 
 func lockFileKind() Kind {
 	return Kind{
 		Name:     "lock_file",
-		Doc:      "take a lock file with O_EXCL semantics (shared filesystem); refused (exit 3) when held; undo removes it",
-		DataKeys: []string{"path", "previous"},
+		Recheck:  true,
+		Doc:      "take a lock file with O_EXCL semantics (shared filesystem); refused (exit 3) when held by another run; undo removes it",
+		DataKeys: []string{"path", "previous", "held_by_this_run"},
 		New: func(n *yaml.Node) (Spec, error) {
 			s := &lockFileSpec{}
+			if err := decodeStrict(n, s); err != nil {
+				return nil, err
+			}
+			if err := checkAbs(n, "path", s.Path); err != nil {
+				return nil, err
+			}
+			return s, require(n, "holder", s.Holder)
+		},
+	}
+}
+
+func unlockFileKind() Kind {
+	return Kind{
+		Name:     "unlock_file",
+		Doc:      "undo of lock_file: remove the lock while it holds this run's holder line",
+		UndoOnly: true,
+		New: func(n *yaml.Node) (Spec, error) {
+			s := &unlockFileSpec{}
 			if err := decodeStrict(n, s); err != nil {
 				return nil, err
 			}

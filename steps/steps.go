@@ -72,6 +72,10 @@ type Env struct {
 	// gather evidence from several hosts. A non-empty address dials that
 	// address instead of the host's own (its fence network).
 	Connect func(ctx context.Context, host, address string) (Target, error)
+	// Confirm asks the operator a question mid-run and reports whether
+	// they typed answer. Nil when nobody can answer (--yes, watch, cron):
+	// then a step that needs a yes refuses.
+	Confirm func(ctx context.Context, question, answer string) (bool, error)
 }
 
 // ErrStopRun ends a run early and successfully (the stop kind), e.g. when
@@ -95,6 +99,9 @@ type Result struct {
 	Undo *UndoRecord `json:"undo,omitempty"`
 	// Changed is false when the step found the host already as wanted.
 	Changed bool `json:"changed"`
+	// Warning is a line the operator must see in the step's result, such
+	// as a takeover going on without a fence.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Spec is one step's parameters, rendered for one host.
@@ -122,6 +129,9 @@ type Kind struct {
 	DataKeys []string
 	// UndoOnly kinds appear in undo records, not in runbooks.
 	UndoOnly bool
+	// Recheck kinds read the world to decide whether the run may go on
+	// (gates, locks, asserts): a resumed run runs them again.
+	Recheck bool
 	// New decodes rendered parameters.
 	New func(params *yaml.Node) (Spec, error)
 }
@@ -131,7 +141,7 @@ type Kind struct {
 func Kinds() map[string]Kind {
 	list := []Kind{
 		runKind(), scriptKind(), localKind(), putKind(), editKVKind(), copyDirKind(),
-		waitKind(), probeKind(), assertKind(), restoreFileKind(), removeDirKind(), gateKind(), lockFileKind(), fenceKind(), stopKind(),
+		waitKind(), probeKind(), assertKind(), restoreFileKind(), removeDirKind(), gateKind(), lockFileKind(), unlockFileKind(), fenceKind(), stopKind(), reachableKind(),
 	}
 	m := make(map[string]Kind, len(list))
 	for _, k := range list {

@@ -9,16 +9,18 @@ import (
 
 // Report is the machine-readable result of a run (`--output json`, hooks).
 type Report struct {
-	RunID     string       `json:"run_id"`
-	Runbook   string       `json:"runbook"`
-	Inventory string       `json:"inventory"`
-	DryRun    bool         `json:"dry_run"`
-	Status    string       `json:"status"`
-	ExitCode  int          `json:"exit_code"`
-	Error     string       `json:"error,omitempty"`
-	Dir       string       `json:"dir,omitempty"`
-	Steps     []StepReport `json:"steps"`
-	Undo      []UndoReport `json:"undo,omitempty"`
+	RunID     string `json:"run_id"`
+	Runbook   string `json:"runbook"`
+	Inventory string `json:"inventory"`
+	DryRun    bool   `json:"dry_run"`
+	// SgerunVersion is the version of the sgerun that started the run.
+	SgerunVersion string       `json:"sgerun_version,omitempty"`
+	Status        string       `json:"status"`
+	ExitCode      int          `json:"exit_code"`
+	Error         string       `json:"error,omitempty"`
+	Dir           string       `json:"dir,omitempty"`
+	Steps         []StepReport `json:"steps"`
+	Undo          []UndoReport `json:"undo,omitempty"`
 }
 
 // StepReport is one step of a Report.
@@ -46,7 +48,7 @@ type UndoReport struct {
 // BuildReport condenses a run's journal.
 func BuildReport(meta journal.Meta, events []journal.Event) Report {
 	r := Report{RunID: meta.RunID, Runbook: meta.Runbook, Inventory: meta.Inventory, DryRun: meta.DryRun,
-		Status: journal.StatusInterrupted, Steps: []StepReport{}}
+		SgerunVersion: meta.SgerunVersion, Status: journal.StatusInterrupted, Steps: []StepReport{}}
 	byIndex := map[int]int{}
 	step := func(ev journal.Event) *StepReport {
 		i, ok := byIndex[ev.Step]

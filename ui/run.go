@@ -15,21 +15,26 @@ import (
 
 // RunView renders a run's events as they happen (or replays a journal for
 // `sgerun show`). It is safe for concurrent use.
+//
+// While a step runs on more than one host and the output is a live
+// terminal, one line below the results shows the step, its hosts done,
+// failed and total, and the elapsed time; it is erased before any other
+// line is printed and when the step's result line is.
 type RunView struct {
 	W       io.Writer
 	S       Styles
 	Verbose bool
-	mu      sync.Mutex
-	cur     *stepView
-	live    bool // a progress line is on screen
+	once    sync.Once
+	// p is the progress line; its mutex serializes all of the view's
+	// output, the ticker's redraws included.
+	p   *progressLine
+	cur *stepView
 }
 
 type stepView struct {
 	name    string
 	kind    string
 	hosts   int
-	done    int
-	failed  int
 	start   time.Time
 	plans   map[string]string
 	outputs map[string]string
@@ -37,15 +42,16 @@ type stepView struct {
 
 // Event renders one event.
 func (v *RunView) Event(ev journal.Event) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
+	v.once.Do(func() { v.p = newProgressLine(v.W, v.S) })
+	v.p.mu.Lock()
+	defer v.p.mu.Unlock()
 	switch ev.Type {
 	case journal.RunStart:
 		fmt.Fprintf(v.W, "%s %s\n", v.S.Header.Render("sgerun"), ev.Message)
 	case journal.StepStart:
 		v.cur = &stepView{name: ev.StepName, kind: ev.Kind, hosts: len(ev.Hosts), start: ev.Time,
 			plans: map[string]string{}, outputs: map[string]string{}}
-		v.progress()
+		v.p.begin(ev.StepName, len(ev.Hosts))
 	case journal.HostEnd:
 		v.hostEnd(ev)
 	case journal.StepEnd:
@@ -80,7 +86,7 @@ func (v *RunView) Event(ev journal.Event) {
 		v.clear()
 		fmt.Fprintf(v.W, "%s\n", v.S.Dim.Render("note: "+ev.Message))
 	case journal.RunEnd:
-		v.clear()
+		v.p.end()
 		fmt.Fprintf(v.W, "run %s\n", v.S.status(ev.Status))
 		if ev.Error != "" {
 			fmt.Fprintf(v.W, "%s\n", ev.Error)
@@ -93,12 +99,11 @@ func (v *RunView) hostEnd(ev journal.Event) {
 	if c == nil {
 		return
 	}
-	c.done++
 	if len(ev.Plan) > 0 {
 		c.plans[ev.Host] = strings.Join(ev.Plan, "\n")
 	}
-	if ev.Status == journal.StatusFailed || ev.Status == journal.StatusRefused {
-		c.failed++
+	failed := ev.Status == journal.StatusFailed || ev.Status == journal.StatusRefused
+	if failed {
 		v.clear()
 		fmt.Fprintf(v.W, "  %s %s: %s\n", v.S.Failed.Render("✗"), v.S.Host.Render(ev.Host), ev.Error)
 		if ev.Output != nil && strings.TrimSpace(ev.Output.Stderr) != "" {
@@ -107,11 +112,11 @@ func (v *RunView) hostEnd(ev journal.Event) {
 	} else if v.Verbose && ev.Output != nil && ev.Output.Stdout != "" {
 		c.outputs[ev.Host] = ev.Output.Stdout
 	}
-	v.progress()
+	v.p.count(failed)
 }
 
 func (v *RunView) stepEnd(ev journal.Event) {
-	v.clear()
+	v.p.end()
 	c := v.cur
 	dur := ""
 	if c != nil && !c.start.IsZero() {
@@ -125,6 +130,9 @@ func (v *RunView) stepEnd(ev journal.Event) {
 		v.S.Dim.Render("["+ev.Kind+"]"), v.S.Dim.Render(counts+" "+dur))
 	if ev.Message != "" {
 		fmt.Fprintf(v.W, "  %s\n", v.S.Dim.Render(ev.Message))
+	}
+	for _, w := range ev.Warnings {
+		fmt.Fprintf(v.W, "  %s\n", v.S.Warn.Render("⚠ "+w))
 	}
 	if c != nil {
 		v.groups(c.plans, "would ")
@@ -140,21 +148,29 @@ func (v *RunView) groups(byHost map[string]string, prefix string) {
 	}
 }
 
-func (v *RunView) progress() {
-	c := v.cur
-	if !v.S.Live || c == nil || c.hosts <= 1 {
-		return
-	}
-	fmt.Fprintf(v.W, "\r\x1b[K▸ %s  %d/%d done, %d failed, %d pending", c.name, c.done, c.hosts, c.failed, c.hosts-c.done)
-	v.live = true
+// Close erases the progress line and stops its ticker, for a run that
+// ended without a run_end event (an error before it, an interrupt).
+func (v *RunView) Close() {
+	v.once.Do(func() { v.p = newProgressLine(v.W, v.S) })
+	v.p.mu.Lock()
+	defer v.p.mu.Unlock()
+	v.p.end()
 }
 
-func (v *RunView) clear() {
-	if v.live {
-		fmt.Fprint(v.W, "\r\x1b[K")
-		v.live = false
-	}
+// Aside runs fn, a question to the operator, with the progress line off the
+// screen and the view's output and redraws held until fn returns.
+func (v *RunView) Aside(fn func()) {
+	v.once.Do(func() { v.p = newProgressLine(v.W, v.S) })
+	v.p.mu.Lock()
+	defer v.p.mu.Unlock()
+	v.p.erase()
+	fn()
+	v.p.draw(true)
 }
+
+// clear erases the progress line before another line is printed; the next
+// host or tick draws it again.
+func (v *RunView) clear() { v.p.erase() }
 
 // renderLines styles each line on its own, so that lipgloss does not pad a
 // block to its widest line.

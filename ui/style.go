@@ -16,35 +16,42 @@ import (
 type Styles struct {
 	OK, Failed, Skipped, Planned, Refused, Warn lipgloss.Style
 	Step, Host, Dim, Header, Cmd                lipgloss.Style
+	// Progress is the step name on the live progress line.
+	Progress lipgloss.Style
 	// Live is true when the output is a terminal that can redraw a
-	// progress line.
+	// progress line: not with --no-color, NO_COLOR or TERM=dumb, which
+	// ask for plain text.
 	Live bool
+	tty  *os.File // the terminal, for its width
 }
 
 // NewStyles returns styles for w: colored when w is a terminal and
 // NO_COLOR is unset, plain otherwise.
 func NewStyles(w io.Writer, noColor bool) Styles {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		tty = isatty.IsTerminal(f.Fd())
+	var tty *os.File
+	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		tty = f
 	}
+	plain := tty == nil || noColor || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb"
 	r := lipgloss.NewRenderer(w)
-	if !tty || noColor || os.Getenv("NO_COLOR") != "" {
+	if plain {
 		r.SetColorProfile(termenv.Ascii)
 	}
 	return Styles{
-		OK:      r.NewStyle().Foreground(lipgloss.Color("2")).Bold(true),
-		Failed:  r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
-		Skipped: r.NewStyle().Foreground(lipgloss.Color("8")),
-		Planned: r.NewStyle().Foreground(lipgloss.Color("6")).Bold(true),
-		Refused: r.NewStyle().Foreground(lipgloss.Color("3")).Bold(true),
-		Warn:    r.NewStyle().Foreground(lipgloss.Color("3")),
-		Step:    r.NewStyle().Bold(true),
-		Host:    r.NewStyle().Foreground(lipgloss.Color("4")),
-		Dim:     r.NewStyle().Foreground(lipgloss.Color("8")),
-		Header:  r.NewStyle().Bold(true).Underline(true),
-		Cmd:     r.NewStyle().Foreground(lipgloss.Color("5")),
-		Live:    tty,
+		OK:       r.NewStyle().Foreground(lipgloss.Color("2")).Bold(true),
+		Failed:   r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
+		Skipped:  r.NewStyle().Foreground(lipgloss.Color("8")),
+		Planned:  r.NewStyle().Foreground(lipgloss.Color("6")).Bold(true),
+		Refused:  r.NewStyle().Foreground(lipgloss.Color("3")).Bold(true),
+		Warn:     r.NewStyle().Foreground(lipgloss.Color("3")),
+		Step:     r.NewStyle().Bold(true),
+		Host:     r.NewStyle().Foreground(lipgloss.Color("4")),
+		Dim:      r.NewStyle().Foreground(lipgloss.Color("8")),
+		Header:   r.NewStyle().Bold(true).Underline(true),
+		Cmd:      r.NewStyle().Foreground(lipgloss.Color("5")),
+		Progress: r.NewStyle().Bold(true),
+		Live:     !plain,
+		tty:      tty,
 	}
 }
 
@@ -67,6 +74,8 @@ func (s Styles) status(status string) string {
 		return s.Warn.Render("↺ rolled back")
 	case "interrupted":
 		return s.Refused.Render("‖ interrupted")
+	case "committed_with_failures":
+		return s.Warn.Render("⚠ committed with failures")
 	}
 	return status
 }

@@ -28,7 +28,7 @@ func (a *app) execCmd() *cobra.Command {
 	var on []string
 	var fanout int
 	cmd := &cobra.Command{
-		Use:   "exec --inventory FILE --on ROLE|HOSTS [--fanout N] -- COMMAND",
+		Use:   "exec [--inventory FILE] --on ROLE|HOSTS [--fanout N] -- COMMAND",
 		Short: "Run an ad-hoc command on many hosts in parallel; identical output is grouped",
 		Long: `Run one shell command on the selected hosts, at most --fanout at a time, over
 one SSH connection per host. Hosts with identical output are printed together,
@@ -60,13 +60,23 @@ as clush -b does. Exit status 1 when any host fails or exits non-zero.`,
 				return err
 			}
 			defer conn.Close()
-			progress := a.execProgress(len(hosts), asJSON)
-			results := fanOut(cmd.Context(), conn, hosts, fanout, strings.Join(args, " "), progress)
+			// The live line shows hosts done, failed and pending while the
+			// command runs (a terminal only; not with -o json or NO_COLOR),
+			// and is gone before the grouped output is printed.
+			s := a.styles()
+			if asJSON {
+				s.Live = false
+			}
+			progress := ui.NewProgress(a.out, s)
+			progress.Start("exec "+ui.Shorten(strings.Join(args, " "), 40), len(hosts))
+			results := fanOut(cmd.Context(), conn, hosts, fanout, strings.Join(args, " "),
+				func(ok bool) { progress.Done(!ok) })
+			progress.Stop()
 			return a.printExec(results, asJSON)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	inventoryFlag(f, &invPath)
 	f.StringSliceVar(&on, "on", nil, "hosts: roles, names, pdsh ranges or all (comma-separated)")
 	f.IntVarP(&fanout, "fanout", "f", 0, "max hosts at once (default: policy.fanout)")
 	return cmd
@@ -111,38 +121,6 @@ func runOne(ctx context.Context, conn *runbook.SSHConnector, host, cmd string) h
 	}
 	r.DurationMS = time.Since(start).Milliseconds()
 	return r
-}
-
-// progressEvery is the least time between two redraws of the live
-// progress line, so that a thousand hosts finishing at once cost a few
-// dozen writes to the terminal, not a thousand.
-const progressEvery = 50 * time.Millisecond
-
-func (a *app) execProgress(total int, quiet bool) func(ok bool) {
-	s := a.styles()
-	var mu sync.Mutex
-	done, failed := 0, 0
-	var drawn time.Time
-	return func(ok bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		done++
-		if !ok {
-			failed++
-		}
-		if quiet || !s.Live {
-			return
-		}
-		now := time.Now()
-		if done < total && now.Sub(drawn) < progressEvery {
-			return
-		}
-		drawn = now
-		fmt.Fprintf(a.errOut, "\r\x1b[K%d/%d done, %d failed, %d pending", done, total, failed, total-done)
-		if done == total {
-			fmt.Fprint(a.errOut, "\r\x1b[K")
-		}
-	}
 }
 
 func (a *app) printExec(results []hostRun, asJSON bool) error {

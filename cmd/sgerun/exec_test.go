@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,5 +102,28 @@ func TestExecFiftyHosts(t *testing.T) {
 		if n := h.Handshakes(); n > 4 {
 			t.Errorf("%s: %d handshakes for 4 exec runs", h.Name, n)
 		}
+	}
+}
+
+// TestAskTyped: a question mid-run is answered only by typing the word; the
+// same reader serves the confirmation before it, so no typed line is lost.
+func TestAskTyped(t *testing.T) {
+	var out bytes.Buffer
+	a := newApp(strings.NewReader("shadow1\nunfenced\nyes\n"), &out, &out)
+	if line, _ := a.stdin().ReadString('\n'); line != "shadow1\n" {
+		t.Fatalf("first line %q", line)
+	}
+	ok, err := a.askTyped(context.Background(), "the old master cannot be fenced. Type \"unfenced\": ", "unfenced")
+	if err != nil || !ok {
+		t.Fatalf("askTyped = %v, %v; want true", ok, err)
+	}
+	if ok, _ := a.askTyped(context.Background(), "again: ", "unfenced"); ok {
+		t.Errorf("\"yes\" was taken for \"unfenced\"")
+	}
+	if ok, err := a.askTyped(context.Background(), "at EOF: ", "unfenced"); ok || err == nil {
+		t.Errorf("askTyped at EOF = %v, %v; want false and an error", ok, err)
+	}
+	if !strings.Contains(out.String(), "cannot be fenced") {
+		t.Errorf("the question was not shown: %q", out.String())
 	}
 }

@@ -16,6 +16,7 @@ const (
 	exitInput      = 2 // usage, inventory or runbook error; nothing executed
 	exitRefused    = 3 // refused by a safety gate (assert, lock held)
 	exitIncomplete = 4 // rollback did not complete, or the run was interrupted
+	exitCommitted  = 5 // past the commit point, some step failed; nothing rolled back
 )
 
 // errUsage marks command-line mistakes (exit 2).
@@ -39,6 +40,8 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	case errors.Is(err, runbook.ErrRollbackIncomplete), errors.Is(err, runbook.ErrInterrupted):
 		return exitIncomplete
+	case errors.Is(err, runbook.ErrCommittedWithFailures):
+		return exitCommitted
 	case errors.Is(err, diag.ErrInvalid), errors.Is(err, errUsage):
 		return exitInput
 	case errors.Is(err, runbook.ErrRefused):
@@ -53,4 +56,8 @@ const exitCodesHelp = `Exit codes:
   2  usage, inventory or runbook error; nothing executed
   3  refused by a safety gate (assert, lock held)
   4  a step failed and rollback did not complete, or the run was
-     interrupted; operator action needed (see sgerun show / rollback / resume)`
+     interrupted; operator action needed (see sgerun show / rollback / resume)
+  5  committed with failures: the run passed its commit point (for a
+     takeover: the new qmaster answers), then some step failed on some
+     hosts; nothing was rolled back. The failed hosts are listed; repair
+     them (sgerun resume RUN_ID retries the failed steps)`

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,6 +88,11 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 			}
 			s, _ := a.session(inv, rb, asJSON)
 			s.Vars, s.DryRun, s.Force = overrides, dry, force
+			if !dry && !yes && p.confirm != "" {
+				// The operator is at the terminal (confirm checked it): a
+				// step may ask them mid-run (an unfenced takeover).
+				s.Confirm = a.askTyped
+			}
 			switch {
 			case p.name == "takeover":
 				s.Hooks = takeoverHooks(inv)
@@ -102,7 +107,7 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	inventoryFlag(f, &invPath)
 	f.BoolVarP(&dry, "dry-run", "n", false, "run the probes, print every change per host, change nothing")
 	f.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (cron, monitors)")
 	if p.confirm == "" {
@@ -134,31 +139,65 @@ func (a *app) confirm(inv *inventory.Inventory, p playbookSpec) error {
 	}
 	fmt.Fprintf(a.out, "%s will make changes on the cluster in %s.\nType the %s host's name (%s) to go on: ",
 		p.name, inv.File, p.confirm, hosts[0])
-	line, _ := bufio.NewReader(a.in).ReadString('\n')
+	line, _ := a.stdin().ReadString('\n')
 	if strings.TrimSpace(line) != hosts[0] {
 		return usagef("not confirmed; nothing was done")
 	}
 	return nil
 }
 
+// askTyped asks question and reports whether the operator typed answer.
+func (a *app) askTyped(_ context.Context, question, answer string) (bool, error) {
+	a.promptMu.Lock()
+	defer a.promptMu.Unlock()
+	var line string
+	var err error
+	ask := func() {
+		fmt.Fprintf(a.out, "\n%s", question)
+		line, err = a.stdin().ReadString('\n')
+	}
+	if a.view != nil {
+		// No progress line redrawn over the question while it waits.
+		a.view.Aside(ask)
+	} else {
+		ask()
+	}
+	if err != nil && line == "" {
+		return false, fmt.Errorf("read answer: %w", err)
+	}
+	return strings.TrimSpace(line) == answer, nil
+}
+
 func (a *app) failoverCmds() []*cobra.Command {
 	return []*cobra.Command{
 		a.playbookCmd(playbookSpec{
 			name:  "takeover",
-			use:   "takeover --inventory FILE [--dry-run] [--yes] [--force]",
+			use:   "takeover [--inventory FILE] [--dry-run] [--yes] [--force] [--unfenced]",
 			short: "Make the shadow host the qmaster, safely",
 			long: `Make the shadow role the active qmaster: a quorum of shadow and witnesses must
-find the master unreachable (qping status, TCP, SSH, heartbeat age), the
-shadow must not be the one cut off, and the anti-flap window must be closed.
-Then, under a lock on the shared filesystem and after a re-check, the spool is
-copied to fresh timestamped paths and verified, bootstrap and act_qmaster are
-pointed at the shadow, qmaster is started there, the old master is fenced, and
-every execd is soft-stopped and started. Any failure rolls back.`,
+find the master unreachable (qping retried, TCP), no voter may still reach it,
+the shadow must not be the one cut off, and the anti-flap window must be
+closed. Then, under a lock on the shared filesystem and after a re-check, the
+old master is fenced (its qmaster and shadowd SIGKILLed over its own address
+or its fence address, autostart disabled, or fence_command), the now quiescent
+spool is copied to fresh timestamped paths, recovered and verified, bootstrap
+and act_qmaster are pointed at the shadow and qmaster is started there.
+
+The commit point is the new qmaster answering qping. A failure before it rolls
+everything back; after it nothing is rolled back: every execd is soft-stopped
+and started, hosts that fail (unreachable ones too) are listed and the run
+ends "committed with failures" (exit 5).
+
+When no way to fence works, the takeover asks at the terminal; with --yes it
+refuses (exit 3, nothing changed) unless --unfenced is given or the
+inventory's policy.allow_unfenced is true.`,
 			confirm: "shadow",
+			flags: []playbookFlag{{name: "unfenced", variable: "unfenced",
+				usage: "go on when the old master cannot be fenced (you powered it off, or accept the risk); journaled"}},
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "takeback",
-			use:   "takeback --inventory FILE [--restore-spool] [--dry-run] [--yes]",
+			use:   "takeback [--inventory FILE] [--restore-spool] [--dry-run] [--yes]",
 			short: "Return the qmaster role to the original master (sgemaster -migrate semantics)",
 			long: `Give the qmaster role back to the master role's host, as sgemaster -migrate
 does: the host must be an admin host; qconf -km stops the current qmaster;
@@ -172,7 +211,7 @@ reverse direction (swap master and shadow in the inventory).`,
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "shadow-setup",
-			use:   "shadow-setup --inventory FILE [--var check_interval=30] ...",
+			use:   "shadow-setup [--inventory FILE] [--var check_interval=30] ...",
 			short: "Configure and start SGE's own sge_shadowd on master and shadow",
 			long: `Write shadow_masters and the sge_shadowd timing environment
 (SGE_CHECK_INTERVAL, SGE_GET_ACTIVE_INTERVAL, SGE_DELAY_TIME; 30 s each by
@@ -183,7 +222,7 @@ the scheduler network is cut while the spool filesystem stays up.`,
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "fence",
-			use:   "fence --inventory FILE [--confirm]",
+			use:   "fence [--inventory FILE] [--confirm]",
 			short: "Resolve a pending fence of the old master",
 			long: `A takeover that could not stop the old master (no fence network, no
 fence_command) records a pending fence; status and check report it until it is
@@ -194,7 +233,7 @@ the old master is already off (for example powered off by hand).`,
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "ack",
-			use:   "ack --inventory FILE",
+			use:   "ack [--inventory FILE]",
 			short: "Acknowledge the last takeover (closes the anti-flap window)",
 			long: `A second takeover within policy.antiflap of the last one is refused (exit 3),
 as orchestrator and MHA do, until a person acknowledges the last one.`,

@@ -53,7 +53,7 @@ func (a *app) runCmd() *cobra.Command {
 	var vars []string
 	var dry, force bool
 	cmd := &cobra.Command{
-		Use:   "run RUNBOOK --inventory FILE [--dry-run] [--var k=v]...",
+		Use:   "run RUNBOOK [--inventory FILE] [--dry-run] [--var k=v]...",
 		Short: "Run a runbook",
 		Long: `Run a runbook against an inventory. With --dry-run, read-only steps run for
 real and every mutating step is printed per host with the exact command or
@@ -77,7 +77,7 @@ file diff it would send; nothing changes on any host.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	inventoryFlag(f, &invPath)
 	f.StringArrayVar(&vars, "var", nil, "set a declared runbook variable, name=value (repeatable)")
 	f.BoolVarP(&dry, "dry-run", "n", false, "run read-only steps, print every change, change nothing")
 	f.BoolVar(&force, "force", false, "take over a stale lock")
@@ -88,7 +88,7 @@ func (a *app) validateCmd() *cobra.Command {
 	var invPath string
 	var vars []string
 	cmd := &cobra.Command{
-		Use:   "validate RUNBOOK --inventory FILE",
+		Use:   "validate RUNBOOK [--inventory FILE]",
 		Short: "Check a runbook and an inventory without connecting anywhere",
 		Args:  exactArgs(1, "one RUNBOOK file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -110,7 +110,7 @@ func (a *app) validateCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	inventoryFlag(cmd.Flags(), &invPath)
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a declared runbook variable, name=value")
 	return cmd
 }

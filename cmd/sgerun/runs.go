@@ -69,6 +69,9 @@ func (a *app) showCmd() *cobra.Command {
 			fmt.Fprintf(a.out, "run %s: runbook %s, inventory %s, started %s by %s@%s (pid %d), dry run %v\n",
 				meta.RunID, meta.Runbook, meta.Inventory, meta.Started.Local().Format(time.DateTime),
 				meta.User, meta.Controller, meta.PID, meta.DryRun)
+			if err := journal.CheckFormat(meta); err != nil {
+				fmt.Fprintf(a.errOut, "sgerun: warning: %v; showing what this version understands\n", err)
+			}
 			view := &ui.RunView{W: a.out, S: a.styles(), Verbose: a.verbose}
 			for _, ev := range events {
 				view.Event(ev)
@@ -92,7 +95,7 @@ func (a *app) rollbackCmd() *cobra.Command {
 			return a.continueRun(cmd, args[0], force, true)
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "take over a stale lock")
+	cmd.Flags().BoolVar(&force, "force", false, "take over a stale lock; roll back a run that passed its commit point")
 	return cmd
 }
 
@@ -100,7 +103,7 @@ func (a *app) resumeCmd() *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "resume RUN_ID",
-		Short: "Continue an interrupted run after its last completed step",
+		Short: "Continue an interrupted run after its last completed step, or retry what failed after a commit point",
 		Args:  exactArgs(1, "one RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.continueRun(cmd, args[0], force, false)
@@ -125,7 +128,12 @@ func (a *app) continueRun(cmd *cobra.Command, id string, force, rollback bool) e
 	if err != nil {
 		return err
 	}
-	if sum := journal.Summarize(dir, meta, events); !rollback && sum.Status != journal.StatusInterrupted {
+	// A newer sgerun may have journaled what this one cannot undo or skip
+	// correctly: refuse before anything connects.
+	if err := journal.CheckFormat(meta); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if sum := journal.Summarize(dir, meta, events); !rollback && !runbook.Resumable(sum.Status) {
 		return usagef("run %s already ended (%s); nothing to resume", meta.RunID, sum.Status)
 	}
 	inv, err := loadInventory(meta.Inventory)

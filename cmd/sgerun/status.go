@@ -33,7 +33,7 @@ func (a *app) gather(cmd *cobra.Command, invPath string) (*status.Report, time.D
 func (a *app) statusCmd() *cobra.Command {
 	var invPath string
 	cmd := &cobra.Command{
-		Use:   "status --inventory FILE",
+		Use:   "status [--inventory FILE]",
 		Short: "Show where qmaster runs, act_qmaster, spool paths, heartbeat, pending fence and the last run",
 		Args:  exactArgs(0, "no arguments (use --inventory)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,7 +57,7 @@ func (a *app) statusCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	inventoryFlag(cmd.Flags(), &invPath)
 	return cmd
 }
 
@@ -128,13 +128,15 @@ func orNone(s string) string {
 func (a *app) checkCmd() *cobra.Command {
 	var invPath, format, promFile string
 	cmd := &cobra.Command{
-		Use:   "check --inventory FILE [--format nagios|json] [--prometheus FILE]",
+		Use:   "check [--inventory FILE] [--format nagios|json] [--prometheus FILE]",
 		Short: "Monitoring check: Nagios exit codes (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) with perfdata",
 		Long: `A Nagios/Icinga-compatible check of the qmaster role. CRITICAL when no qmaster
 answers, when two qmasters run (split brain) or when a fence is pending;
 WARNING when the heartbeat is stale, exec hosts do not report, master or
-shadow is unreachable, or the last takeover is not acknowledged. Its exit
-codes are Nagios states, not sgerun's run exit codes.`,
+shadow is unreachable, the last takeover is not acknowledged, or the last
+takeover run on this controller ended committed with failures (run exit 5:
+the shadow serves, some hosts failed after the commit point). Its exit codes
+are Nagios states, not sgerun's run exit codes.`,
 		Args: exactArgs(0, "no arguments (use --inventory)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "nagios" && format != "json" {
@@ -146,9 +148,10 @@ codes are Nagios states, not sgerun's run exit codes.`,
 				fmt.Fprintf(a.out, "SGERUN UNKNOWN - %v\n", err)
 				return nagiosExit{status.Unknown}
 			}
-			v := status.Check(r, stale)
+			last := a.lastTakeoverRun()
+			v := status.Check(r, stale, last)
 			if promFile != "" {
-				if err := status.WritePrometheusFile(promFile, r, v, a.lastTakeoverRun()); err != nil {
+				if err := status.WritePrometheusFile(promFile, r, v, last); err != nil {
 					return err
 				}
 			}
@@ -166,7 +169,7 @@ codes are Nagios states, not sgerun's run exit codes.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	inventoryFlag(cmd.Flags(), &invPath)
 	cmd.Flags().StringVar(&format, "format", "nagios", "nagios (one line with perfdata) or json")
 	cmd.Flags().StringVar(&promFile, "prometheus", "", "also write node_exporter textfile metrics to FILE (atomically)")
 	return cmd
@@ -180,7 +183,7 @@ func (a *app) lastTakeoverRun() *status.LastRun {
 	}
 	for _, r := range runs {
 		if r.Runbook == "takeover" && !r.DryRun && r.Status != journal.StatusInterrupted {
-			return &status.LastRun{Time: r.Started, Success: r.Status == journal.StatusOK}
+			return &status.LastRun{Time: r.Started, Success: r.Status == journal.StatusOK, RunID: r.RunID, Status: r.Status}
 		}
 	}
 	return nil

@@ -29,7 +29,9 @@ sgerun check uses Nagios states instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 		{
 			Use:   "inventory",
 			Short: "The inventory file: every key with its type, default and meaning",
-			Long:  "The inventory, documented key by key (inventory.example.yaml):\n\n" + sgerun.InventoryExample,
+			Long: "Commands read --inventory FILE, else $SGERUN_INVENTORY, else " + systemInventory +
+				"\n(the deb and rpm install this example there, mode 0600; man 5 sgerun-inventory).\n\n" +
+				"The inventory, documented key by key (inventory.example.yaml):\n\n" + sgerun.InventoryExample,
 		},
 		{
 			Use:   "runbooks",

@@ -27,7 +27,7 @@ func (a *app) watchCmd() *cobra.Command {
 	var invPath, eventsPath string
 	var interval, confirm time.Duration
 	cmd := &cobra.Command{
-		Use:   "watch --inventory FILE [--interval 10s] [--confirm 30s]",
+		Use:   "watch [--inventory FILE] [--interval 10s] [--confirm 30s]",
 		Short: "Detect a failed master and take over, unattended (a safer sge_shadowd)",
 		Long: `watch runs the takeover's partition gate every interval, read-only: qping
 status, TCP and SSH from the shadow and the witnesses, and the heartbeat age.
@@ -111,7 +111,7 @@ abandons one. SIGHUP reloads the inventory.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&invPath, "inventory", "i", "", "inventory file (required)")
+	inventoryFlag(f, &invPath)
 	f.DurationVar(&interval, "interval", 0, "time between checks (default: the inventory's watch.interval)")
 	f.DurationVar(&confirm, "confirm", 0, "how long a failure must persist before a takeover (default: watch.confirm)")
 	f.StringVar(&eventsPath, "events", "", "event log (default STATE_DIR/watch/events.jsonl)")
