@@ -21,18 +21,27 @@ type DryConnector struct {
 // Target returns a recording target for host.
 func (d *DryConnector) Target(ctx context.Context, host string) (steps.Target, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if t, ok := d.tgts[host]; ok {
+	t, ok := d.tgts[host]
+	d.mu.Unlock()
+	if ok {
 		return t, nil
 	}
+	// Dial without the lock: the gate dials every voter at once, and an
+	// unreachable one must not hold up the others. The real connector
+	// keeps one connection per host, so two dials here share it.
 	real, err := d.Real.Target(ctx, host)
 	if err != nil {
 		return nil, err
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t, ok := d.tgts[host]; ok {
+		return t, nil
+	}
 	if d.tgts == nil {
 		d.tgts = map[string]*dryTarget{}
 	}
-	t := &dryTarget{real: real}
+	t = &dryTarget{real: real}
 	d.tgts[host] = t
 	return t, nil
 }

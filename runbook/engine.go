@@ -118,7 +118,7 @@ type StepFailure struct {
 	Tolerated bool
 }
 
-// summary lists the failures for the run's final error.
+// failuresSummary lists the failures for the run's final error.
 func failuresSummary(fs []StepFailure) string {
 	var parts []string
 	for _, f := range fs {

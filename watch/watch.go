@@ -15,10 +15,11 @@ import (
 
 // Observation is one run of the gate.
 type Observation struct {
-	Verdict  string         // a steps.Verdict* value, or "" when the probe failed
-	Reason   string         // the gate's reason
-	Evidence map[string]any // votes, qping statuses, heartbeat age ...
-	Err      error          // the probe could not run
+	Verdict  string              // a steps.Verdict* value, or "" when the probe failed
+	Reason   string              // the gate's reason
+	Decision *steps.GateDecision // the gate's decision, nil when the probe failed
+	Evidence map[string]any      // steps.GateData: votes, qping attempts, heartbeat age ...
+	Err      error               // the probe could not run
 }
 
 // Event is one decision, logged as a JSON line with its evidence.
@@ -180,7 +181,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 			ev.Event = EvHealthy
 			since = time.Time{}
 		default:
-			// The shadow is cut off, or the anti-flap window is open: the
+			// The shadow is cut off, too few voters could judge (no_quorum),
+			// or the anti-flap window is open or its record unreadable: the
 			// evidence forbids acting, whatever it says of the master.
 			ev.Event = EvNoTakeover
 			since = time.Time{}

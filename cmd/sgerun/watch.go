@@ -20,7 +20,6 @@ import (
 	"github.com/sgerun/sgerun/ui"
 	"github.com/sgerun/sgerun/watch"
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 )
 
 func (a *app) watchCmd() *cobra.Command {
@@ -177,6 +176,19 @@ func (a *app) standDownPath(invPath string) string {
 	return filepath.Join(a.stateDir, "watch", "standdown-"+hex.EncodeToString(sum[:8])+".json")
 }
 
+// gateConfig maps the inventory to the partition gate's configuration,
+// as takeover.yaml's sge_gate steps do with templates.
+func gateConfig(inv *inventory.Inventory) steps.GateConfig {
+	c := inv.Cluster
+	return steps.GateConfig{
+		Master: inv.Role(inventory.RoleMaster)[0], Shadow: inv.Role(inventory.RoleShadow)[0],
+		Witnesses: inv.Role(inventory.RoleWitnesses), SGERoot: c.SGERoot, SGECell: c.SGECell,
+		Port: c.QmasterPort, SharedDir: c.SharedDir, Timeout: steps.DefaultGateTimeout,
+		Policy: steps.GatePolicy{Quorum: inv.Policy.Quorum, HeartbeatStale: inv.Policy.HeartbeatStale,
+			Antiflap: inv.Policy.Antiflap},
+	}
+}
+
 // probeGate runs the takeover's partition gate once, read-only, over fresh
 // connections (a connection from before a partition may hang).
 func probeGate(ctx context.Context, inv *inventory.Inventory) watch.Observation {
@@ -185,50 +197,19 @@ func probeGate(ctx context.Context, inv *inventory.Inventory) watch.Observation 
 		return watch.Observation{Err: err}
 	}
 	defer conn.Close()
-	c := inv.Cluster
-	params := map[string]any{
-		"master": inv.Role(inventory.RoleMaster)[0], "shadow": inv.Role(inventory.RoleShadow)[0],
-		"witnesses": joinComma(inv.Role(inventory.RoleWitnesses)), "sge_root": c.SGERoot, "sge_cell": c.SGECell,
-		"port": c.QmasterPort, "quorum": inv.Policy.Quorum, "shared_dir": c.SharedDir,
-		"heartbeat_stale": inv.Policy.HeartbeatStale.String(),
-	}
-	var node yaml.Node
-	if err := node.Encode(params); err != nil {
-		return watch.Observation{Err: err}
-	}
-	spec, err := steps.Kinds()["sge_gate"].New(&node)
-	if err != nil {
-		return watch.Observation{Err: err}
-	}
 	env := steps.Env{Reach: conn.Reach, Connect: func(ctx context.Context, host, address string) (steps.Target, error) {
 		if address != "" {
 			return conn.TargetAt(ctx, host, address)
 		}
 		return conn.Target(ctx, host)
 	}}
-	res, err := spec.Do(ctx, conn.Local(), env)
-	obs := watch.Observation{Evidence: res.Data}
-	if v, ok := res.Data["verdict"].(string); ok {
-		obs.Verdict = v
-		obs.Reason, _ = res.Data["reason"].(string)
-		return obs
+	cfg := gateConfig(inv)
+	ev, err := steps.CollectGate(ctx, cfg, env)
+	if err != nil {
+		return watch.Observation{Err: err}
 	}
-	if err == nil {
-		err = errors.New("the gate gave no verdict")
-	}
-	obs.Err = err
-	return obs
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, v := range s {
-		if i > 0 {
-			out += ","
-		}
-		out += v
-	}
-	return out
+	d := steps.DecideGate(ev, cfg.Policy)
+	return watch.Observation{Verdict: d.Verdict, Reason: d.Reason, Decision: &d, Evidence: steps.GateData(ev, d)}
 }
 
 // unattendedTakeover runs the takeover playbook as `takeover --yes` would,
