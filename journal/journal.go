@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -71,6 +72,9 @@ const (
 	// StatusCommittedWithFailures ends a run that passed its commit point
 	// and then had failures: they are listed, nothing was rolled back.
 	StatusCommittedWithFailures = "committed_with_failures"
+	// StatusCorrupt: the run's journal has a bad line (List; Summary.Error
+	// names it).
+	StatusCorrupt = "corrupt"
 )
 
 // Event is one line of the journal.
@@ -293,8 +297,15 @@ func (w *Writer) Seq() int {
 // Close closes the journal file.
 func (w *Writer) Close() error { return w.f.Close() }
 
+// ErrCorrupt marks a journal line that is neither a whole event nor the
+// torn tail a crash leaves; the error names the file and line.
+var ErrCorrupt = errors.New("corrupt journal")
+
 // Read loads a run's meta and events. A torn last line (a write cut by a
-// crash) is ignored.
+// crash: the file's last line, with no newline after it, that is not a
+// whole event) is ignored. Any other line that is not an event is an error
+// wrapping ErrCorrupt that names the line (path:line). Lines have no
+// length limit.
 func Read(dir string) (Meta, []Event, error) {
 	var meta Meta
 	mb, err := os.ReadFile(filepath.Join(dir, MetaFile))
@@ -304,28 +315,43 @@ func Read(dir string) (Meta, []Event, error) {
 	if err := json.Unmarshal(mb, &meta); err != nil {
 		return meta, nil, fmt.Errorf("decode run meta: %w", err)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, EventsFile))
+	path := filepath.Join(dir, EventsFile)
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return meta, nil, nil
 	}
 	if err != nil {
 		return meta, nil, fmt.Errorf("read journal: %w", err)
 	}
+	defer f.Close()
+	events, err := readEvents(bufio.NewReader(f), path)
+	return meta, events, err
+}
+
+// readEvents decodes one event per line of r; name is the file's name in
+// errors.
+func readEvents(r *bufio.Reader, name string) ([]Event, error) {
 	var events []Event
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
+	for n := 1; ; n++ {
+		line, err := r.ReadBytes('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return events, fmt.Errorf("read journal %s:%d: %w", name, n, err)
 		}
-		var ev Event
-		if err := json.Unmarshal(line, &ev); err != nil {
-			break // torn tail
+		last := errors.Is(err, io.EOF)
+		if len(bytes.TrimSpace(line)) > 0 {
+			var ev Event
+			if derr := json.Unmarshal(line, &ev); derr != nil {
+				if last {
+					return events, nil // torn tail: no newline after it
+				}
+				return events, fmt.Errorf("%w: %s:%d: %w", ErrCorrupt, name, n, derr)
+			}
+			events = append(events, ev)
 		}
-		events = append(events, ev)
+		if last {
+			return events, nil
+		}
 	}
-	return meta, events, nil
 }
 
 // Summary is one line of `sgerun history`.
@@ -336,6 +362,9 @@ type Summary struct {
 	Ended    time.Time
 	Steps    int
 	LastStep string
+	// Error says why the journal could not be read to its end (status
+	// corrupt).
+	Error string `json:",omitempty"`
 }
 
 // Summarize condenses a run's events.
@@ -369,6 +398,13 @@ func List(base string) ([]Summary, error) {
 		}
 		dir := filepath.Join(base, e.Name())
 		meta, events, err := Read(dir)
+		if errors.Is(err, ErrCorrupt) {
+			// listed, not hidden: what was read, and where it broke
+			sum := Summarize(dir, meta, events)
+			sum.Status, sum.Error = StatusCorrupt, err.Error()
+			out = append(out, sum)
+			continue
+		}
 		if err != nil {
 			continue
 		}

@@ -175,3 +175,100 @@ func TestLock(t *testing.T) {
 		t.Errorf("remote lock: %v", err)
 	}
 }
+
+// writeRun makes a run directory whose journal.jsonl holds body.
+func writeRun(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	mb, _ := json.Marshal(Meta{RunID: "20260101-000000-aaaaaa", Runbook: "rb"})
+	if err := os.WriteFile(filepath.Join(dir, MetaFile), mb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, EventsFile), []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func eventLine(t *testing.T, ev Event) string {
+	t.Helper()
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b) + "\n"
+}
+
+func TestReadBadMiddleLineNamesIt(t *testing.T) {
+	body := eventLine(t, Event{Seq: 1, Type: RunStart, Step: -1}) +
+		eventLine(t, Event{Seq: 2, Type: StepStart}) +
+		`{"seq":3,"type":"step_en` + "\n" + // line 3: cut, then more lines
+		eventLine(t, Event{Seq: 4, Type: RunEnd, Step: -1, Status: StatusOK})
+	dir := writeRun(t, body)
+	_, events, err := Read(dir)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("err = %v, want ErrCorrupt", err)
+	}
+	want := filepath.Join(dir, EventsFile) + ":3:"
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %q, want it to name %s", err, want)
+	}
+	if len(events) != 2 {
+		t.Errorf("%d events before the bad line, want 2", len(events))
+	}
+	// A journal that cannot be read is not reopened for appending either.
+	if _, err := Open(dir); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Open: err = %v, want ErrCorrupt", err)
+	}
+}
+
+func TestReadBadLastLineWithNewlineIsAnError(t *testing.T) {
+	// A write is one event and its newline: a whole line that does not
+	// decode is not a torn write.
+	body := eventLine(t, Event{Seq: 1, Type: RunStart, Step: -1}) + "not json\n"
+	_, _, err := Read(writeRun(t, body))
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), EventsFile+":2:") {
+		t.Fatalf("err = %v, want ErrCorrupt naming line 2", err)
+	}
+}
+
+func TestReadLongLine(t *testing.T) {
+	big := strings.Repeat("x", 1<<20+17) // over 1 MiB, over bufio's default sizes
+	body := eventLine(t, Event{Seq: 1, Type: RunStart, Step: -1}) +
+		eventLine(t, Event{Seq: 2, Type: Note, Step: -1, Message: big}) +
+		eventLine(t, Event{Seq: 3, Type: RunEnd, Step: -1, Status: StatusOK})
+	_, events, err := Read(writeRun(t, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 3 || events[1].Message != big || events[2].Type != RunEnd {
+		t.Fatalf("read %d events; the long one has %d bytes", len(events), len(events[min(1, len(events)-1)].Message))
+	}
+}
+
+func TestReadTornLastLine(t *testing.T) {
+	for name, tail := range map[string]string{
+		"cut json":      `{"seq":3,"type":"run_e`,
+		"cut in a key":  `{"se`,
+		"one brace":     `{`,
+		"garbage bytes": "\x00\x00\x00",
+	} {
+		t.Run(name, func(t *testing.T) {
+			body := eventLine(t, Event{Seq: 1, Type: RunStart, Step: -1}) +
+				eventLine(t, Event{Seq: 2, Type: StepStart}) + tail
+			_, events, err := Read(writeRun(t, body))
+			if err != nil {
+				t.Fatalf("torn tail: %v", err)
+			}
+			if len(events) != 2 || events[1].Seq != 2 {
+				t.Fatalf("read %d events, want the 2 before the torn tail", len(events))
+			}
+		})
+	}
+	// A last line that lost only its newline is a whole event.
+	body := eventLine(t, Event{Seq: 1, Type: RunStart, Step: -1}) +
+		strings.TrimSuffix(eventLine(t, Event{Seq: 2, Type: RunEnd, Step: -1, Status: StatusOK}), "\n")
+	if _, events, err := Read(writeRun(t, body)); err != nil || len(events) != 2 {
+		t.Fatalf("whole last event without newline: %d events, %v", len(events), err)
+	}
+}

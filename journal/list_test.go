@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,5 +27,30 @@ func TestListNewestFirstWithinASecond(t *testing.T) {
 	}
 	if len(runs) != 2 || runs[0].RunID != "20261125-065336-000000" {
 		t.Fatalf("newest run = %v, want the one started last", runs[0].RunID)
+	}
+}
+
+// A run whose journal has a bad line is listed as corrupt, with the line
+// named, not left out.
+func TestListShowsACorruptRun(t *testing.T) {
+	base := t.TempDir()
+	w, err := Create(base, Meta{RunID: "20261125-065336-aaaaaa", Started: time.Now()}, []byte("name: x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(Event{Type: RunStart, Step: -1}); err != nil {
+		t.Fatal(err)
+	}
+	w.f.WriteString("garbage\n")
+	if _, err := w.Write(Event{Type: RunEnd, Step: -1, Status: StatusOK}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	runs, err := List(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Status != StatusCorrupt || !strings.Contains(runs[0].Error, EventsFile+":2:") {
+		t.Fatalf("runs %+v, want one corrupt run naming line 2", runs)
 	}
 }

@@ -60,13 +60,18 @@ func (l *Lab) Inventory() ([]byte, error) {
 
 // clusterNode renders the inventory's cluster section.
 func (l *Lab) clusterNode(str func(string) *yaml.Node, num func(int) *yaml.Node) *yaml.Node {
+	commonShared := "yes"
+	if l.st.LocalCommon {
+		commonShared = "auto"
+	}
 	kv := []*yaml.Node{
 		str("sge_root"), str(l.st.SGERoot),
 		str("sge_cell"), str(l.st.Cell),
 		str("qmaster_port"), num(QmasterPort),
 		str("execd_port"), num(ExecdPort),
-		// One filesystem for all lab hosts, like an NFS-shared SGE_ROOT.
-		str("common_shared"), str("yes"),
+		// One filesystem for all lab hosts, like an NFS-shared SGE_ROOT;
+		// with LocalCommon each host has its own common/, to be detected.
+		str("common_shared"), str(commonShared),
 		str("rc_master"), str(filepath.Join(l.CommonDir(), "sgemaster")),
 		str("rc_execd"), str(filepath.Join(l.CommonDir(), "sgeexecd")),
 		// The directory holding qmaster_spool_dir (and the BDB spool).

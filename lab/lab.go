@@ -90,6 +90,12 @@ type Config struct {
 	// Spooling is the qmaster's spooling method: SpoolingBDB (the
 	// default, Debian's) or SpoolingClassic (flat files).
 	Spooling string
+	// LocalCommon gives every SGE host (master, shadow, exec hosts) a
+	// common/ of its own, as Debian installs it: a copy of the cell's
+	// common/ made once the cell is set up, bind-mounted over it in the
+	// host's mount namespace. The generated inventory then says
+	// common_shared: auto. The controller keeps the original.
+	LocalCommon bool
 	// Logger receives progress messages. Nil discards them.
 	Logger *slog.Logger
 }
@@ -344,6 +350,7 @@ func (l *Lab) build(ctx context.Context) error {
 		{"hosts", l.startInits},
 		{"ssh", l.setupSSH},
 		{"sge cell", l.makeCell},
+		{"local common", l.localCommon},
 		{"qmaster", l.startQmaster},
 		{"cell config", l.configureCell},
 		{"execd", l.startExecds},

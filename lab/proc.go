@@ -36,7 +36,11 @@ func nsNameRE(name string) *regexp.Regexp {
 // namespace with its own PID, mount and UTS namespaces, and records its pid.
 // The host also gets its own boot links and root home (hostLocalScript).
 func (l *Lab) startInit(ctx context.Context, h *hostState) error {
-	script := "hostname " + shell.Quote(h.Name) + " && " + hostLocalScript(filepath.Join(l.st.StateDir, "local", h.Short), h.Role) +
+	common := ""
+	if l.st.LocalCommon {
+		common = l.CommonDir()
+	}
+	script := "hostname " + shell.Quote(h.Name) + " && " + hostLocalScript(filepath.Join(l.st.StateDir, "local", h.Short), h.Role, common) +
 		" && exec -a " + shell.Quote(initMarker(h.Name)) + " bash -c 'while :; do wait; sleep 1; done'"
 	c := exec.CommandContext(ctx, "setsid", "-f", "ip", "netns", "exec", h.Name,
 		"unshare", "--pid", "--fork", "--mount-proc", "--uts", "bash", "-c", script)
@@ -83,13 +87,18 @@ func (l *Lab) startInit(ctx context.Context, h *hostState) error {
 //     leaves the machine's own links alone. On first boot the master's
 //     qmaster autostart is enabled and the shadow's disabled, as a site
 //     would have them.
+//
 //   - Root's home: commands over SSH run root's login shell, which reads
 //     ~/.bashrc. The machine's may do anything (pyenv, for one, takes a
 //     lock file under /root that a crashed lab host leaves behind, and then
 //     every later login anywhere waits on it), so a host reads its own.
 //
+//   - common/ (when common is not ""): the host's own copy, made by
+//     localCommon once the cell exists, is bind-mounted over common on
+//     every later boot.
+//
 // What cannot be copied or mounted is left as the machine has it.
-func hostLocalScript(dir string, role Role) string {
+func hostLocalScript(dir string, role Role, common string) string {
 	svc := ""
 	switch role {
 	case RoleMaster:
@@ -106,6 +115,10 @@ for d in /etc/rc[0-6S].d; do
 done
 [ -d "$base/root" ] || { mkdir -p -m 0700 "$base/root" && cp -a /etc/skel/. "$base/root/"; }
 [ -d "$base/root" ] && mount --bind "$base/root" /root`
+	if common != "" {
+		s += `
+[ -d "$base/common" ] && [ -d ` + shell.Quote(common) + ` ] && mount --bind "$base/common" ` + shell.Quote(common)
+	}
 	if svc != "" {
 		s += `
 if [ "$first" = yes ] && [ "$bound" = yes ] && [ -x /etc/init.d/gridengine-master ] && command -v update-rc.d >/dev/null; then
@@ -113,6 +126,34 @@ if [ "$first" = yes ] && [ "$bound" = yes ] && [ -x /etc/init.d/gridengine-maste
 fi`
 	}
 	return "{ " + s + "\ntrue\n}"
+}
+
+// localCommon gives every SGE host its own copy of common/ when the lab
+// has LocalCommon: copied from the cell's (owner and modes kept) and
+// bind-mounted over it in the host's mount namespace; hostLocalScript
+// mounts it again at every later boot.
+func (l *Lab) localCommon(ctx context.Context) error {
+	if !l.st.LocalCommon {
+		return nil
+	}
+	for i := range l.st.Hosts {
+		h := &l.st.Hosts[i]
+		dir := filepath.Join(l.st.StateDir, "local", h.Short, "common")
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return fmt.Errorf("copy common/ for %s: %w", h.Name, err)
+		}
+		if _, err := run(ctx, "cp", "-a", "--", l.CommonDir(), dir); err != nil {
+			return fmt.Errorf("copy common/ for %s: %w", h.Name, err)
+		}
+		pid, err := l.livePID(h)
+		if err != nil {
+			return fmt.Errorf("local common/ on %s: %w", h.Name, err)
+		}
+		if _, err := run(ctx, "nsenter", "-t", fmt.Sprint(pid), "--mount", "--", "mount", "--bind", dir, l.CommonDir()); err != nil {
+			return fmt.Errorf("mount common/ on %s: %w", h.Name, err)
+		}
+	}
+	return nil
 }
 
 // livePID returns the pid of the host's init after checking that it is

@@ -38,8 +38,10 @@ type state struct {
 	// FenceCommand goes into the inventory's cluster.fence_command.
 	FenceCommand string `json:"fence_command,omitempty"`
 	// Spooling is bootstrap's spooling_method.
-	Spooling string      `json:"spooling,omitempty"`
-	Hosts    []hostState `json:"hosts"`
+	Spooling string `json:"spooling,omitempty"`
+	// LocalCommon: every SGE host has its own common/ (Config.LocalCommon).
+	LocalCommon bool        `json:"local_common,omitempty"`
+	Hosts       []hostState `json:"hosts"`
 }
 
 // hostState is a Host plus its running init.
@@ -61,6 +63,7 @@ func newState(cfg Config) state {
 		User:         "sgeuser",
 		FenceCommand: cfg.FenceCommand,
 		Spooling:     cfg.Spooling,
+		LocalCommon:  cfg.LocalCommon,
 	}
 	add := func(short string, role Role, octet int) {
 		st.Hosts = append(st.Hosts, hostState{Host: Host{

@@ -7,6 +7,7 @@ package watch
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/sgerun/sgerun/steps"
@@ -48,6 +49,12 @@ const (
 	EvStandingDown  = "standing_down" // after a takeover, until acknowledged
 	EvAcknowledged  = "acknowledged"
 	EvReload        = "reload"
+	// EvStopDeferred: a stop was asked for while a takeover runs; watch
+	// stops when the run ends.
+	EvStopDeferred = "stop_deferred"
+	// EvSignalIgnored: a further SIGTERM/SIGINT during a takeover, which
+	// still runs to its end (only SIGKILL abandons it).
+	EvSignalIgnored = "signal_ignored"
 	EvStop          = "watch_stop"
 )
 
@@ -65,7 +72,9 @@ type Watcher struct {
 	Config Config
 	// Probe runs the partition gate once, read-only.
 	Probe func(ctx context.Context) Observation
-	// Takeover runs a takeover and returns its run id and exit code.
+	// Takeover runs a takeover and returns its run id and exit code. Its
+	// context is never cancelled by a stop: a run, once started, ends
+	// (done, or rolled back) before watch stops.
 	Takeover func(ctx context.Context) (runID string, exitCode int, err error)
 	// StandingDown reports whether a takeover awaits acknowledgement.
 	StandingDown func(ctx context.Context) (bool, error)
@@ -75,12 +84,17 @@ type Watcher struct {
 	// return new timings.
 	Reload     <-chan struct{}
 	ReloadFunc func() (Config, error)
+	// Signals carries the stop signals that come after the first (the
+	// first cancels Run's context). While a takeover runs each is logged
+	// and otherwise ignored. Nil: none are reported.
+	Signals <-chan os.Signal
 	// Emit logs an event (stdout, journal).
 	Emit func(Event)
 	Now  func() time.Time
 }
 
-// Run loops until ctx ends (SIGTERM), then returns nil.
+// Run loops until ctx ends (SIGTERM), then returns nil. When ctx ends
+// during a takeover, the takeover runs to its end first.
 func (w *Watcher) Run(ctx context.Context) error {
 	now := w.Now
 	if now == nil {
@@ -157,7 +171,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 			ev.Event = EvConfirmed
 			emit(ev)
-			w.takeover(ctx, emit)
+			if stop := w.takeover(ctx, emit); stop != nil {
+				emit(*stop)
+				return nil
+			}
 			since = time.Time{}
 			continue
 		case obs.Verdict == steps.VerdictHealthy || obs.Verdict == steps.VerdictAlreadyMaster:
@@ -174,19 +191,61 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
-func (w *Watcher) takeover(ctx context.Context, emit func(Event)) {
+// takeover runs one takeover on a context a stop does not cancel, and
+// waits for its end whatever signals come. When a stop was asked for
+// meanwhile, it returns the watch_stop event to log.
+func (w *Watcher) takeover(ctx context.Context, emit func(Event)) *Event {
+	if ctx.Err() != nil {
+		// asked to stop before the run began: no run is started
+		return &Event{Event: EvStop, Reason: "signal, before the confirmed takeover started"}
+	}
 	emit(Event{Event: EvTakeoverStart})
-	id, code, err := w.Takeover(ctx)
-	ev := Event{Event: EvTakeoverEnd, RunID: id, ExitCode: &code}
-	if err != nil {
-		ev.Error = err.Error()
+	type result struct {
+		id   string
+		code int
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		id, code, err := w.Takeover(context.WithoutCancel(ctx))
+		done <- result{id, code, err}
+	}()
+	stopping := ctx.Done()
+	var r result
+wait:
+	for {
+		select {
+		case r = <-done:
+			break wait
+		case <-stopping:
+			stopping = nil
+			emit(Event{Event: EvStopDeferred,
+				Reason: "stop asked for during a takeover: the run goes on to its end (done, or rolled back), then watch stops"})
+		case sig := <-w.Signals:
+			emit(Event{Event: EvSignalIgnored,
+				Reason: fmt.Sprintf("%s during a takeover: the run goes on to its end; only SIGKILL abandons it", sig)})
+		}
+	}
+	ev := Event{Event: EvTakeoverEnd, RunID: r.id, ExitCode: &r.code}
+	if r.err != nil {
+		ev.Error = r.err.Error()
 	}
 	emit(ev)
-	if w.MarkStandDown != nil && code != 3 {
+	if w.MarkStandDown != nil && r.code != 3 {
 		// Whatever happened (done, rolled back, incomplete), a person looks
 		// before sgerun acts again. A refusal (exit 3) changed nothing.
-		if err := w.MarkStandDown(id); err != nil {
+		if err := w.MarkStandDown(r.id); err != nil {
 			emit(Event{Event: EvProbeError, Error: "record stand-down: " + err.Error()})
 		}
 	}
+	if ctx.Err() == nil {
+		return nil
+	}
+	stop := ev
+	stop.Event, stop.Error = EvStop, ""
+	stop.Reason = fmt.Sprintf("signal, after takeover run %s ended (exit %d)", r.id, r.code)
+	if r.err != nil {
+		stop.Reason += ": " + r.err.Error()
+	}
+	return &stop
 }

@@ -2,7 +2,9 @@ package watch
 
 import (
 	"context"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,4 +203,141 @@ func names(evs []Event) []string {
 		out = append(out, e.Event)
 	}
 	return out
+}
+
+// TestStopDuringTakeoverWaitsForTheRun: a SIGTERM (Run's context
+// cancelled) and then a second signal arrive while a takeover runs. The
+// takeover's context stays live, the watcher logs both and keeps waiting,
+// and it stops only once the run ends, with the run's outcome in
+// watch_stop.
+func TestStopDuringTakeoverWaitsForTheRun(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		events   []Event
+		marked   string
+		started  = make(chan struct{})
+		release  = make(chan struct{})
+		runCtxOK = make(chan bool, 1)
+	)
+	sigs := make(chan os.Signal, 1)
+	emitted := make(chan string, 64)
+	w := &Watcher{
+		Config: Config{Interval: time.Millisecond, Confirm: 0},
+		Probe:  func(context.Context) Observation { return Observation{Verdict: down} },
+		Takeover: func(rctx context.Context) (string, int, error) {
+			close(started)
+			<-release
+			runCtxOK <- rctx.Err() == nil
+			return "run7", 0, nil
+		},
+		MarkStandDown: func(id string) error { mu.Lock(); defer mu.Unlock(); marked = id; return nil },
+		Signals:       sigs,
+		Emit: func(e Event) {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+			emitted <- e.Event
+		},
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no takeover started")
+	}
+	cancel() // the first SIGTERM
+	waitEvent(t, emitted, EvStopDeferred)
+	sigs <- syscall.SIGINT // a second signal
+	waitEvent(t, emitted, EvSignalIgnored)
+	select {
+	case err := <-done:
+		t.Fatalf("watcher returned (%v) while its takeover still ran", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v after a stop during a takeover, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("watcher did not stop after its takeover ended")
+	}
+	if !<-runCtxOK {
+		t.Error("the takeover's context was cancelled by the stop")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{EvTakeoverStart, EvStopDeferred, EvSignalIgnored, EvTakeoverEnd, EvStop}
+	got := names(events)
+	if len(got) < len(want) {
+		t.Fatalf("events %v, want them to end with %v", got, want)
+	}
+	if tail := got[len(got)-len(want):]; !equal(tail, want) {
+		t.Fatalf("events %v, want them to end with %v", got, want)
+	}
+	last := events[len(events)-1]
+	if last.RunID != "run7" || last.ExitCode == nil || *last.ExitCode != 0 {
+		t.Errorf("watch_stop = %+v, want run7 with exit 0", last)
+	}
+	if marked != "run7" {
+		t.Errorf("stand-down marked for %q, want run7", marked)
+	}
+}
+
+func waitEvent(t *testing.T, ch <-chan string, name string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-ch:
+			if e == name {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %s event", name)
+		}
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestStopBeforeTakeoverStartsNone: a stop that comes while the probe
+// that confirms the failure runs starts no takeover.
+func TestStopBeforeTakeoverStartsNone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	takeovers := 0
+	var events []Event
+	w := &Watcher{
+		Config: Config{Interval: time.Millisecond, Confirm: 0},
+		Probe: func(context.Context) Observation {
+			cancel() // SIGTERM while the gate runs; it still answers
+			return Observation{Verdict: down}
+		},
+		Takeover: func(context.Context) (string, int, error) { takeovers++; return "run1", 0, nil },
+		Emit:     func(e Event) { events = append(events, e) },
+	}
+	if err := w.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if takeovers != 0 || has(events, EvTakeoverStart) {
+		t.Fatalf("%d takeovers after a stop, events %v", takeovers, names(events))
+	}
+	if got := names(events); got[len(got)-1] != EvStop {
+		t.Errorf("events %v, want watch_stop last", got)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sgerun/sgerun/internal/version"
 	"github.com/sgerun/sgerun/inventory"
@@ -39,6 +40,10 @@ type app struct {
 	// questions from interleaving.
 	inBuf    *bufio.Reader
 	promptMu sync.Mutex
+	// ownSignals is set by a command that handles SIGINT and SIGTERM
+	// itself (watch, which never abandons a takeover it started): a second
+	// interrupt then does not exit the process.
+	ownSignals atomic.Bool
 }
 
 func newApp(in io.Reader, out, errOut io.Writer) *app {

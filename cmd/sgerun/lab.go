@@ -84,6 +84,7 @@ func labUpCmd(o *labOptions) *cobra.Command {
 		execHosts int
 		fence     string
 		spooling  string
+		local     bool
 	)
 	c := &cobra.Command{
 		Use:   "up",
@@ -96,7 +97,7 @@ func labUpCmd(o *labOptions) *cobra.Command {
 			}
 			l, err := lab.Up(cmd.Context(), lab.Config{
 				Name: o.name, StateDir: o.stateDir, ExecHosts: execHosts,
-				FenceCommand: fence, Spooling: spooling, Logger: labLogger(cmd.ErrOrStderr()),
+				FenceCommand: fence, Spooling: spooling, LocalCommon: local, Logger: labLogger(cmd.ErrOrStderr()),
 			})
 			if err != nil {
 				return fmt.Errorf("lab up: %w", err)
@@ -112,6 +113,7 @@ func labUpCmd(o *labOptions) *cobra.Command {
 	}
 	c.Flags().IntVar(&execHosts, "exec-hosts", lab.DefaultExecHosts, "number of exec hosts")
 	c.Flags().StringVar(&spooling, "spooling", lab.SpoolingBDB, "qmaster spooling method: berkeleydb or classic (flat files)")
+	c.Flags().BoolVar(&local, "local-common", false, "give every SGE host its own common/ (as Debian installs it), not one shared")
 	c.Flags().StringVar(&fence, "fence-command", "", "cluster.fence_command of the generated inventory (default: this binary's \"lab kill\" of $SGERUN_FENCE_HOST)")
 	return c
 }

@@ -20,17 +20,22 @@ func main() {
 func run(args []string, in io.Reader, out, errOut io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	a := newApp(in, out, errOut)
 	go func() {
 		<-ctx.Done()
 		stop()
-		// A second Ctrl-C while remote commands are being stopped exits now.
+		// A second Ctrl-C while remote commands are being stopped exits now,
+		// unless the command handles signals itself (watch).
 		again := make(chan os.Signal, 1)
 		signal.Notify(again, os.Interrupt)
-		<-again
-		fmt.Fprintln(errOut, "sgerun: interrupted twice, exiting")
-		os.Exit(130)
+		for range again {
+			if a.ownSignals.Load() {
+				continue
+			}
+			fmt.Fprintln(errOut, "sgerun: interrupted twice, exiting")
+			os.Exit(130)
+		}
 	}()
-	a := newApp(in, out, errOut)
 	root := a.rootCmd()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

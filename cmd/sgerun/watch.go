@@ -37,7 +37,9 @@ afterwards watch stands down until a person runs sgerun ack.
 
 Every decision is printed as a JSON line with its evidence (journald picks it
 up under systemd) and appended to STATE_DIR/watch/events.jsonl.
-SIGTERM stops it cleanly; SIGHUP reloads the inventory.`,
+SIGTERM (or SIGINT) stops it cleanly; a takeover it started runs to its end
+first (done, or rolled back), whatever further signals come: only SIGKILL
+abandons one. SIGHUP reloads the inventory.`,
 		Args: exactArgs(0, "no arguments (use --inventory)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			inv, err := loadInventory(invPath)
@@ -67,6 +69,8 @@ SIGTERM stops it cleanly; SIGHUP reloads the inventory.`,
 					reload <- struct{}{}
 				}
 			}()
+			stopCtx, moreSigs, release := a.watchSignals(cmd.Context())
+			defer release()
 			marker := a.standDownPath(invPath)
 			w := &watch.Watcher{
 				Config: cfg,
@@ -99,9 +103,10 @@ SIGTERM stops it cleanly; SIGHUP reloads the inventory.`,
 					mu.Unlock()
 					return watchConfig(next, interval, confirm), nil
 				},
-				Emit: func(e watch.Event) { log.emit(a, e) },
+				Signals: moreSigs,
+				Emit:    func(e watch.Event) { log.emit(a, e) },
 			}
-			return w.Run(cmd.Context())
+			return w.Run(stopCtx)
 		},
 	}
 	f := cmd.Flags()
@@ -110,6 +115,44 @@ SIGTERM stops it cleanly; SIGHUP reloads the inventory.`,
 	f.DurationVar(&confirm, "confirm", 0, "how long a failure must persist before a takeover (default: watch.confirm)")
 	f.StringVar(&eventsPath, "events", "", "event log (default STATE_DIR/watch/events.jsonl)")
 	return cmd
+}
+
+// watchSignals takes SIGINT and SIGTERM over from the root command for
+// watch's lifetime. The first cancels the returned context (watch stops,
+// after a takeover it started has ended); later ones go to more, to be
+// logged, and never exit the process. release gives the signals back.
+func (a *app) watchSignals(parent context.Context) (ctx context.Context, more <-chan os.Signal, release func()) {
+	a.ownSignals.Store(true)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	if parent.Err() != nil {
+		cancel() // the signal came before watch took them over
+	}
+	fwd := make(chan os.Signal, 4)
+	quit := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				if ctx.Err() == nil {
+					cancel()
+					continue
+				}
+				select {
+				case fwd <- s:
+				default: // a burst of signals: one logged is enough
+				}
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return ctx, fwd, func() {
+		signal.Stop(sigs)
+		close(quit)
+		cancel()
+	}
 }
 
 func watchConfig(inv *inventory.Inventory, interval, confirm time.Duration) watch.Config {
