@@ -21,6 +21,7 @@ func (p *parser) heads(pos map[string]*yaml.Node, given map[string]int, inv *Inv
 		p.l.At(at, "roles.heads replaces roles.master and roles.shadow (preferred and standby): give one form, not both")
 		return
 	}
+	inv.Follow = true
 	hs := inv.Roles[RoleHeads]
 	switch {
 	case given[RoleHeads] == -1:

@@ -76,6 +76,10 @@ type Inventory struct {
 	// inventory are these two in this order; WithHeads gives a view for
 	// the other direction.
 	Heads []string
+	// Follow is set when the file names roles.heads: takeover and watch then
+	// follow act_qmaster (from the active head to the other one) instead of
+	// going from roles.master to roles.shadow as the older form does.
+	Follow bool
 	// ExecFromSGE, when not nil, says the execd role is the exec host list
 	// SGE keeps (qconf -sel), read at run time; WithExecHosts applies it.
 	// Roles["execd"] then holds only the hosts of its add list that
