@@ -17,14 +17,19 @@ import (
 	"github.com/sgerun/sgerun/watch"
 )
 
-// runView resolves what a playbook run leaves to the cluster: for a
-// takeover of an inventory with roles.heads (or with --to), the direction,
-// from the active head to the other one; for an inventory whose exec hosts
-// come from SGE, the exec host list. It returns the inventory view the run
-// uses and the notes that say how it was decided (journaled, shown in
-// --dry-run too).
+// runView resolves what a playbook run leaves to the cluster: for an
+// inventory with roles.heads, the direction of a takeover (and of ack,
+// which reads the shared record through the target: the head that is not
+// cut off when the active one fails), from the active head to the other
+// one, or to --to; for fence the reverse, since the head to fence is the
+// one that is not active; for an inventory whose exec hosts come from
+// SGE, the exec host list. It returns the inventory view the run uses and
+// the notes that say how it was decided (journaled, shown in --dry-run
+// too). Takeback keeps the inventory's order: the preferred head is its
+// target.
 func (a *app) runView(ctx context.Context, inv *inventory.Inventory, playbook, to string) (*inventory.Inventory, []string, error) {
-	heads := playbook == "takeover" && (inv.Follow || to != "")
+	heads := playbook == "takeover" && to != "" ||
+		inv.Follow && (playbook == "takeover" || playbook == "ack" || playbook == "fence")
 	if !heads && inv.ExecFromSGE == nil {
 		return inv, nil, nil
 	}
@@ -39,6 +44,10 @@ func (a *app) runView(ctx context.Context, inv *inventory.Inventory, playbook, t
 		h, err := resolve.ForTakeover(ctx, inv, conn, to)
 		if err != nil {
 			return nil, nil, usagef("%v", err)
+		}
+		if playbook == "fence" {
+			h.From, h.To = h.To, h.From
+			h.How += "; a fence is of the head that is not active"
 		}
 		if view, err = h.View(inv); err != nil {
 			return nil, nil, err
