@@ -48,6 +48,11 @@ as clush -b does. Exit status 1 when any host fails or exits non-zero.`,
 			if err != nil {
 				return err
 			}
+			if v, _, err := a.runView(cmd.Context(), inv, "", ""); err != nil {
+				fmt.Fprintf(a.errOut, "warning: exec hosts from SGE: %v; the execd role holds only roles.execd.add\n", err)
+			} else {
+				inv = v
+			}
 			hosts, err := inv.Select(on)
 			if err != nil {
 				return usagef("--on: %v", err)
