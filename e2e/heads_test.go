@@ -374,7 +374,7 @@ func TestHeadsExecFromSGE(t *testing.T) {
 	// The first status or check after the change sees it (and refreshes
 	// the cache).
 	ck := runSgerun(t, l, 2*time.Minute, "check", "--inventory", inv)
-	if ck.Code != 1 || !regexp.MustCompile(`WARNING: exec host cache of .* was out of date: SGE's list changed since \(new: ` + regexp.QuoteMeta(b)).MatchString(ck.Stdout) {
+	if ck.Code != 1 || !regexp.MustCompile(`WARNING: exec host cache of .* was out of date: SGE's list changed since \(new: `+regexp.QuoteMeta(b)).MatchString(ck.Stdout) {
 		t.Errorf("check after qconf -Ae: exit %d, want WARNING (1) for the stale cache:\n%s", ck.Code, formatResult(ck))
 	}
 	if out, errOut, err := l.Exec(ctx, a, "qconf -de "+shell.Quote(b)); err != nil {
