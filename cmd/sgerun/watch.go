@@ -153,6 +153,11 @@ func probeGate(ctx context.Context, inv *inventory.Inventory) watch.Observation 
 		"witnesses": joinComma(inv.Role(inventory.RoleWitnesses)), "sge_root": c.SGERoot, "sge_cell": c.SGECell,
 		"port": c.QmasterPort, "quorum": inv.Policy.Quorum, "shared_dir": c.SharedDir,
 		"heartbeat_stale": inv.Policy.HeartbeatStale.String(),
+		// A second automatic takeover inside the window is "no_takeover",
+		// not a takeover that the gate refuses every confirm period (with
+		// its hooks): with watch on both heads, the other watch never
+		// stood down.
+		"antiflap": inv.Policy.Antiflap.String(),
 	}
 	var node yaml.Node
 	if err := node.Encode(params); err != nil {
