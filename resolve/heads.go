@@ -108,7 +108,7 @@ func ForTakeover(ctx context.Context, inv *inventory.Inventory, conn Connector, 
 		}
 		h.To = target
 		h.From, _ = inv.OtherHead(target)
-		h.How = "target named by --to; " + how
+		h.How = "target given (takeover --to, or the head watch runs on); " + how
 		return h, nil
 	}
 	if h.Active == "" {

@@ -108,9 +108,9 @@ func TestForTakeover(t *testing.T) {
 		{"a tie: inventory order", &fakeConn{hosts: map[string]*fakeHost{"a": act(t, "a", "a"), "b": act(t, "b", "b")}},
 			"", "a", "b", "", "disagree"},
 		{"--to a while b serves", &fakeConn{hosts: map[string]*fakeHost{"a": act(t, "a", "b"), "b": act(t, "b", "b")}},
-			"A", "b", "a", "b", "--to"},
+			"A", "b", "a", "b", "target given"},
 		{"--to b while b serves: the gate says already master", &fakeConn{hosts: map[string]*fakeHost{"a": act(t, "a", "b"), "b": act(t, "b", "b")}},
-			"b", "a", "b", "b", "--to"},
+			"b", "a", "b", "b", "target given"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
