@@ -164,19 +164,20 @@ func ReadExecList(ctx context.Context, inv *inventory.Inventory, conn Connector,
 	if group != "" {
 		cmd += "; echo --; " + to + "qconf -shgrp_resolved " + shell.Quote(group)
 	}
-	var errs []error
+	var errs []string
 	for _, h := range readers {
 		l, err := readList(ctx, conn, h, cmd, group)
 		if err == nil {
 			l.Time = now.UTC()
 			return l, nil
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", h, err))
+		errs = append(errs, h+": "+err.Error())
 	}
 	if len(errs) == 0 {
 		return ExecList{}, errors.New("read exec hosts: no host to read them on")
 	}
-	return ExecList{}, fmt.Errorf("read exec hosts: %w", errors.Join(errs...))
+	// One line: it goes into a journal note and a status problem.
+	return ExecList{}, fmt.Errorf("read exec hosts: %s", strings.Join(errs, "; "))
 }
 
 func readList(ctx context.Context, conn Connector, host, cmd, group string) (ExecList, error) {
@@ -196,7 +197,7 @@ func readList(ctx context.Context, conn Connector, host, cmd, group string) (Exe
 			msg = fmt.Sprintf("exit %d", out.ExitCode)
 		}
 		first, _, _ := strings.Cut(msg, "\n")
-		return ExecList{}, fmt.Errorf("qconf: %s", first)
+		return ExecList{}, fmt.Errorf("qconf: %s", strings.TrimSpace(first))
 	}
 	sel, grp, _ := strings.Cut(out.Stdout, "\n--\n")
 	l := ExecList{Hostgroup: group, Source: "qconf -sel on " + host, Hosts: []string{}}
