@@ -242,6 +242,17 @@ func (a *app) gatherInv(ctx context.Context, inv *inventory.Inventory) (*status.
 	defer conn.Close()
 	r := status.Gather(ctx, view, conn)
 	r.SetHeads(inv)
+	if inv.Follow {
+		// With two heads, "master" and "shadow" name no fixed host.
+		for i := range r.Hosts {
+			switch r.Hosts[i].Role {
+			case inventory.RoleMaster:
+				r.Hosts[i].Role = "preferred"
+			case inventory.RoleShadow:
+				r.Hosts[i].Role = "standby"
+			}
+		}
+	}
 	switch {
 	case inv.ExecFromSGE == nil:
 	case execErr != nil:
