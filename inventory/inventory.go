@@ -29,6 +29,9 @@ const (
 	RoleMaster = "master"
 	// RoleShadow is the host that takes over (exactly one).
 	RoleShadow = "shadow"
+	// RoleHeads are the two hosts that can run sge_qmaster, the preferred
+	// first: an alternative to naming master and shadow (see Heads).
+	RoleHeads = "heads"
 	// RoleExecd are the hosts running sge_execd.
 	RoleExecd = "execd"
 	// RoleWitnesses are the hosts that vote on whether the master is down.
@@ -67,6 +70,21 @@ type Inventory struct {
 	// the order they were listed. Master and shadow hold exactly one host;
 	// execd and witnesses are always present, possibly empty.
 	Roles map[string][]string
+	// Heads are the two hosts that can run sge_qmaster: the preferred head
+	// (roles.heads[0], or roles.master) first, the standby (roles.heads[1],
+	// or roles.shadow) second. The master and shadow roles of a parsed
+	// inventory are these two in this order; WithHeads gives a view for
+	// the other direction.
+	Heads []string
+	// Follow is set when the file names roles.heads: takeover and watch then
+	// follow act_qmaster (from the active head to the other one) instead of
+	// going from roles.master to roles.shadow as the older form does.
+	Follow bool
+	// ExecFromSGE, when not nil, says the execd role is the exec host list
+	// SGE keeps (qconf -sel), read at run time; WithExecHosts applies it.
+	// Roles["execd"] then holds only the hosts of its add list that
+	// hosts: names.
+	ExecFromSGE *SGEExecHosts
 	// Policy holds the failover's decisions and limits.
 	Policy Policy
 	// Hooks are run on the controller around a takeover.
@@ -77,6 +95,9 @@ type Inventory struct {
 	// byName indexes Hosts by lower-cased name; nil for an Inventory built
 	// by hand, in which case lookups scan Hosts.
 	byName map[string]*Host
+	// witnessesGiven and quorumGiven record whether the file set them, or
+	// they were derived (and are derived again by WithExecHosts).
+	witnessesGiven, quorumGiven bool
 }
 
 // Host is one SGE host. Its connection fields are the effective values:

@@ -441,16 +441,25 @@ func (p *parser) roles(root *yaml.Node, e *entry, inv *Inventory) {
 			continue // as if absent: the default applies
 		}
 		pos[role] = re.key
+		if role == RoleExecd && deref(re.val).Kind == yaml.MappingNode {
+			inv.ExecFromSGE = p.execFromSGE(re, inv)
+			inv.Roles[role], given[role] = inv.ExecFromSGE.known(inv), 0
+			continue
+		}
 		ref := p.roleHosts(re, inv)
 		inv.Roles[role], given[role] = ref.hosts, ref.given
+		if role == RoleHeads && ref.unknown > 0 {
+			given[role] = -1 // reported already
+		}
 		if role == RoleWitnesses {
 			witnessAt = ref.nodes
 		}
 	}
+	p.heads(pos, given, inv)
 	for _, r := range []string{RoleMaster, RoleShadow} {
 		at, ok := pos[r]
 		if !ok {
-			p.l.At(e.key, "missing required key \"roles.%s\"", r)
+			p.l.At(e.key, "missing required key \"roles.%s\" (or roles.heads: [preferred, standby])", r)
 			continue
 		}
 		if given[r] != 1 {
@@ -461,6 +470,8 @@ func (p *parser) roles(root *yaml.Node, e *entry, inv *Inventory) {
 	if master != "" && master == shadow {
 		p.l.At(pos[RoleShadow], "roles.shadow must differ from roles.master (both are %q)", master)
 	}
+	inv.Heads = []string{master, shadow}
+	inv.witnessesGiven = pos[RoleWitnesses] != nil
 	if _, ok := pos[RoleWitnesses]; ok {
 		for i, w := range inv.Roles[RoleWitnesses] {
 			if w == master || w == shadow {
@@ -534,6 +545,7 @@ func (p *parser) roleHosts(re entry, inv *Inventory) roleRef {
 				ref.nodes = append(ref.nodes, it)
 			}
 		}
+		ref.unknown += len(unknown)
 		switch {
 		case unknown == nil || p.brokenHosts:
 		case role == RoleWitnesses:
@@ -551,8 +563,9 @@ type roleRef struct {
 	// named.
 	hosts []string
 	nodes []*yaml.Node
-	// given counts the names the entry gave, found or not.
-	given int
+	// given counts the names the entry gave, found or not; unknown those
+	// not found.
+	given, unknown int
 }
 
 // label renders a user-supplied key for a message: as it is when that is
@@ -589,10 +602,13 @@ func (p *parser) policy(e *entry, inv *Inventory) {
 	if q := f["quorum"]; q != nil {
 		var n int
 		if p.integer(q, "policy.quorum", 1, 1<<20, &n) {
-			if n > voters {
+			// Witnesses derived from SGE's exec host list are only known
+			// at run time: the bound is checked then.
+			if n > voters && (inv.ExecFromSGE == nil || inv.witnessesGiven) {
 				p.l.At(q.val, "policy.quorum %d is larger than the %d voters (witnesses plus the shadow)", n, voters)
 			}
 			pol.Quorum = n
+			inv.quorumGiven = true
 		}
 	}
 	p.duration(f["antiflap"], "policy.antiflap", &pol.Antiflap)
@@ -842,7 +858,7 @@ func checkRole(s string) error {
 // resolves the name as the role.
 func builtinRole(s string) bool {
 	switch s {
-	case RoleMaster, RoleShadow, RoleExecd, RoleWitnesses:
+	case RoleMaster, RoleShadow, RoleHeads, RoleExecd, RoleWitnesses:
 		return true
 	}
 	return false

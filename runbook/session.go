@@ -43,6 +43,10 @@ type Session struct {
 	Hooks Hooks
 	// Confirm asks the operator mid-run; nil when nobody can answer.
 	Confirm func(ctx context.Context, question, answer string) (bool, error)
+	// Notes are journaled (and shown) as note events right after the run
+	// starts or resumes: decisions made before the run, such as which head
+	// is active.
+	Notes []string
 }
 
 // Outcome is how a run ended.
@@ -235,6 +239,11 @@ func (s *Session) execute(ctx context.Context, w *journal.Writer, meta journal.M
 	e := &Engine{Inventory: s.Inventory, Connector: conn, Record: s.recorder(w), DryRun: s.DryRun, Run: run, Confirm: s.Confirm}
 	if _, err := e.Record(first); err != nil {
 		return out, err
+	}
+	for _, n := range s.Notes {
+		if _, err := e.Record(journal.Event{Type: journal.Note, Step: -1, Message: n}); err != nil {
+			return out, err
+		}
 	}
 	runErr := s.preHooks(ctx, e)
 	if runErr == nil {

@@ -111,6 +111,9 @@ func Check(r *Report, heartbeatStale time.Duration, last *LastRun) Verdict {
 // Line is the Nagios plugin output line.
 func (v Verdict) Line() string {
 	summary := "qmaster on " + strings.Join(v.Report.Serving, ",")
+	if h := v.Report.Heads; h != nil && h.Differ {
+		summary += " (the standby head; preferred " + h.Preferred + ")"
+	}
 	if len(v.Reasons) > 0 {
 		summary = strings.Join(v.Reasons, "; ")
 	}

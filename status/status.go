@@ -87,6 +87,11 @@ type Report struct {
 	ExecReporting   int                   `json:"exec_reporting"`
 	NotReporting    []string              `json:"not_reporting,omitempty"`
 	Problems        []string              `json:"problems,omitempty"`
+	// Heads are the preferred and the active head (SetHeads).
+	Heads *Heads `json:"heads,omitempty"`
+	// ExecHosts says where a list of exec hosts from SGE came from
+	// (SetExecHosts).
+	ExecHosts *ExecHosts `json:"exec_hosts,omitempty"`
 }
 
 // Gather reads the state through master and shadow (whichever answer).

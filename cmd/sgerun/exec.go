@@ -74,6 +74,11 @@ error_class.`,
 			if err != nil {
 				return err
 			}
+			if v, _, err := a.runView(cmd.Context(), inv, "", ""); err != nil {
+				fmt.Fprintf(a.errOut, "warning: exec hosts from SGE: %v; the execd role holds only roles.execd.add\n", err)
+			} else {
+				inv = v
+			}
 			hosts, err := inv.Select(on)
 			if err != nil {
 				return usagef("--on: %v", err)

@@ -44,7 +44,7 @@ func loadPlaybook(name string) (*runbook.Runbook, error) {
 
 // playbookCmd builds a command that runs an embedded playbook.
 func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
-	var invPath string
+	var invPath, to string
 	var dry, yes, force bool
 	var vars []string
 	flagVals := make([]bool, len(p.flags))
@@ -74,6 +74,12 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Which head serves, and which exec hosts SGE knows, are the
+			// cluster's to say (heads.go).
+			inv, notes, err := a.runView(cmd.Context(), inv, p.name, to)
+			if err != nil {
+				return err
+			}
 			rb, err := loadPlaybook(p.name)
 			if err != nil {
 				return err
@@ -87,7 +93,7 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 				}
 			}
 			s, _ := a.session(inv, rb, asJSON)
-			s.Vars, s.DryRun, s.Force = overrides, dry, force
+			s.Vars, s.DryRun, s.Force, s.Notes = overrides, dry, force, notes
 			if !dry && !yes && p.confirm != "" {
 				// The operator is at the terminal (confirm checked it): a
 				// step may ask them mid-run (an unfenced takeover).
@@ -121,6 +127,7 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 	}
 	if p.name == "takeover" {
 		f.BoolVar(&force, "force", false, "proceed although the master looks alive or the anti-flap window is open (journaled); also takes over a stale lock")
+		f.StringVar(&to, "to", "", "the head to move the qmaster role to (default: the head that is not active)")
 	} else {
 		f.BoolVar(&force, "force", false, "take over a stale lock")
 	}
@@ -172,7 +179,7 @@ func (a *app) failoverCmds() []*cobra.Command {
 	return []*cobra.Command{
 		a.playbookCmd(playbookSpec{
 			name:  "takeover",
-			use:   "takeover [--inventory FILE] [--dry-run] [--yes] [--force] [--unfenced]",
+			use:   "takeover [--inventory FILE] [--to HOST] [--dry-run] [--yes] [--force] [--unfenced]",
 			short: "Make the shadow host the qmaster, safely",
 			long: `Make the shadow role the active qmaster: a quorum of shadow and witnesses must
 find the master unreachable (qping retried, TCP), no voter may still reach it,
@@ -190,7 +197,11 @@ ends "committed with failures" (exit 5).
 
 When no way to fence works, the takeover asks at the terminal; with --yes it
 refuses (exit 3, nothing changed) unless --unfenced is given or the
-inventory's policy.allow_unfenced is true.`,
+inventory's policy.allow_unfenced is true.
+
+With roles.heads in the inventory the role moves from the active head (as
+act_qmaster names it) to the other one, whichever that is; --to HOST names the
+target (with roles.master/shadow too). How that was decided is journaled.`,
 			confirm: "shadow",
 			flags: []playbookFlag{{name: "unfenced", variable: "unfenced",
 				usage: "go on when the old master cannot be fenced (you powered it off, or accept the risk); journaled"}},
@@ -205,7 +216,8 @@ sgerun waits until qping fails and the spool's lock file appears, starts
 qmaster on the master and verifies it. With --restore-spool the current spool
 is first copied back next to the original location and bootstrap points there.
 After a crash there is no lock file and takeback refuses: use a takeover in the
-reverse direction (swap master and shadow in the inventory).`,
+reverse direction (sgerun takeover --to the preferred head; with roles.heads a
+plain takeover goes there).`,
 			confirm: "master",
 			flags:   []playbookFlag{{name: "restore-spool", variable: "restore_spool", usage: "copy the spool back to the original filesystem location"}},
 		}),

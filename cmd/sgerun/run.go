@@ -70,8 +70,12 @@ file diff it would send; nothing changes on any host.
 			if err != nil {
 				return err
 			}
+			inv, notes, err := a.runView(cmd.Context(), inv, "", "") // exec hosts from SGE
+			if err != nil {
+				return err
+			}
 			s, _ := a.session(inv, rb, asJSON)
-			s.Vars, s.DryRun, s.Force = overrides, dry, force
+			s.Vars, s.DryRun, s.Force, s.Notes = overrides, dry, force, notes
 			out, err := s.Start(cmd.Context())
 			return a.finish(out, asJSON, err)
 		},

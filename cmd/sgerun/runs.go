@@ -140,12 +140,16 @@ func (a *app) continueRun(cmd *cobra.Command, id string, force, rollback bool) e
 	if err != nil {
 		return err
 	}
+	inv, notes, err := a.resumeView(cmd.Context(), inv, events)
+	if err != nil {
+		return err
+	}
 	rb, err := runbook.Load(dir + "/" + journal.RunbookFile)
 	if err != nil {
 		return err
 	}
 	s, _ := a.session(inv, rb, asJSON)
-	s.Force = force
+	s.Force, s.Notes = force, notes
 	var out runbook.Outcome
 	if rollback {
 		out, err = s.Rollback(cmd.Context(), dir)

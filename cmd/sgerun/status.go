@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/journal"
-	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/status"
 	"github.com/sgerun/sgerun/ui"
 	"github.com/spf13/cobra"
@@ -22,12 +21,11 @@ func (a *app) gather(cmd *cobra.Command, invPath string) (*status.Report, time.D
 	if err != nil {
 		return nil, 0, err
 	}
-	conn, err := runbook.NewSSHConnector(inv)
+	r, err := a.gatherInv(cmd.Context(), inv)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer conn.Close()
-	return status.Gather(cmd.Context(), inv, conn), inv.Policy.HeartbeatStale, nil
+	return r, inv.Policy.HeartbeatStale, nil
 }
 
 func (a *app) statusCmd() *cobra.Command {
@@ -66,6 +64,13 @@ func (a *app) renderStatus(r *status.Report, stale time.Duration, runs []journal
 	w := a.out
 	fmt.Fprintf(w, "%s\n", s.Header.Render("sgerun status"))
 	fmt.Fprintf(w, "act_qmaster        %s\n", orNone(r.ActQmaster))
+	if h := r.Heads; h != nil {
+		heads := fmt.Sprintf("preferred %s, active %s", h.Preferred, orNone(h.Active))
+		if h.Differ {
+			heads += s.Warn.Render(" (not the preferred head; sgerun takeback returns the role)")
+		}
+		fmt.Fprintf(w, "heads              %s\n", heads)
+	}
 	serving := orNone(strings.Join(r.Serving, ", "))
 	fmt.Fprintf(w, "qmaster answering  %s\n", serving)
 	running := orNone(strings.Join(r.Running, ", "))
@@ -96,6 +101,13 @@ func (a *app) renderStatus(r *status.Report, stale time.Duration, runs []journal
 		fmt.Fprintf(w, " (not: %s)", ui.Fold(r.NotReporting))
 	}
 	fmt.Fprintln(w)
+	if x := r.ExecHosts; x != nil {
+		src := x.Source + ", cache refreshed"
+		if !x.Live {
+			src = s.Warn.Render(fmt.Sprintf("the cache (%ds old) of %s", x.CacheAge, x.Source))
+		}
+		fmt.Fprintf(w, "exec host list     %d from SGE: %s\n", x.Count, src)
+	}
 	if p := r.PendingFence; p != nil {
 		fmt.Fprintf(w, "pending fence      %s\n", s.Failed.Render(fmt.Sprintf("%s since %s (run %s): %s; resolve with sgerun fence",
 			p.Master, p.Time.Local().Format(time.DateTime), p.RunID, p.Reason)))

@@ -23,7 +23,7 @@ import (
 )
 
 func (a *app) watchCmd() *cobra.Command {
-	var invPath, eventsPath string
+	var invPath, eventsPath, on string
 	var interval, confirm time.Duration
 	cmd := &cobra.Command{
 		Use:   "watch [--inventory FILE] [--interval 10s] [--confirm 30s]",
@@ -43,6 +43,10 @@ abandons one. SIGHUP reloads the inventory.`,
 		Args: exactArgs(0, "no arguments (use --inventory)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			inv, err := loadInventory(invPath)
+			if err != nil {
+				return err
+			}
+			self, err := watchSelf(inv, on)
 			if err != nil {
 				return err
 			}
@@ -74,9 +78,9 @@ abandons one. SIGHUP reloads the inventory.`,
 			marker := a.standDownPath(invPath)
 			w := &watch.Watcher{
 				Config: cfg,
-				Probe:  func(ctx context.Context) watch.Observation { return probeGate(ctx, current()) },
+				Probe:  func(ctx context.Context) watch.Observation { return a.watchProbe(ctx, current(), self) },
 				Takeover: func(ctx context.Context) (string, int, error) {
-					return a.unattendedTakeover(ctx, current())
+					return a.watchTakeover(ctx, current(), self)
 				},
 				StandingDown: func(context.Context) (bool, error) {
 					_, err := os.Stat(marker)
@@ -114,6 +118,7 @@ abandons one. SIGHUP reloads the inventory.`,
 	f.DurationVar(&interval, "interval", 0, "time between checks (default: the inventory's watch.interval)")
 	f.DurationVar(&confirm, "confirm", 0, "how long a failure must persist before a takeover (default: watch.confirm)")
 	f.StringVar(&eventsPath, "events", "", "event log (default STATE_DIR/watch/events.jsonl)")
+	f.StringVar(&on, "on", "", "the head this watch runs on (default: this machine's host name when it is a head); see Two heads in docs/watch.md")
 	return cmd
 }
 
@@ -214,14 +219,14 @@ func probeGate(ctx context.Context, inv *inventory.Inventory) watch.Observation 
 
 // unattendedTakeover runs the takeover playbook as `takeover --yes` would,
 // with the inventory's hooks, its progress on stderr.
-func (a *app) unattendedTakeover(ctx context.Context, inv *inventory.Inventory) (string, int, error) {
+func (a *app) unattendedTakeover(ctx context.Context, inv *inventory.Inventory, notes []string) (string, int, error) {
 	rb, err := loadPlaybook("takeover")
 	if err != nil {
 		return "", exitCode(err), err
 	}
 	view := &ui.RunView{W: a.errOut, S: ui.NewStyles(a.errOut, true)}
 	s := &runbook.Session{Inventory: inv, Runbook: rb, StateDir: a.stateDir, LogDir: a.runsDir(),
-		Args: []string{"sgerun", "watch"}, Observe: view.Event, Hooks: takeoverHooks(inv)}
+		Args: []string{"sgerun", "watch"}, Observe: view.Event, Hooks: takeoverHooks(inv), Notes: notes}
 	out, err := s.Start(ctx)
 	return out.RunID, exitCode(err), err
 }
