@@ -3,10 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sgerun/sgerun/journal"
 	"github.com/sgerun/sgerun/lab"
 )
 
@@ -29,10 +31,41 @@ func TestGateSlowMaster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	hang(ctx, t, l, l.Master())
+	// The qmaster resumes 7 s after the gate starts: after its first qping
+	// (3 s) timed out, well inside the second (9 s), whatever the load of
+	// the machine does to the steps before the gate.
+	ids := runIDs(t, l)
+	gateStarted := func() bool {
+		dirs, _ := filepath.Glob(filepath.Join(sgerunState(l), "runs", "*"))
+		for _, dir := range dirs {
+			if ids[filepath.Base(dir)] {
+				continue
+			}
+			_, events, _ := journal.Read(dir)
+			for _, ev := range events {
+				if ev.Type == journal.StepStart && ev.StepName == "partition gate" {
+					return true
+				}
+			}
+		}
+		return false
+	}
 	resumed := make(chan error, 1)
+	ended := make(chan struct{})
 	go func() {
+		for !gateStarted() {
+			select {
+			case <-ctx.Done():
+				resumed <- ctx.Err()
+				return
+			case <-ended:
+				resumed <- fmt.Errorf("the takeover ended before its gate started")
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
 		select {
-		case <-time.After(6 * time.Second):
+		case <-time.After(7 * time.Second):
 			resumed <- l.Resume(ctx, l.Master())
 		case <-ctx.Done():
 			resumed <- ctx.Err()
@@ -41,7 +74,9 @@ func TestGateSlowMaster(t *testing.T) {
 	start := time.Now()
 	r := runSgerun(t, l, 3*time.Minute, "takeover", "--inventory", l.InventoryPath(), "--yes")
 	took := time.Since(start)
+	close(ended)
 	if err := <-resumed; err != nil {
+		_ = l.Resume(context.Background(), l.Master())
 		t.Fatalf("resume the master's qmaster: %v", err)
 	}
 	t.Logf("takeover of a slow master: exit %d after %s", r.Code, took.Round(100*time.Millisecond))
