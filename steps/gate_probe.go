@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -339,22 +338,6 @@ type GateProbe struct {
 	Targets map[string]HostProbe // "m": the master, "a": the act_qmaster host
 }
 
-var qpingStatusLineRE = regexp.MustCompile(`(?m)^\s*status:\s*(\d+)\s*$`)
-
-// qpingReplyStatus is the status of a qping -info reply, also when its
-// lines are indented; -1 when there is none.
-func qpingReplyStatus(out string) int {
-	m := qpingStatusLineRE.FindStringSubmatch(out)
-	if m == nil {
-		return -1
-	}
-	n, err := strconv.Atoi(m[1])
-	if err != nil {
-		return -1
-	}
-	return n
-}
-
 // ParseGateProbe parses GateProbeScript's output. Without the tools line
 // or the end marker (a channel cut short, a shell error) it fails.
 func ParseGateProbe(out string) (GateProbe, error) {
@@ -366,7 +349,7 @@ func ParseGateProbe(out string) (GateProbe, error) {
 	flushAttempt := func() {
 		if attempt != nil && cur != nil {
 			attempt.Output = tailText(qout.String(), 600)
-			attempt.Status = qpingReplyStatus(qout.String())
+			attempt.Status = ParseQping(qout.String())
 			cur.Attempts = append(cur.Attempts, *attempt)
 		}
 		attempt, qout = nil, nil

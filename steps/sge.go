@@ -21,10 +21,10 @@ func SGEEnv(root, cell string) string {
 		`PATH="${sge_bp:+$sge_bp/$sge_arch:$sge_bp:}$SGE_ROOT/bin/$sge_arch:$PATH:/usr/sbin:/sbin"; export PATH; `
 }
 
-var qpingStatusRE = regexp.MustCompile(`(?m)^status:\s+(\d+)`)
+var qpingStatusRE = regexp.MustCompile(`(?m)^\s*status:\s*(\d+)\s*$`)
 
 // ParseQping returns the status of a `qping -info` reply, or -1 when the
-// output holds no reply. qping exits 1 for every error, so its exit code
+// output holds no reply; an indented status line counts too. qping exits 1 for every error, so its exit code
 // alone cannot tell a warning from a dead master; the status line can:
 // 0 ok, 1 and 2 thread warnings or timeouts, 3 not initialised.
 func ParseQping(out string) int {
