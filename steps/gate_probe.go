@@ -184,13 +184,24 @@ func CollectGate(ctx context.Context, cfg GateConfig, env Env) (GateEvidence, er
 		}()
 	}
 	if env.Reach != nil {
-		// Recorded only: it must not make the gate slower than its probes.
+		// Recorded only: it must not make the gate slower than its probes,
+		// so it is cut short when the votes are in.
 		cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		ev.SSHMasterChecked = true
-		if err := env.Reach(cctx, cfg.Master); err != nil {
-			ev.SSHMasterError = err.Error()
-		}
+		sshErr := make(chan string, 1)
+		go func() {
+			msg := ""
+			if err := env.Reach(cctx, cfg.Master); err != nil {
+				msg = err.Error()
+				if errors.Is(cctx.Err(), context.Canceled) {
+					msg = "not finished when the votes were in: " + msg
+				}
+			}
+			sshErr <- msg
+		}()
+		wg.Wait()
 		cancel()
+		ev.SSHMasterError = <-sshErr
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -304,7 +315,9 @@ if [ "$tq" = 1 ] && [ "$tt" = 1 ]; then
       wait "$tp"
       case $(cat "$d/$1.t" 2>/dev/null) in
         0|'') ;;
-        *) : >"$d/$1.c1"; qp=$(cat "$d/$1.p1" 2>/dev/null); [ -n "$qp" ] && kill "$qp" 2>/dev/null ;;
+        *) : >"$d/$1.c1"; qp=$(cat "$d/$1.p1" 2>/dev/null)
+           # qping ignores SIGTERM while it connects: KILL it, then its timeout
+           [ -n "$qp" ] && { pkill -KILL -P "$qp" 2>/dev/null; kill "$qp" 2>/dev/null; } ;;
       esac
     fi
     wait "$ap"
