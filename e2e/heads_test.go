@@ -1,16 +1,13 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -215,56 +212,8 @@ func TestHeadsSecondFailover(t *testing.T) {
 // if it ran on that head. It reuses watch_test.go's wtWatch.
 func hdStartWatch(t *testing.T, l *lab.Lab, inv, head, stateDir string, interval, confirm time.Duration) *wtWatch {
 	t.Helper()
-	if sgerunBin == "" {
-		t.Fatalf("sgerun binary not available: %v", sgerunBuildErr)
-	}
-	w := &wtWatch{done: make(chan struct{}), events: filepath.Join(stateDir, "events.jsonl")}
-	argv := []string{sgerunBin, "--state-dir", stateDir, "watch", "--inventory", inv, "--on", head,
-		"--interval", interval.String(), "--confirm", confirm.String(), "--events", w.events}
-	c, err := l.Command(context.Background(), lab.CtlHost, "", "exec "+shell.Join(argv...))
-	if err != nil {
-		t.Fatalf("watch: %v", err)
-	}
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	c.Stderr = wtLockedWriter{w}
-	out, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatalf("watch: %v", err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatalf("watch: %v", err)
-	}
-	w.cmd = c
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64*1024), 4<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			var e wtEvent
-			err := json.Unmarshal([]byte(line), &e)
-			w.mu.Lock()
-			if err != nil || e.Event == "" {
-				w.bad = append(w.bad, line)
-			} else {
-				e.Seen, e.line = time.Now(), line
-				w.evs = append(w.evs, e)
-			}
-			w.mu.Unlock()
-		}
-		err := c.Wait()
-		w.mu.Lock()
-		w.waitErr = err
-		w.mu.Unlock()
-		close(w.done)
-	}()
-	t.Cleanup(func() {
-		w.kill()
-		if t.Failed() {
-			t.Logf("watch on %s, events:\n%s", head, wtFormat(w.since(0)))
-			t.Logf("watch on %s, stderr (tail):\n%s", head, w.stderrTail(80))
-		}
-	})
-	return w
+	return wtStartWatchAt(t, l, stateDir, filepath.Join(stateDir, "events.jsonl"), "watch on "+head,
+		"--inventory", inv, "--on", head, "--interval", interval.String(), "--confirm", confirm.String())
 }
 
 // TestHeadsWatchBoth: watch runs on both heads, with one inventory. On the

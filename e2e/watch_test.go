@@ -701,13 +701,22 @@ func (lw wtLockedWriter) Write(p []byte) (int, error) {
 // logged.
 func wtStartWatch(t *testing.T, l *lab.Lab, inv string, interval, confirm time.Duration) *wtWatch {
 	t.Helper()
+	events := filepath.Join(l.StateDir(), fmt.Sprintf("watch-events-%d.jsonl", time.Now().UnixNano()))
+	return wtStartWatchAt(t, l, sgerunState(l), events, "watch", "--inventory", inv,
+		"--interval", interval.String(), "--confirm", confirm.String())
+}
+
+// wtStartWatchAt starts `sgerun --state-dir stateDir watch ARGS --events
+// events` in the lab's controller namespace and collects its events; label
+// names it in the logs of a failed test.
+func wtStartWatchAt(t *testing.T, l *lab.Lab, stateDir, events, label string, args ...string) *wtWatch {
+	t.Helper()
 	if sgerunBin == "" {
 		t.Fatalf("sgerun binary not available: %v", sgerunBuildErr)
 	}
-	w := &wtWatch{done: make(chan struct{}),
-		events: filepath.Join(l.StateDir(), fmt.Sprintf("watch-events-%d.jsonl", time.Now().UnixNano()))}
-	argv := []string{sgerunBin, "--state-dir", sgerunState(l), "watch", "--inventory", inv,
-		"--interval", interval.String(), "--confirm", confirm.String(), "--events", w.events}
+	w := &wtWatch{done: make(chan struct{}), events: events}
+	argv := append([]string{sgerunBin, "--state-dir", stateDir, "watch"}, args...)
+	argv = append(argv, "--events", w.events)
 	// exec: ip netns exec, env and bash all exec, so the pid is sgerun's.
 	c, err := l.Command(context.Background(), lab.CtlHost, "", "exec "+shell.Join(argv...))
 	if err != nil {
@@ -748,8 +757,8 @@ func wtStartWatch(t *testing.T, l *lab.Lab, inv string, interval, confirm time.D
 	t.Cleanup(func() {
 		w.kill()
 		if t.Failed() {
-			t.Logf("watch events:\n%s", wtFormat(w.since(0)))
-			t.Logf("watch stderr (tail):\n%s", w.stderrTail(80))
+			t.Logf("%s events:\n%s", label, wtFormat(w.since(0)))
+			t.Logf("%s stderr (tail):\n%s", label, w.stderrTail(80))
 		}
 	})
 	return w

@@ -126,7 +126,11 @@ func failuresSummary(fs []StepFailure) string {
 		for _, h := range sortedHostKeys(f.Hosts) {
 			hosts = append(hosts, h+": "+firstLine(f.Hosts[h]))
 		}
-		parts = append(parts, fmt.Sprintf("%q on %d host(s) (%s)", f.Step, len(f.Hosts), strings.Join(hosts, "; ")))
+		within := ""
+		if f.Tolerated {
+			within = ", within its tolerance"
+		}
+		parts = append(parts, fmt.Sprintf("%q on %d host(s)%s (%s)", f.Step, len(f.Hosts), within, strings.Join(hosts, "; ")))
 	}
 	return strings.Join(parts, "; ")
 }
