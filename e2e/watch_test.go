@@ -10,8 +10,9 @@ package e2e
 // chained on one lab before the one that moves it:
 //
 //	lab A  watch: isolated shadow (no takeover in 3 confirmation periods,
-//	       logs why, nothing changed) -> flapping master (15 s flaps,
-//	       confirm 20 s: no takeover) -> master's scheduler network cut with
+//	       logs why, nothing changed) -> flapping master (15 s flaps, the
+//	       shipped interval and confirmation: no takeover) -> master's
+//	       scheduler network cut with
 //	       NFS alive (watch takes over, stands down, sgerun ack)
 //	lab B  watch: hung master (SIGSTOP): time from the hang to a qmaster on
 //	       the shadow answering qping status 0 (WATCH_HANG_RESTORE_SECONDS)
@@ -49,15 +50,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
 	"github.com/sgerun/sgerun/lab"
 	"github.com/sgerun/sgerun/shell"
 )
 
-// Watch timings of the acceptance scenarios.
+// Watch timings of the acceptance scenarios: the shipped defaults, so that
+// the flap test holds for what a site runs.
 const (
-	wtInterval = 10 * time.Second
-	wtConfirm  = 20 * time.Second
+	wtInterval = inventory.DefaultWatchInterval
+	wtConfirm  = inventory.DefaultWatchConfirm
 )
 
 // Event names of sgerun watch (watch/watch.go).
@@ -168,7 +171,7 @@ func wtIsolatedShadow(t *testing.T, l *lab.Lab) {
 		t.Fatalf("SIGHUP watch: %v", err)
 	}
 	rl := w.waitEventFrom(t, mark, 30*time.Second, "reload after SIGHUP", wtIs(wtEvReload))
-	if rl.Error != "" || !strings.Contains(rl.Reason, "interval 10s, confirm 20s") {
+	if rl.Error != "" || !strings.Contains(rl.Reason, fmt.Sprintf("interval %s, confirm %s", wtInterval, wtConfirm)) {
 		t.Errorf("reload event: error %q reason %q, want the flags' timings kept", rl.Error, rl.Reason)
 	}
 
@@ -311,15 +314,12 @@ func wtPartitionTakeover(t *testing.T, l *lab.Lab) {
 // every 15 s for 2 minutes (down first); it ends healed. It returns when
 // the flapping started.
 //
-// The flaps are aligned with watch's probe schedule (it probes every
-// interval from its start, its first probe right after watch_start; a 30 s
-// flap cycle is three 10 s intervals, so the phase stays locked): each cut
-// begins 1 s before a probe starts, which makes runs comparable. A probe
-// sees the master down only when the cut spans its whole qping (commlib
-// keeps retrying the connection until qping's 5 s time-out, and succeeds
-// once the link is back), so a 15 s cut gives one down probe, in any
-// phase; two only on a knife edge (qpings starting 10 s apart, both inside
-// [cut, heal-5s]). A 20 s confirmation can never be reached.
+// The first cut is aligned with watch's probe schedule (it probes every
+// interval from its start, its first probe right after watch_start): it
+// begins 1 s before a probe starts, which makes runs comparable. Once a
+// probe sees the master down, the next ones follow 2 s apart, so every cut
+// is seen from about its start to about its end: a 15 s cut is seen down
+// for at most about 17 s, and a 20 s confirmation is never reached.
 func wtFlap(t *testing.T, l *lab.Lab, w *wtWatch) time.Time {
 	t.Helper()
 	const flap, total = 15 * time.Second, 2 * time.Minute

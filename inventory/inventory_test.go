@@ -151,7 +151,7 @@ func TestMinimalDefaults(t *testing.T) {
 	if !reflect.DeepEqual(inv.Hooks, Hooks{Timeout: 60 * time.Second}) {
 		t.Errorf("Hooks = %+v", inv.Hooks)
 	}
-	if inv.Watch != (Watch{Interval: 10 * time.Second, Confirm: 30 * time.Second}) {
+	if inv.Watch != (Watch{Interval: 5 * time.Second, Confirm: 20 * time.Second}) {
 		t.Errorf("Watch = %+v", inv.Watch)
 	}
 	var names []string

@@ -34,8 +34,8 @@ const (
 	DefaultQmasterStartTimeout = 120 * time.Second
 	DefaultHeartbeatStale      = 90 * time.Second
 	DefaultHookTimeout         = 60 * time.Second
-	DefaultWatchInterval       = 10 * time.Second
-	DefaultWatchConfirm        = 30 * time.Second
+	DefaultWatchInterval       = 5 * time.Second
+	DefaultWatchConfirm        = 20 * time.Second
 )
 
 // heartbeatPeriod is how often sge_qmaster rewrites its heartbeat file; a

@@ -60,12 +60,23 @@ const (
 
 // Config are the watcher's timings.
 type Config struct {
-	// Interval between gate runs.
+	// Interval between gate runs while the master looks well. Once a check
+	// finds it down, checks follow SuspectInterval apart (or Interval, when
+	// shorter) until the failure is confirmed or gone.
 	Interval time.Duration
 	// Confirm is how long the master must stay confirmed down before a
-	// takeover starts. A failure shorter than this (a flap) never acts.
+	// takeover starts: from the start of the first check that found it
+	// down to the end of the latest one, with no check in between that
+	// found it otherwise. A failure shorter than this (a flap) never acts.
 	Confirm time.Duration
 }
+
+// SuspectInterval is the pause between the starts of two checks while a
+// failure is being confirmed. A check that finds the master down has
+// already paid for an SSH round trip to every voter; checking again soon
+// costs little, and it ends the confirmation period close to its length
+// instead of up to one Interval later.
+const SuspectInterval = 2 * time.Second
 
 // Watcher runs the detection loop. Its functions are its dependencies.
 type Watcher struct {
@@ -146,27 +157,35 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 		}
 		// The gate's own run time varies (a slow first probe, fast ones
-		// after): time a failure from when each check began, so that a
-		// failure seen at checks Confirm apart is confirmed on time.
+		// after): a failure is timed by the checks' own start and end, not
+		// by the interval between them.
 		began := now()
 		obs := w.Probe(ctx)
 		if ctx.Err() != nil {
 			continue
 		}
+		ended := now()
 		ev := Event{Verdict: obs.Verdict, Reason: obs.Reason, Evidence: obs.Evidence}
 		switch {
 		case obs.Err != nil:
 			ev.Event, ev.Error = EvProbeError, obs.Err.Error()
 			since = time.Time{}
 		case obs.Verdict == steps.VerdictMasterDown:
-			t := began
+			// A check that finds the master down saw it so for the whole
+			// check: a voter votes down only when its qpings stayed silent
+			// to their end (a master that answers meanwhile is up) or its
+			// TCP connect found nobody there. The failure is timed from the
+			// start of the first such check to the end of this one.
 			if since.IsZero() {
-				since = t
+				since = began
 			}
 			s := since.UTC()
 			ev.Since = &s
-			if left := w.Config.Confirm - t.Sub(since); left > 0 {
+			if left := w.Config.Confirm - ended.Sub(since); left > 0 {
 				ev.Event, ev.Confirm = EvSuspect, left.Round(time.Second).String()
+				if next := min(w.Config.Interval, SuspectInterval); next < w.Config.Interval {
+					tick.Reset(max(0, next-ended.Sub(began)))
+				}
 				break
 			}
 			ev.Event = EvConfirmed

@@ -182,9 +182,127 @@ func TestConfirmTimedFromCheckStart(t *testing.T) {
 	if err := w.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// checks 1, 2, 3 begin at 0 s, 10 s, 20 s: the third confirms.
+	// checks 1, 2, 3 begin at 0 s, 10 s, 20 s and end 5 s, 11 s, 21 s:
+	// the third confirms (down from 0 s to 21 s).
 	if at != 3 {
 		t.Fatalf("takeover after check %d, want after check 3 (failure seen at 0 s and 20 s, confirm 20 s)", at)
+	}
+}
+
+// slowChecks runs a watcher whose every check takes took on the fake
+// clock, back to back (a hung master's checks outlast the interval), with
+// verdicts consumed one per check (the last repeats). It returns the
+// check after which the takeover started (0: none) and the events.
+func slowChecks(t *testing.T, confirm, took time.Duration, checks int, verdicts ...string) (int, []Event) {
+	t.Helper()
+	var (
+		mu     sync.Mutex
+		now    = time.Unix(0, 0)
+		n, at  int
+		events []Event
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &Watcher{
+		Config: Config{Interval: time.Millisecond, Confirm: confirm},
+		Now:    func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+		Probe: func(context.Context) Observation {
+			mu.Lock()
+			defer mu.Unlock()
+			now = now.Add(took)
+			v := verdicts[min(n, len(verdicts)-1)]
+			n++
+			if n == checks {
+				cancel()
+			}
+			return Observation{Verdict: v}
+		},
+		Takeover: func(context.Context) (string, int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if at == 0 {
+				at = n
+			}
+			cancel()
+			return "run1", 0, nil
+		},
+		Emit: func(e Event) { mu.Lock(); defer mu.Unlock(); events = append(events, e) },
+	}
+	if err := w.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return at, events
+}
+
+// TestConfirmCountsToTheEndOfTheCheck: a hung master's checks take 13 s
+// each (qping 3 s, then 9 s), back to back. The first finds it down from
+// 0 s to 13 s, the second to 26 s: a 20 s confirmation is reached at the
+// end of the second, not one check (13 s) later.
+func TestConfirmCountsToTheEndOfTheCheck(t *testing.T) {
+	at, evs := slowChecks(t, 20*time.Second, 13*time.Second, 6, down)
+	if at != 2 {
+		t.Fatalf("takeover after check %d, want after check 2 (down from 0 s to 26 s, confirm 20 s); events %v", at, names(evs))
+	}
+	var c Event
+	for _, e := range evs {
+		if e.Event == EvConfirmed {
+			c = e
+		}
+	}
+	if c.Since == nil || c.Time.Sub(*c.Since) < 20*time.Second {
+		t.Errorf("confirmed event %+v: want failing_since at least the confirmation period before it", c)
+	}
+}
+
+// TestSlowFlapNeverActs: checks of 13 s alternate down and up (a master
+// that answered during the second check is up). No two down checks follow
+// each other, so no failure lasts 20 s, and nothing acts.
+func TestSlowFlapNeverActs(t *testing.T) {
+	if at, evs := slowChecks(t, 20*time.Second, 13*time.Second, 12, down, healthy, down, healthy, down, healthy, down, healthy, down, healthy, down, healthy); at != 0 {
+		t.Fatalf("takeover after check %d during a flap; events %v", at, names(evs))
+	}
+	// one check short of the confirmation: 0 s to 19 s down, then up
+	if at, evs := slowChecks(t, 20*time.Second, 9500*time.Millisecond, 6, down, down, healthy); at != 0 {
+		t.Fatalf("takeover after check %d with the master down for 19 s of a 20 s confirmation; events %v", at, names(evs))
+	}
+}
+
+// TestSuspectChecksComeSooner: the interval is an hour, but once a check
+// finds the master down the next follows SuspectInterval later, on the
+// real clock.
+func TestSuspectChecksComeSooner(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var starts []time.Time
+	w := &Watcher{
+		Config: Config{Interval: time.Hour, Confirm: time.Hour},
+		Probe: func(context.Context) Observation {
+			mu.Lock()
+			defer mu.Unlock()
+			starts = append(starts, time.Now())
+			if len(starts) == 3 {
+				cancel()
+			}
+			return Observation{Verdict: down}
+		},
+		Takeover: func(context.Context) (string, int, error) { t.Error("takeover before the confirmation"); return "", 0, nil },
+		Emit:     func(Event) {},
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3*SuspectInterval + 2*time.Second):
+		t.Fatalf("%d check(s) in %s, want 3: suspect checks should follow %s apart", len(starts), 3*SuspectInterval+2*time.Second, SuspectInterval)
+	}
+	for i := 1; i < len(starts); i++ {
+		if d := starts[i].Sub(starts[i-1]); d < SuspectInterval-100*time.Millisecond || d > SuspectInterval+time.Second {
+			t.Errorf("checks %d and %d began %s apart, want about %s", i, i+1, d, SuspectInterval)
+		}
 	}
 }
 

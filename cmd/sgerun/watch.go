@@ -26,7 +26,7 @@ func (a *app) watchCmd() *cobra.Command {
 	var invPath, eventsPath, on string
 	var interval, confirm time.Duration
 	cmd := &cobra.Command{
-		Use:   "watch [--inventory FILE] [--interval 10s] [--confirm 30s]",
+		Use:   "watch [--inventory FILE] [--interval 5s] [--confirm 20s]",
 		Short: "Detect a failed master and take over, unattended (a safer sge_shadowd)",
 		Long: `watch runs the takeover's partition gate every interval, read-only: qping
 status, TCP and SSH from the shadow and the witnesses, and the heartbeat age.
