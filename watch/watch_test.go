@@ -286,8 +286,11 @@ func TestSuspectChecksComeSooner(t *testing.T) {
 			}
 			return Observation{Verdict: down}
 		},
-		Takeover: func(context.Context) (string, int, error) { t.Error("takeover before the confirmation"); return "", 0, nil },
-		Emit:     func(Event) {},
+		Takeover: func(context.Context) (string, int, error) {
+			t.Error("takeover before the confirmation")
+			return "", 0, nil
+		},
+		Emit: func(Event) {},
 	}
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
