@@ -8,6 +8,7 @@ package sge
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sgerun/sgerun/shell"
 )
@@ -81,3 +82,17 @@ func ParseQping(out string) int {
 	}
 	return -1
 }
+
+// Defaults a cell and sgerun's policy have when the inventory names none.
+// The inventory and the gate's step parameters both take them from here.
+const (
+	DefaultCell        = "default"
+	DefaultQmasterPort = 6444
+	DefaultExecdPort   = 6445
+	// DefaultHeartbeatStale is the age at which qmaster's heartbeat file
+	// counts as stale.
+	DefaultHeartbeatStale = 90 * time.Second
+	// DefaultAntiflap is the window after a takeover in which another is
+	// refused (see AntiflapFile).
+	DefaultAntiflap = 30 * time.Minute
+)
