@@ -3,9 +3,12 @@ package steps
 import (
 	"context"
 	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sgerun/sgerun/sge"
 )
 
 // voterFake is a voter that answers the reachability check and the probe
@@ -141,4 +144,20 @@ func slicesContain(list []string, sub string) bool {
 		}
 	}
 	return false
+}
+
+// The probe script is valid sh and uses package sge's test for a qping
+// reply, so that the host and ParseQping agree on what a reply is.
+func TestGateProbeScriptSyntax(t *testing.T) {
+	script := GateProbeScript(GateConfig{Master: "m", SGERoot: "/sge", SGECell: "c", Port: 6444, Timeout: time.Second})
+	if !strings.Contains(script, sge.QpingRepliedSh) || !strings.Contains(script, `qping_replied "$d/$1.q1"`) || strings.Contains(script, "grep -q '^[[:space:]]*status:'") {
+		t.Errorf("the probe decides on its own what a qping reply is")
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	if out, err := exec.Command(sh, "-n", "-c", script).CombinedOutput(); err != nil {
+		t.Errorf("sh -n: %v: %s", err, out)
+	}
 }
