@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
 	"go.yaml.in/yaml/v3"
 )
@@ -551,40 +553,6 @@ func TestGateDataKeys(t *testing.T) {
 	}
 }
 
-// fakeVoter is a Target that answers the gate's probe with canned output
-// and serves files.
-type fakeVoter struct {
-	name, probe string
-	files       map[string]string
-}
-
-func (f *fakeVoter) Name() string { return f.name }
-
-func (f *fakeVoter) Query(_ context.Context, cmd string, _ []byte) (Output, error) {
-	switch {
-	case strings.Contains(cmd, gateMark):
-		return Output{Stdout: f.probe}, nil
-	case strings.Contains(cmd, "/heartbeat"):
-		return Output{Stdout: "12 00042\n"}, nil
-	}
-	return Output{}, nil
-}
-
-func (f *fakeVoter) Exec(context.Context, string, []byte) (Output, error) {
-	return Output{}, errors.New("the gate must not mutate")
-}
-
-func (f *fakeVoter) ReadFile(_ context.Context, p string) (File, error) {
-	if d, ok := f.files[p]; ok {
-		return File{Data: []byte(d), Exists: true}, nil
-	}
-	return File{}, nil
-}
-
-func (f *fakeVoter) WriteFile(context.Context, string, File) error {
-	return errors.New("the gate must not mutate")
-}
-
 func gateStep(t *testing.T, params string) Spec {
 	t.Helper()
 	var doc yaml.Node
@@ -644,14 +612,28 @@ func TestGateStep(t *testing.T) {
 			if len(files) == 0 {
 				files = map[string]string{"/sge/c/common/bootstrap": "qmaster_spool_dir " + spool + "\n"}
 			}
+			var mu sync.Mutex
+			var dialled []*fakeTarget
 			env := Env{Connect: func(_ context.Context, host, _ string) (Target, error) {
 				out, ok := c.probes[host]
 				if !ok {
 					return nil, errors.New("ssh dial " + host + ": no route to host")
 				}
-				return &fakeVoter{name: host, probe: out, files: files}, nil
+				f := voterFake(t, host, out)
+				for p, d := range files {
+					f.put(p, d, File{})
+				}
+				mu.Lock()
+				dialled = append(dialled, f)
+				mu.Unlock()
+				return f, nil
 			}}
 			res, err := gateStep(t, c.params).Do(context.Background(), nil, env)
+			for _, f := range dialled {
+				if len(f.cmds("exec")) != 0 || len(f.cmds("write")) != 0 {
+					t.Errorf("the gate must not mutate: %s got %+v", f.name, f.calls)
+				}
+			}
 			if c.err == nil && err != nil || c.err != nil && !errors.Is(err, c.err) {
 				t.Fatalf("err %v, want %v; data %v", err, c.err, res.Data)
 			}
@@ -670,7 +652,7 @@ func TestGateStep(t *testing.T) {
 
 func TestGateStepParams(t *testing.T) {
 	s := gateStep(t, "{master: m, shadow: s, sge_root: /sge}").(*gateSpec)
-	if s.Antiflap != DefaultGateAntiflap || s.Timeout != DefaultGateTimeout || s.config().retryTimeout() != 3*DefaultGateTimeout {
+	if s.Antiflap != sge.DefaultAntiflap || s.Timeout != DefaultGateTimeout || s.config().retryTimeout() != 3*DefaultGateTimeout {
 		t.Errorf("defaults: antiflap %s timeout %s retry %s", s.Antiflap, s.Timeout, s.config().retryTimeout())
 	}
 	for _, bad := range []string{
