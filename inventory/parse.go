@@ -144,9 +144,9 @@ func (p *parser) cluster(root *yaml.Node, c *Cluster) {
 			p.l.At(p.f.Value("cluster.sge_cell"), "bad cluster.sge_cell %q: %v", c.SGECell, err)
 		}
 	}
-	p.between("cluster.qmaster_port", c.QmasterPort, 1, 65535)
-	p.between("cluster.execd_port", c.ExecdPort, 1, 65535)
-	if c.QmasterPort == c.ExecdPort && p.f.Key("cluster.execd_port") != nil {
+	qOK := p.between("cluster.qmaster_port", c.QmasterPort, 1, 65535)
+	eOK := p.between("cluster.execd_port", c.ExecdPort, 1, 65535)
+	if qOK && eOK && c.QmasterPort == c.ExecdPort && p.f.Key("cluster.execd_port") != nil {
 		p.l.At(p.f.Value("cluster.execd_port"), "cluster.execd_port must differ from cluster.qmaster_port")
 	}
 	if p.f.Given("cluster.common_shared") {
