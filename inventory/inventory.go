@@ -20,6 +20,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sgerun/sgerun/yamlx"
 )
 
 // Role names that the failover itself gives meaning to. Other role names
@@ -312,8 +314,8 @@ func (inv *Inventory) Select(sel []string) ([]string, error) {
 // TemplateData returns a fresh view of the inventory for text/template,
 // keyed like the YAML:
 //
-//   - "cluster": sge_root, sge_cell, qmaster_port, execd_port,
-//     common_shared, fence_command, rc_master, rc_execd;
+//   - "cluster": every key of cluster: (sge_root, sge_cell, qmaster_port,
+//     ...), as parsed;
 //   - "hosts": host name -> {name, address, fence_address, port, user};
 //   - "host_names": every host name in inventory order;
 //   - "roles": role -> []string of host names;
@@ -325,7 +327,6 @@ func (inv *Inventory) Select(sel []string) ([]string, error) {
 //
 // Callers may modify the result.
 func (inv *Inventory) TemplateData() map[string]any {
-	c := inv.Cluster
 	hosts := make(map[string]any, len(inv.Hosts))
 	names := make([]string, 0, len(inv.Hosts))
 	for _, h := range inv.Hosts {
@@ -344,17 +345,7 @@ func (inv *Inventory) TemplateData() map[string]any {
 	}
 	p := inv.Policy
 	return map[string]any{
-		"cluster": map[string]any{
-			"sge_root":      c.SGERoot,
-			"sge_cell":      c.SGECell,
-			"qmaster_port":  c.QmasterPort,
-			"execd_port":    c.ExecdPort,
-			"common_shared": c.CommonShared,
-			"fence_command": c.FenceCommand,
-			"rc_master":     c.RCMaster,
-			"shared_dir":    c.SharedDir,
-			"rc_execd":      c.RCExecd,
-		},
+		"cluster":    yamlx.Values(inv.Cluster),
 		"hosts":      hosts,
 		"host_names": names,
 		"roles":      roles,

@@ -421,6 +421,16 @@ func TestTemplateData(t *testing.T) {
 	}
 	// The data is a fresh copy: changing it leaves the inventory alone.
 	d := inv.TemplateData()
+	cluster := d["cluster"].(map[string]any)
+	for _, k := range []string{"sge_root", "sge_cell", "qmaster_port", "execd_port", "common_shared",
+		"fence_command", "rc_master", "rc_execd", "shared_dir"} {
+		if _, ok := cluster[k]; !ok {
+			t.Errorf("cluster template data has no %s: %v", k, cluster)
+		}
+	}
+	if cluster["qmaster_port"] != 16444 || cluster["rc_execd"] != inv.Cluster.RCExecd {
+		t.Errorf("cluster template data %v", cluster)
+	}
 	d["roles"].(map[string]any)["master"].([]string)[0] = "changed"
 	if inv.Roles[RoleMaster][0] != "qm" {
 		t.Error("TemplateData shares the role slices with the inventory")

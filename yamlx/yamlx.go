@@ -482,3 +482,23 @@ func Coverage(node *yaml.Node, t reflect.Type) (missing, unknown []string) {
 	}
 	return missing, unknown
 }
+
+// Values returns the fields of struct v (or a pointer to one) keyed by
+// their yaml keys, for templates that are keyed like the YAML. Nested
+// values are kept as they are.
+func Values(v any) map[string]any {
+	rv := reflect.ValueOf(v)
+	for rv.Kind() == reflect.Pointer {
+		rv = rv.Elem()
+	}
+	out := make(map[string]any)
+	if rv.Kind() != reflect.Struct {
+		return out
+	}
+	for i := 0; i < rv.NumField(); i++ {
+		if k, inline, ok := fieldKey(rv.Type().Field(i)); ok && !inline {
+			out[k] = rv.Field(i).Interface()
+		}
+	}
+	return out
+}
