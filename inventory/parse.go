@@ -1,11 +1,9 @@
 package inventory
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/user"
 	"path"
@@ -76,32 +74,14 @@ type entry struct {
 // document decodes data into its root node, or returns nil after recording
 // why it cannot.
 func (p *parser) document(data []byte) *yaml.Node {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			p.l.AtPos(1, 1, "empty inventory: want a mapping with cluster, hosts and roles")
-		} else {
-			p.l.Add(diag.FromYAML(p.l.File, data, err))
-		}
+	root, ok := yamlx.Document(p.l, data)
+	if !ok {
 		return nil
 	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case err == nil:
-		at := &extra
-		if len(extra.Content) > 0 {
-			at = extra.Content[0]
-		}
-		p.l.At(at, "only one YAML document is allowed")
-	case !errors.Is(err, io.EOF):
-		p.l.Add(diag.FromYAML(p.l.File, data, err))
-	}
-	if len(doc.Content) == 0 {
+	if root == nil {
 		p.l.AtPos(1, 1, "empty inventory: want a mapping with cluster, hosts and roles")
 		return nil
 	}
-	root := deref(doc.Content[0])
 	if isNull(root) {
 		p.l.At(root, "empty inventory: want a mapping with cluster, hosts and roles")
 		return nil

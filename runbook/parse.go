@@ -1,10 +1,7 @@
 package runbook
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
 	"strconv"
@@ -63,18 +60,13 @@ type stepFile struct {
 func Parse(file string, data []byte) (*Runbook, error) {
 	rb := &Runbook{File: file, Source: data, Vars: map[string]any{}}
 	errs := &diag.List{File: file}
-	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			errs.AtPos(1, 1, "runbook is empty")
-			return nil, errs.Err()
-		}
-		return nil, diag.FromYAML(file, data, err)
+	root, ok := yamlx.Document(errs, data)
+	if !ok {
+		return nil, errs.Err()
 	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
-		root = root.Content[0]
+	if root == nil {
+		errs.AtPos(1, 1, "runbook is empty")
+		return nil, errs.Err()
 	}
 	if root.Kind != yaml.MappingNode {
 		errs.At(root, "runbook must be a mapping with name, description, vars and steps")

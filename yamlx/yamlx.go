@@ -15,7 +15,10 @@
 package yamlx
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"time"
@@ -24,6 +27,38 @@ import (
 
 	"github.com/sgerun/sgerun/diag"
 )
+
+// Document reads the one YAML document of data and returns its root node
+// (aliases followed), or nil when data holds no document: the caller says
+// what empty input means. A syntax error (with its position, see
+// diag.FromYAML) and a second document are recorded in l; ok is false when
+// the first document could not be read.
+func Document(l *diag.List, data []byte) (root *yaml.Node, ok bool) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, true
+		}
+		l.Add(diag.FromYAML(l.File, data, err))
+		return nil, false
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		at := &extra
+		if len(extra.Content) > 0 {
+			at = extra.Content[0]
+		}
+		l.At(at, "only one YAML document is allowed")
+	case !errors.Is(err, io.EOF):
+		l.Add(diag.FromYAML(l.File, data, err))
+	}
+	if len(doc.Content) == 0 {
+		return nil, true
+	}
+	return Deref(doc.Content[0]), true
+}
 
 // maxAliasHops bounds alias chains (a chain of anchors, never a cycle, but
 // cheap to bound).

@@ -85,3 +85,24 @@ func TestCoverage(t *testing.T) {
 		t.Errorf("unknown = %v, want %v", unknown, want)
 	}
 }
+
+func TestDocument(t *testing.T) {
+	for _, in := range []string{"", "# only a comment\n", "---\n"} {
+		l := &diag.List{File: "f"}
+		if root, ok := Document(l, []byte(in)); !IsNull(root) || !ok || l.Len() != 0 {
+			t.Errorf("Document(%q) = %v, %v, %v; want no document or a null one, true and no problem", in, root, ok, l.Err())
+		}
+	}
+	l := &diag.List{File: "f"}
+	root, ok := Document(l, []byte("a: &x 1\nb: *x\n---\nc: 2\n"))
+	if !ok || root == nil || root.Kind != yaml.MappingNode {
+		t.Fatalf("Document: %v, %v", root, ok)
+	}
+	if err := l.Err(); err == nil || err.Error() != "f:4:1: only one YAML document is allowed" {
+		t.Errorf("second document: %v", err)
+	}
+	l = &diag.List{File: "f"}
+	if root, ok := Document(l, []byte("a: [1\n")); root != nil || ok || l.Len() != 1 || l.Errors[0].Line == 0 {
+		t.Errorf("syntax error: %v, %v, %v", root, ok, l.Err())
+	}
+}
