@@ -8,6 +8,12 @@
 // host patterns are expanded and every host reference is resolved, so
 // consumers never re-check it.
 //
+// The schema is written once: the file struct (schema.go) with Cluster,
+// SSH, Policy, Hooks and Watch, whose yaml tags are the keys an inventory
+// may have. Parse decodes into it with yamlx (unknown keys, wrong types),
+// then validates the values; defaults() holds every default, and
+// inventory.example.yaml documents every key (a test walks both).
+//
 // Paths (ssh.identity_file, ssh.known_hosts, ssh.ssh_config and per-host
 // identity_file) are stored as written: a leading "~" is expanded by the
 // SSH transport, not here, and relative paths are relative to the working
