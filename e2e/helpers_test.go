@@ -20,6 +20,7 @@ import (
 	"github.com/sgerun/sgerun/journal"
 	"github.com/sgerun/sgerun/lab"
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/sshexec"
 )
 
 // takeoverLockName is the lock file the takeover playbook keeps next to the spools.
@@ -189,7 +190,7 @@ func pgrep(t *testing.T, l *lab.Lab, host, name string) []int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, _, err := l.Exec(ctx, host, "pgrep -x "+shell.Quote(name))
-	var ee *lab.ExitError
+	var ee *sshexec.ExitError
 	if errors.As(err, &ee) && ee.Code == 1 {
 		return nil
 	}

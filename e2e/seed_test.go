@@ -61,6 +61,7 @@ import (
 
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/lab"
+	"github.com/sgerun/sgerun/ui"
 )
 
 // seedRunbookFile is the seed's procedure as a runbook, relative to the
@@ -648,26 +649,11 @@ func seedCheckTextPlan(t *testing.T, l *lab.Lab, out string) {
 	}
 }
 
-// seedJSONRun is the part of "sgerun run -o json" the tests read.
-type seedJSONRun struct {
-	DryRun   bool   `json:"dry_run"`
-	Status   string `json:"status"`
-	ExitCode int    `json:"exit_code"`
-	Steps    []struct {
-		Name    string              `json:"name"`
-		Kind    string              `json:"kind"`
-		Status  string              `json:"status"`
-		Mutates bool                `json:"mutates"`
-		Hosts   []string            `json:"hosts"`
-		Plan    map[string][]string `json:"plan"`
-	} `json:"steps"`
-}
-
 // seedCheckJSONPlan checks the JSON output of a dry run: the plan per host
 // for every mutating step, every exec host listed on its own.
 func seedCheckJSONPlan(t *testing.T, l *lab.Lab, out string) {
 	t.Helper()
-	var run seedJSONRun
+	var run ui.Report
 	if err := json.Unmarshal([]byte(out), &run); err != nil {
 		t.Fatalf("json output: %v\n%s", err, out)
 	}

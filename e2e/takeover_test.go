@@ -15,8 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgerun/sgerun/journal"
 	"github.com/sgerun/sgerun/lab"
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/status"
+	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/ui"
 )
 
 // TestTakeover runs the acceptance scenarios of issue 4 against real SGE
@@ -157,7 +161,7 @@ func toR12(t *testing.T, c *toChain) {
 		want = append(want, struct{ step, host, re string }{"softstop and start every execd", h, `sgeexecd[\s\S]*softstop[\s\S]*"\$rc" start`})
 	}
 	for _, w := range want {
-		s, ok := rep.step(w.step)
+		s, ok := toStep(rep, w.step)
 		if !ok {
 			t.Errorf("dry run: no step %q", w.step)
 			continue
@@ -170,7 +174,7 @@ func toR12(t *testing.T, c *toChain) {
 			t.Errorf("dry run: step %q on %s does not show %s; plan:\n%s", w.step, w.host, w.re, plan)
 		}
 	}
-	if s, ok := rep.step("softstop and start every execd"); ok && len(s.Plan) != len(l.ExecHosts()) {
+	if s, ok := toStep(rep, "softstop and start every execd"); ok && len(s.Plan) != len(l.ExecHosts()) {
 		t.Errorf("dry run: execd softstop planned on %d host(s), want %d: %v", len(s.Plan), len(l.ExecHosts()), sortedKeys(s.Plan))
 	}
 	// The text output shows the same, the fence with the master's name.
@@ -607,24 +611,20 @@ func toCheckPending(t *testing.T, l *lab.Lab, inv, master string, pending bool) 
 		t.Errorf("check after the fence: exit %d, still reports a pending fence:\n%s", ck.Code, formatResult(ck))
 	}
 	js := runSgerun(t, l, 2*time.Minute, "check", "--inventory", inv, "--format", "json")
-	var v struct {
-		State  int `json:"state"`
-		Report struct {
-			PendingFence *struct {
-				Master string `json:"master"`
-				RunID  string `json:"run_id"`
-			} `json:"pending_fence"`
-		} `json:"report"`
-	}
+	var v status.Verdict
 	if err := json.Unmarshal([]byte(js.Stdout), &v); err != nil {
 		t.Errorf("check --format json: %v\n%s", err, formatResult(js))
 		return
 	}
+	var fence *steps.PendingFence
+	if v.Report != nil {
+		fence = v.Report.PendingFence
+	}
 	switch {
-	case pending && (v.Report.PendingFence == nil || v.Report.PendingFence.Master != master || v.State != 2 || js.Code != 2):
-		t.Errorf("check --format json: exit %d state %d pending_fence %+v, want 2 and %s", js.Code, v.State, v.Report.PendingFence, master)
-	case !pending && v.Report.PendingFence != nil:
-		t.Errorf("check --format json still has pending_fence %+v", v.Report.PendingFence)
+	case pending && (fence == nil || fence.Master != master || v.State != 2 || js.Code != 2):
+		t.Errorf("check --format json: exit %d state %d pending_fence %+v, want 2 and %s", js.Code, v.State, fence, master)
+	case !pending && fence != nil:
+		t.Errorf("check --format json still has pending_fence %+v", fence)
 	}
 }
 
@@ -772,42 +772,22 @@ func toSorted(m map[int]bool) []int {
 	return out
 }
 
-// toRunInfo is one entry of "sgerun history --output json".
-type toRunInfo struct {
-	RunID   string `json:"run_id"`
-	Runbook string `json:"runbook"`
-	DryRun  bool   `json:"dry_run"`
-	Dir     string `json:"Dir"`
-	Status  string `json:"Status"`
-}
-
 // toLastRun is the newest run in a state dir, as sgerun history shows it.
-func toLastRun(t *testing.T, l *lab.Lab, stateDir string) toRunInfo {
+func toLastRun(t *testing.T, l *lab.Lab, stateDir string) journal.Summary {
 	t.Helper()
 	r, err := runSgerunAt(l, stateDir, time.Minute, "history", "--output", "json", "--limit", "1")
 	if err != nil || r.Code != 0 {
 		t.Fatalf("sgerun history: %v\n%s", err, formatResult(r))
 	}
-	var runs []toRunInfo
+	var runs []journal.Summary
 	if err := json.Unmarshal([]byte(r.Stdout), &runs); err != nil || len(runs) == 0 {
 		t.Fatalf("sgerun history: %v\n%s", err, r.Stdout)
 	}
 	return runs[0]
 }
 
-// toEvent is one line of a run's journal.jsonl.
-type toEvent struct {
-	Seq      int            `json:"seq"`
-	Time     time.Time      `json:"time"`
-	Type     string         `json:"type"`
-	StepName string         `json:"step_name"`
-	Host     string         `json:"host"`
-	Status   string         `json:"status"`
-	Data     map[string]any `json:"data"`
-}
-
 // toStepEnd returns the first host_end event of the named step.
-func toStepEnd(t *testing.T, runDir, step string) toEvent {
+func toStepEnd(t *testing.T, runDir, step string) journal.Event {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(runDir, "journal.jsonl"))
 	if err != nil {
@@ -817,7 +797,7 @@ func toStepEnd(t *testing.T, runDir, step string) toEvent {
 		if line == "" {
 			continue
 		}
-		var ev toEvent
+		var ev journal.Event
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("journal %s: %v: %s", runDir, err, line)
 		}
@@ -826,7 +806,7 @@ func toStepEnd(t *testing.T, runDir, step string) toEvent {
 		}
 	}
 	t.Fatalf("journal %s: no host_end of step %q", runDir, step)
-	return toEvent{}
+	return journal.Event{}
 }
 
 // toGateEvidence is the journaled evidence of a gate step.
@@ -861,37 +841,24 @@ func toCheckDownVotes(t *testing.T, l *lab.Lab, ev map[string]any) {
 	}
 }
 
-// toReport is the part of "sgerun show RUN --output json" the dry run
-// checks: each step's status and its planned commands per host.
-type toReport struct {
-	Status string       `json:"status"`
-	Steps  []toStepPlan `json:"steps"`
-}
-
-type toStepPlan struct {
-	Name   string              `json:"name"`
-	Status string              `json:"status"`
-	Plan   map[string][]string `json:"plan"`
-}
-
-// step returns the step named name.
-func (r toReport) step(name string) (toStepPlan, bool) {
+// toStep returns the step of r named name.
+func toStep(r ui.Report, name string) (ui.StepReport, bool) {
 	for _, s := range r.Steps {
 		if s.Name == name {
 			return s, true
 		}
 	}
-	return toStepPlan{}, false
+	return ui.StepReport{}, false
 }
 
 // toShow reads "sgerun show RUN --output json" of a dry run and wants it planned.
-func toShow(t *testing.T, l *lab.Lab, stateDir, runID string) toReport {
+func toShow(t *testing.T, l *lab.Lab, stateDir, runID string) ui.Report {
 	t.Helper()
 	r, err := runSgerunAt(l, stateDir, time.Minute, "show", runID, "--output", "json")
 	if err != nil || r.Code != 0 {
 		t.Fatalf("sgerun show %s: %v\n%s", runID, err, formatResult(r))
 	}
-	var rep toReport
+	var rep ui.Report
 	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || len(rep.Steps) == 0 {
 		t.Fatalf("sgerun show %s: %v\n%s", runID, err, r.Stdout)
 	}

@@ -54,6 +54,8 @@ import (
 	"github.com/sgerun/sgerun/journal"
 	"github.com/sgerun/sgerun/lab"
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/ui"
+	"github.com/sgerun/sgerun/watch"
 )
 
 // Watch timings of the acceptance scenarios: the shipped defaults, so that
@@ -634,13 +636,7 @@ func wtLabD(t *testing.T) {
 	if err != nil {
 		t.Fatalf("post_takeover hook wrote nothing: %v", err)
 	}
-	var rep struct {
-		RunID    string            `json:"run_id"`
-		Runbook  string            `json:"runbook"`
-		Status   string            `json:"status"`
-		ExitCode int               `json:"exit_code"`
-		Steps    []json.RawMessage `json:"steps"`
-	}
+	var rep ui.Report
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatalf("post_takeover hook's stdin is not valid JSON: %v\n%s", err, data)
 	}
@@ -657,20 +653,15 @@ func wtLabD(t *testing.T) {
 
 // ------------------------------------------------------------------ watch process
 
-// wtEvent is one JSON line of sgerun watch.
+// watchEvent names watch.Event for embedding: its field Event stays
+// ev.Event.
+type watchEvent = watch.Event
+
+// wtEvent is one JSON line of sgerun watch, as the test read it.
 type wtEvent struct {
-	Seen     time.Time      `json:"-"` // when the test read it
-	Time     time.Time      `json:"time"`
-	Event    string         `json:"event"`
-	Verdict  string         `json:"verdict"`
-	Reason   string         `json:"reason"`
-	Since    *time.Time     `json:"failing_since"`
-	Confirm  string         `json:"confirm_remaining"`
-	RunID    string         `json:"run_id"`
-	ExitCode *int           `json:"exit_code"`
-	Error    string         `json:"error"`
-	Evidence map[string]any `json:"evidence"`
-	line     string
+	watchEvent
+	Seen time.Time `json:"-"` // when the test read it
+	line string
 }
 
 // wtWatch is a running "sgerun watch" in the lab's controller namespace.

@@ -8,6 +8,12 @@
 // host patterns are expanded and every host reference is resolved, so
 // consumers never re-check it.
 //
+// The schema is written once: the file struct (schema.go) with Cluster,
+// SSH, Policy, Hooks and Watch, whose yaml tags are the keys an inventory
+// may have. Parse decodes into it with yamlx (unknown keys, wrong types),
+// then validates the values; defaults() holds every default, and
+// inventory.example.yaml documents every key (a test walks both).
+//
 // Paths (ssh.identity_file, ssh.known_hosts, ssh.ssh_config and per-host
 // identity_file) are stored as written: a leading "~" is expanded by the
 // SSH transport, not here, and relative paths are relative to the working
@@ -20,6 +26,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sgerun/sgerun/yamlx"
 )
 
 // Role names that the failover itself gives meaning to. Other role names
@@ -144,28 +152,30 @@ type Explicit struct {
 // Cluster describes the Grid Engine installation.
 type Cluster struct {
 	// SGERoot is $SGE_ROOT, an absolute path (cleaned).
-	SGERoot string
+	SGERoot string `yaml:"sge_root"`
 	// SGECell is $SGE_CELL.
-	SGECell string
+	SGECell string `yaml:"sge_cell"`
 	// QmasterPort is $SGE_QMASTER_PORT.
-	QmasterPort int
+	QmasterPort int `yaml:"qmaster_port"`
 	// ExecdPort is $SGE_EXECD_PORT.
-	ExecdPort int
+	ExecdPort int `yaml:"execd_port"`
 	// CommonShared is SharedAuto, SharedYes or SharedNo.
-	CommonShared string
+	CommonShared string `yaml:"common_shared"`
 	// FenceCommand is run on the controller to power off the old master,
 	// with SGERUN_FENCE_HOST and SGERUN_FENCE_ADDRESS in its environment.
 	// Empty means no fencing command.
-	FenceCommand string
-	// RCMaster and RCExecd are absolute paths of the site's rc scripts, or
-	// empty to auto-detect $SGE_ROOT/$SGE_CELL/common/sgemaster and
-	// sgeexecd.
-	RCMaster, RCExecd string
+	FenceCommand string `yaml:"fence_command"`
+	// RCMaster is the absolute path of the site's qmaster rc script, or
+	// empty to auto-detect $SGE_ROOT/$SGE_CELL/common/sgemaster.
+	RCMaster string `yaml:"rc_master"`
+	// RCExecd is the absolute path of the site's execd rc script, or empty
+	// to auto-detect $SGE_ROOT/$SGE_CELL/common/sgeexecd.
+	RCExecd string `yaml:"rc_execd"`
 	// SharedDir is a directory on the filesystem master and shadow share
 	// (the NFS export holding the spool). sgerun keeps its takeover lock,
 	// anti-flap record and pending-fence record there. Empty means the
 	// directory that holds bootstrap's qmaster_spool_dir.
-	SharedDir string
+	SharedDir string `yaml:"shared_dir"`
 }
 
 // SSH holds the connection defaults for every host. Values the file sets
@@ -173,70 +183,70 @@ type Cluster struct {
 // below it.
 type SSH struct {
 	// User is the login user; the current user when not set.
-	User string
+	User string `yaml:"user"`
 	// Port is the SSH port; 22 when not set.
-	Port int
+	Port int `yaml:"port"`
 	// IdentityFile is a private key file, or empty for the agent and
 	// ssh_config only.
-	IdentityFile string
+	IdentityFile string `yaml:"identity_file"`
 	// KnownHosts is the known_hosts file used for strict host key checks.
-	KnownHosts string
+	KnownHosts string `yaml:"known_hosts"`
 	// TOFU accepts and records the key of a host not yet in KnownHosts.
-	TOFU bool
+	TOFU bool `yaml:"tofu"`
 	// Jump is a bastion "[user@]host[:port]" (see ParseJump), or several
 	// separated by commas, outermost first, or empty.
-	Jump string
+	Jump string `yaml:"jump"`
 	// SSHConfig is an ssh_config file; empty means ~/.ssh/config when it
 	// exists, and "none" disables it.
-	SSHConfig string
+	SSHConfig string `yaml:"ssh_config"`
 	// ConnectTimeout bounds one TCP connect plus SSH handshake.
-	ConnectTimeout time.Duration
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// MaxHandshakes bounds concurrent SSH handshakes.
-	MaxHandshakes int
+	MaxHandshakes int `yaml:"max_handshakes"`
 	// Explicit says which of User, Port, KnownHosts and ConnectTimeout
 	// the file sets; the others hold defaults, which ssh_config overrides.
-	Explicit Explicit
+	Explicit Explicit `yaml:"-"`
 }
 
 // Policy holds the failover's decisions and limits.
 type Policy struct {
 	// Fanout is the most hosts one step works on at the same time.
-	Fanout int
+	Fanout int `yaml:"fanout"`
 	// Quorum is how many voters (witnesses plus the shadow) must agree that
 	// the master is down.
-	Quorum int
+	Quorum int `yaml:"quorum"`
 	// Antiflap is the least time between two automatic takeovers.
-	Antiflap time.Duration
+	Antiflap time.Duration `yaml:"antiflap"`
 	// QmasterStartTimeout bounds the wait for a new qmaster to answer.
-	QmasterStartTimeout time.Duration
+	QmasterStartTimeout time.Duration `yaml:"qmaster_start_timeout"`
 	// HeartbeatStale is the age at which the qmaster heartbeat counts as
 	// stale.
-	HeartbeatStale time.Duration
+	HeartbeatStale time.Duration `yaml:"heartbeat_stale"`
 	// ExecTolerate is how many execd hosts may fail a step.
-	ExecTolerate Tolerance
+	ExecTolerate Tolerance `yaml:"exec_tolerate"`
 	// AllowUnfenced lets an unattended takeover (watch, --yes without
 	// --unfenced) proceed when no way to fence the old master works.
-	AllowUnfenced bool
+	AllowUnfenced bool `yaml:"allow_unfenced"`
 }
 
 // Hooks are command lines run on the controller around a takeover.
 type Hooks struct {
 	// PreTakeover runs before a takeover starts.
-	PreTakeover []string
+	PreTakeover Commands `yaml:"pre_takeover"`
 	// PostTakeover runs after a takeover succeeded.
-	PostTakeover []string
+	PostTakeover Commands `yaml:"post_takeover"`
 	// PostFailure runs after a takeover failed.
-	PostFailure []string
+	PostFailure Commands `yaml:"post_failure"`
 	// Timeout bounds each hook command.
-	Timeout time.Duration
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Watch configures the monitor that triggers automatic takeovers.
 type Watch struct {
 	// Interval is the time between two checks.
-	Interval time.Duration
+	Interval time.Duration `yaml:"interval"`
 	// Confirm is how long the master must look down before a takeover.
-	Confirm time.Duration
+	Confirm time.Duration `yaml:"confirm"`
 }
 
 // Host returns the host with this name (compared without regard to case).
@@ -310,8 +320,8 @@ func (inv *Inventory) Select(sel []string) ([]string, error) {
 // TemplateData returns a fresh view of the inventory for text/template,
 // keyed like the YAML:
 //
-//   - "cluster": sge_root, sge_cell, qmaster_port, execd_port,
-//     common_shared, fence_command, rc_master, rc_execd;
+//   - "cluster": every key of cluster: (sge_root, sge_cell, qmaster_port,
+//     ...), as parsed;
 //   - "hosts": host name -> {name, address, fence_address, port, user};
 //   - "host_names": every host name in inventory order;
 //   - "roles": role -> []string of host names;
@@ -323,7 +333,6 @@ func (inv *Inventory) Select(sel []string) ([]string, error) {
 //
 // Callers may modify the result.
 func (inv *Inventory) TemplateData() map[string]any {
-	c := inv.Cluster
 	hosts := make(map[string]any, len(inv.Hosts))
 	names := make([]string, 0, len(inv.Hosts))
 	for _, h := range inv.Hosts {
@@ -342,17 +351,7 @@ func (inv *Inventory) TemplateData() map[string]any {
 	}
 	p := inv.Policy
 	return map[string]any{
-		"cluster": map[string]any{
-			"sge_root":      c.SGERoot,
-			"sge_cell":      c.SGECell,
-			"qmaster_port":  c.QmasterPort,
-			"execd_port":    c.ExecdPort,
-			"common_shared": c.CommonShared,
-			"fence_command": c.FenceCommand,
-			"rc_master":     c.RCMaster,
-			"shared_dir":    c.SharedDir,
-			"rc_execd":      c.RCExecd,
-		},
+		"cluster":    yamlx.Values(inv.Cluster),
 		"hosts":      hosts,
 		"host_names": names,
 		"roles":      roles,

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/diag"
+	"github.com/sgerun/sgerun/yamlx"
+	"go.yaml.in/yaml/v3"
 )
 
 // wantRE reads a bad fixture's first line, "# want: LINE:COL: substring".
@@ -293,32 +295,39 @@ func TestExampleParses(t *testing.T) {
 	}
 }
 
-// TestExampleDocumentsEveryKey checks that every key the parser knows
-// appears in inventory.example.yaml, so the example stays the reference.
-func TestExampleDocumentsEveryKey(t *testing.T) {
+// TestExampleNamesEveryKey checks inventory.example.yaml against the
+// schema (the file struct and its yaml tags): the example names every key
+// of the schema and no key the schema lacks, so it stays the reference.
+// roles.execd's mapping form is checked on the example's commented line
+// "#   execd: {from_sge: ...}".
+func TestExampleNamesEveryKey(t *testing.T) {
 	data, err := os.ReadFile("../inventory.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := os.ReadFile("parse.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Keys are listed to p.fields(node, what, keys...) as quoted words.
-	calls := regexp.MustCompile(`p\.fields\([^,]+,[^,]+,([^)]*)\)`).FindAllStringSubmatch(string(src), -1)
-	keys := regexp.MustCompile(`"([a-z_]+)"`)
-	seen := 0
-	for _, call := range calls {
-		for _, k := range keys.FindAllStringSubmatch(call[1], -1) {
-			seen++
-			if !regexp.MustCompile(`(?m)^\s*#?\s*` + k[1] + `\b`).Match(data) {
-				t.Errorf("key %q is not documented in inventory.example.yaml", k[1])
-			}
+	check := func(what string, doc []byte, typ reflect.Type) {
+		t.Helper()
+		var n yaml.Node
+		if err := yaml.Unmarshal(doc, &n); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		missing, unknown := yamlx.Coverage(&n, typ)
+		for _, k := range missing {
+			t.Errorf("%s does not name the key %s", what, k)
+		}
+		for _, k := range unknown {
+			t.Errorf("%s names %s, which is not a key of the schema", what, k)
+		}
+		if len(yamlx.Keys(typ)) == 0 {
+			t.Errorf("%s: the schema %v has no keys", what, typ)
 		}
 	}
-	if seen < 40 {
-		t.Errorf("found only %d keys in parse.go; the extraction is broken", seen)
+	check("inventory.example.yaml", data, reflect.TypeFor[file]())
+	m := regexp.MustCompile(`(?m)^\s*#\s+execd: (\{.*\})$`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("inventory.example.yaml has no commented line \"#   execd: {from_sge: ...}\"")
 	}
+	check("the example's roles.execd mapping", m[1], reflect.TypeFor[execdFile]())
 }
 
 func TestLoadMissingFile(t *testing.T) {
@@ -412,6 +421,16 @@ func TestTemplateData(t *testing.T) {
 	}
 	// The data is a fresh copy: changing it leaves the inventory alone.
 	d := inv.TemplateData()
+	cluster := d["cluster"].(map[string]any)
+	for _, k := range []string{"sge_root", "sge_cell", "qmaster_port", "execd_port", "common_shared",
+		"fence_command", "rc_master", "rc_execd", "shared_dir"} {
+		if _, ok := cluster[k]; !ok {
+			t.Errorf("cluster template data has no %s: %v", k, cluster)
+		}
+	}
+	if cluster["qmaster_port"] != 16444 || cluster["rc_execd"] != inv.Cluster.RCExecd {
+		t.Errorf("cluster template data %v", cluster)
+	}
 	d["roles"].(map[string]any)["master"].([]string)[0] = "changed"
 	if inv.Roles[RoleMaster][0] != "qm" {
 		t.Error("TemplateData shares the role slices with the inventory")

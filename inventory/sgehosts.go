@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sgerun/sgerun/yamlx"
 )
 
 // SGEExecHosts is roles.execd given as "the exec hosts SGE knows":
@@ -56,35 +58,33 @@ func (s *SGEExecHosts) known(inv *Inventory) []string {
 // execFromSGE reads roles.execd given as a mapping.
 func (p *parser) execFromSGE(re entry, inv *Inventory) *SGEExecHosts {
 	s := &SGEExecHosts{Line: re.key.Line, Col: re.key.Column}
-	f := p.fields(re.val, "roles.execd", "from_sge", "hostgroup", "add", "exclude")
-	if b, ok := p.boolean(f["from_sge"], "roles.execd.from_sge"); !ok || !b {
+	var e execdFile
+	f, _ := yamlx.Decoder{List: p.l, Path: "roles.execd"}.Decode(re.val, &e)
+	if !e.FromSGE {
 		at := re.key
-		if f["from_sge"] != nil {
-			at = f["from_sge"].val
+		if v := f.Value("roles.execd.from_sge"); v != nil {
+			at = v
 		}
 		p.l.At(at, "roles.execd as a mapping needs from_sge: true (the exec hosts SGE knows); list hosts as a host name or a list instead")
 	}
-	if n, ok := p.str(f["hostgroup"], "roles.execd.hostgroup"); ok {
-		name := strings.TrimPrefix(n.Value, "@")
-		if !strings.HasPrefix(n.Value, "@") || checkName(name) != nil {
-			p.l.At(n, "bad roles.execd.hostgroup %q: want an SGE host group, \"@\" and a name (\"@allhosts\")", n.Value)
+	if f.Given("roles.execd.hostgroup") {
+		name := strings.TrimPrefix(e.Hostgroup, "@")
+		if !strings.HasPrefix(e.Hostgroup, "@") || checkName(name) != nil {
+			p.l.At(f.Value("roles.execd.hostgroup"), "bad roles.execd.hostgroup %q: want an SGE host group, \"@\" and a name (\"@allhosts\")", e.Hostgroup)
 		} else {
-			s.Hostgroup = n.Value
+			s.Hostgroup = e.Hostgroup
 		}
 	}
-	s.Add = p.nameList(f["add"], "roles.execd.add", false)
-	s.Exclude = p.nameList(f["exclude"], "roles.execd.exclude", true)
+	s.Add = p.nameList(e.Add, "roles.execd.add", false)
+	s.Exclude = p.nameList(e.Exclude, "roles.execd.exclude", true)
 	return s
 }
 
 // nameList reads a list of host names and pdsh-style patterns, expanded;
 // with globs, items holding '*', '?' or '[' that are not a pdsh range are
 // kept as globs.
-func (p *parser) nameList(e *entry, name string, globs bool) []string {
-	if e == nil {
-		return nil
-	}
-	v := deref(e.val)
+func (p *parser) nameList(v *yaml.Node, name string, globs bool) []string {
+	v = deref(v)
 	var items []*yaml.Node
 	switch {
 	case isNull(v):

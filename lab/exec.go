@@ -11,27 +11,8 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/sshexec"
 )
-
-// ExitError is returned by Exec when the command ran and exited non-zero
-// (or was killed). It carries the full stderr.
-type ExitError struct {
-	Host   string
-	Cmd    string
-	Code   int
-	Stderr string
-}
-
-// Error renders the host, the exit code and the last stderr line.
-func (e *ExitError) Error() string {
-	return fmt.Sprintf("on %s: %q exited %d: %s", e.Host, e.Cmd, e.Code, lastLine(e.Stderr))
-}
-
-// lastLine returns the last non-empty line of s, trimmed.
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
-}
 
 // CtlHost is the name that selects the controller namespace in Exec,
 // ExecAs and Command.
@@ -90,7 +71,7 @@ func (l *Lab) env(user, home string) []string {
 
 // Exec runs cmd (a shell command line run by "bash -c") as root on host
 // (or CtlHost) with the SGE environment and returns its output. A non-zero
-// exit is an *ExitError. When ctx ends, the whole process group is killed.
+// exit wraps an *sshexec.ExitError, as a command run over SSH does. When ctx ends, the whole process group is killed.
 func (l *Lab) Exec(ctx context.Context, host, cmd string) (stdout, stderr string, err error) {
 	return l.ExecAs(ctx, host, "", cmd)
 }
@@ -115,7 +96,7 @@ func (l *Lab) ExecAs(ctx context.Context, host, user, cmd string) (stdout, stder
 			if ctx.Err() != nil {
 				return o.String(), e.String(), fmt.Errorf("on %s: %q: %w", host, cmd, ctx.Err())
 			}
-			return o.String(), e.String(), &ExitError{Host: host, Cmd: cmd, Code: code, Stderr: e.String()}
+			return o.String(), e.String(), fmt.Errorf("on %s: %q: %w", host, cmd, &sshexec.ExitError{Code: code, Stderr: e.String()})
 		}
 		if errors.Is(err, exec.ErrWaitDelay) {
 			return o.String(), e.String(), nil
@@ -136,4 +117,10 @@ func run(ctx context.Context, name string, args ...string) (string, error) {
 		return string(out), fmt.Errorf("%s: %w: %s", shell.Join(append([]string{name}, args...)...), err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
+}
+
+// lastLine returns the last non-empty line of s, trimmed.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/sgerun/sgerun/sshexec"
 )
 
 // Partition takes the host's interface on net down, inside the host's
@@ -57,7 +59,7 @@ func (l *Lab) signalDaemon(ctx context.Context, host, daemon, sig string) error 
 		return err
 	}
 	_, _, err = l.Exec(ctx, h.Name, "pkill -"+sig+" -x "+daemon)
-	var ee *ExitError
+	var ee *sshexec.ExitError
 	if errors.As(err, &ee) && ee.Code == 1 {
 		return fmt.Errorf("%w: %s on %s", ErrNoProcess, daemon, h.Name)
 	}

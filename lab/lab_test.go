@@ -2,9 +2,12 @@ package lab
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/steps"
 )
 
 func TestConfigNormalize(t *testing.T) {
@@ -62,18 +65,40 @@ func TestInventoryParses(t *testing.T) {
 	}
 }
 
-func TestReplaceKeys(t *testing.T) {
+// TestBootstrapEdit checks the edit the lab makes to Debian's default
+// bootstrap and configuration, with the product's edit_kv helper.
+func TestBootstrapEdit(t *testing.T) {
 	in := "Version: 6.2\nadmin_user              sgeadmin\nspooling_params         /a\nqmaster_spool_dir       /b\n\n"
-	out, err := replaceKeys(in, map[string]string{"spooling_params": "/x"})
+	out, _, err := steps.EditKV([]byte(in), map[string]string{"spooling_params": "/x"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := "Version: 6.2\nadmin_user              sgeadmin\nspooling_params         /x\nqmaster_spool_dir       /b\n\n"
-	if out != want {
+	if string(out) != want {
 		t.Errorf("got %q, want %q", out, want)
 	}
-	if _, err := replaceKeys(in, map[string]string{"missing": "1"}); err == nil {
+	if _, _, err := steps.EditKV([]byte(in), map[string]string{"missing": "1"}, false); err == nil {
 		t.Error("missing key: no error")
+	}
+}
+
+func TestWriteFileAtomic(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lab.json")
+	for _, data := range []string{"one\n", "two\n"} {
+		if err := writeFileAtomic(path, []byte(data), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != data {
+			t.Fatalf("read %q, %v; want %q", got, err, data)
+		}
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, %v; want 0640", fi.Mode(), err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Errorf("%d files in the directory, want only lab.json", len(entries))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/steps"
 )
 
 // Grid Engine paths of the Debian packages.
@@ -206,29 +207,6 @@ func writeOwned(path string, data []byte, mode os.FileMode, uid, gid int) error 
 	return nil
 }
 
-// replaceKeys rewrites the values of "key value" lines whose key is in set,
-// keeping every other line byte for byte; every key must be found.
-func replaceKeys(text string, set map[string]string) (string, error) {
-	lines := strings.SplitAfter(text, "\n")
-	seen := map[string]bool{}
-	for i, line := range lines {
-		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			continue
-		}
-		if v, ok := set[fields[0]]; ok {
-			lines[i] = fmt.Sprintf("%-23s %s\n", fields[0], v)
-			seen[fields[0]] = true
-		}
-	}
-	for k := range set {
-		if !seen[k] {
-			return "", fmt.Errorf("key %s not found", k)
-		}
-	}
-	return strings.Join(lines, ""), nil
-}
-
 // bootstrap renders the cell's bootstrap from Debian's default one.
 func (l *Lab) bootstrap() ([]byte, error) {
 	b, err := os.ReadFile(filepath.Join(debShare, "default-bootstrap"))
@@ -244,11 +222,11 @@ func (l *Lab) bootstrap() ([]byte, error) {
 	if l.Classic() {
 		set["spooling_method"], set["spooling_lib"] = "classic", "libspoolc"
 	}
-	out, err := replaceKeys(string(b), set)
+	out, _, err := steps.EditKV(b, set, false)
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
-	return []byte(out), nil
+	return out, nil
 }
 
 // globalConfig renders the cell's global configuration.
@@ -257,16 +235,16 @@ func (l *Lab) globalConfig() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read default configuration: %w", err)
 	}
-	out, err := replaceKeys(string(b), map[string]string{
+	out, _, err := steps.EditKV(b, map[string]string{
 		"execd_spool_dir":  l.ExecdSpoolDir(),
 		"reporting_params": "accounting=true reporting=false flush_time=00:00:01 joblog=false sharelog=00:00:00",
 		"load_report_time": "00:00:10",
 		"max_unheard":      "00:01:00",
-	})
+	}, false)
 	if err != nil {
 		return nil, fmt.Errorf("global configuration: %w", err)
 	}
-	return []byte(out), nil
+	return out, nil
 }
 
 // rcScript instantiates an upstream rc template (sgemaster or sgeexecd).

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/sgerun/sgerun/runbook"
+	"github.com/sgerun/sgerun/steps"
 )
 
 // stateVersion is bumped when the state file format changes.
@@ -113,26 +117,9 @@ func writeState(st state) error {
 	return writeFileAtomic(filepath.Join(st.StateDir, stateFile), append(b, '\n'), 0o644)
 }
 
-// writeFileAtomic writes data to a temp file beside path and renames it.
+// writeFileAtomic replaces a local file atomically (temp file, fsync,
+// rename) with the controller's target, as a runbook's local steps do.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("chmod %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename %s: %w", path, err)
-	}
-	return nil
+	var t runbook.LocalTarget
+	return t.WriteFile(context.Background(), path, steps.File{Data: data, Mode: mode, UID: -1, GID: -1})
 }

@@ -2,26 +2,21 @@ package runbook
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/user"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sgerun/sgerun/internal/sshtest"
+	"github.com/sgerun/sgerun/internal/testenv"
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
-	"golang.org/x/crypto/ssh"
 )
 
 // hermetic isolates a test from the developer's SSH setup.
 func hermetic(t *testing.T) {
 	t.Helper()
-	t.Setenv("SSH_AUTH_SOCK", "")
-	t.Setenv("HOME", t.TempDir())
+	testenv.Hermetic(t)
 }
 
 // cluster is an sshtest server with n virtual hosts (host0..hostN-1) and an
@@ -44,38 +39,10 @@ func newCluster(t *testing.T, n int) *cluster {
 func newClusterWith(t *testing.T, n int, opts sshtest.Options, connectTimeout time.Duration) *cluster {
 	t.Helper()
 	hermetic(t)
-	signer, keyPath := sshtest.NewUserKey(t)
 	opts.Hosts = n
-	opts.AuthorizedKeys = []ssh.PublicKey{signer.PublicKey()}
-	srv := sshtest.New(t, opts)
-	dir := t.TempDir()
-	kh := filepath.Join(dir, "known_hosts")
-	if err := srv.WriteKnownHosts(kh); err != nil {
-		t.Fatal(err)
-	}
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "cluster: {sge_root: /opt/sge}\n")
-	fmt.Fprintf(&b, "ssh: {user: %s, identity_file: %s, known_hosts: %s, ssh_config: none, connect_timeout: %s}\n",
-		u.Username, keyPath, kh, connectTimeout)
-	b.WriteString("hosts:\n")
-	for _, h := range srv.Hosts() {
-		fmt.Fprintf(&b, "  %s: {address: 127.0.0.1, port: %d}\n", h.Name, h.Port)
-	}
-	fmt.Fprintf(&b, "roles: {master: host0, shadow: host1, execd: [\"host[0-%d]\"]}\n", n-1)
-	b.WriteString("policy: {fanout: 64}\n")
-	invPath := filepath.Join(dir, "inventory.yaml")
-	if err := os.WriteFile(invPath, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.Load(invPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &cluster{srv: srv, inv: inv, invPath: invPath, state: filepath.Join(dir, "state")}
+	c := testenv.NewCluster(t, testenv.Options{SSH: opts, ConnectTimeout: connectTimeout})
+	return &cluster{srv: c.Server, inv: c.Inventory(t), invPath: c.InventoryPath,
+		state: filepath.Join(filepath.Dir(c.InventoryPath), "state")}
 }
 
 // runResult is what one session run produced.

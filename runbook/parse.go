@@ -1,7 +1,6 @@
 package runbook
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"regexp"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/sgerun/sgerun/diag"
 	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/yamlx"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -26,56 +26,68 @@ func Load(path string) (*Runbook, error) {
 	return Parse(path, data)
 }
 
+// runbookFile is the schema of a runbook file: its fields and yaml tags
+// are the keys a runbook may have.
+type runbookFile struct {
+	Name        string               `yaml:"name"`
+	Description string               `yaml:"description"`
+	Vars        yamlx.Map[yaml.Node] `yaml:"vars"`
+	Steps       *yaml.Node           `yaml:"steps"`
+}
+
+// stepFile is the schema of one step: these keys and exactly one kind,
+// whose key is the kind's name and whose value its parameters. Values
+// with a syntax of their own (durations that may be templates, counts,
+// tolerances, host lists, undo) are read from their nodes.
+type stepFile struct {
+	Name       string     `yaml:"name"`
+	On         *yaml.Node `yaml:"on"`
+	When       string     `yaml:"when"`
+	Timeout    *yaml.Node `yaml:"timeout"`
+	Retries    *yaml.Node `yaml:"retries"`
+	RetryDelay *yaml.Node `yaml:"retry_delay"`
+	Parallel   *yaml.Node `yaml:"parallel"`
+	Tolerate   *yaml.Node `yaml:"tolerate"`
+	Register   string     `yaml:"register"`
+	Undo       *yaml.Node `yaml:"undo"`
+	Commit     bool       `yaml:"commit"`
+	// Kind collects every other key: the step's kind, or unknown keys.
+	Kind yamlx.Map[yaml.Node] `yaml:",inline"`
+}
+
 // Parse parses runbook text. Every structural problem is reported with its
 // position in one *diag.List.
 func Parse(file string, data []byte) (*Runbook, error) {
 	rb := &Runbook{File: file, Source: data, Vars: map[string]any{}}
 	errs := &diag.List{File: file}
-	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
-		if err.Error() == "EOF" {
-			errs.AtPos(1, 1, "runbook is empty")
-			return nil, errs.Err()
-		}
-		return nil, diag.FromYAML(file, data, err)
+	root, ok := yamlx.Document(errs, data)
+	if !ok {
+		return nil, errs.Err()
 	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
-		root = root.Content[0]
+	if root == nil {
+		errs.AtPos(1, 1, "runbook is empty")
+		return nil, errs.Err()
 	}
 	if root.Kind != yaml.MappingNode {
 		errs.At(root, "runbook must be a mapping with name, description, vars and steps")
 		return nil, errs.Err()
 	}
-	var stepsNode *yaml.Node
-	dupKeys(errs, root)
-	eachKey(root, func(k, v *yaml.Node) {
-		switch k.Value {
-		case "name":
-			rb.Name = scalar(errs, v, "name")
-		case "description":
-			rb.Description = scalar(errs, v, "description")
-		case "vars":
-			parseVars(errs, v, rb)
-		case "steps":
-			stepsNode = v
-		default:
-			errs.At(k, "unknown key %q (want name, description, vars, steps)", k.Value)
-		}
-	})
+	var f runbookFile
+	yamlx.Decoder{List: errs, Root: "runbook"}.Decode(root, &f)
+	rb.Name, rb.Description = f.Name, f.Description
+	parseVars(errs, f.Vars, rb)
 	if rb.Name == "" {
 		errs.At(root, "runbook needs a name")
 	}
 	switch {
-	case stepsNode == nil:
+	case f.Steps == nil:
 		errs.At(root, "runbook needs steps")
-	case stepsNode.Kind != yaml.SequenceNode:
-		errs.At(stepsNode, "steps must be a list")
-	case len(stepsNode.Content) == 0:
-		errs.At(stepsNode, "steps is empty")
+	case f.Steps.Kind != yaml.SequenceNode:
+		errs.At(f.Steps, "steps must be a list")
+	case len(f.Steps.Content) == 0:
+		errs.At(f.Steps, "steps is empty")
 	default:
-		for i, n := range stepsNode.Content {
+		for i, n := range f.Steps.Content {
 			if st := parseStep(errs, n, i); st != nil {
 				rb.Steps = append(rb.Steps, st)
 			}
@@ -87,61 +99,21 @@ func Parse(file string, data []byte) (*Runbook, error) {
 	return rb, nil
 }
 
-func eachKey(m *yaml.Node, fn func(k, v *yaml.Node)) {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		fn(m.Content[i], m.Content[i+1])
-	}
-}
-
-// dupKeys reports keys given twice in mapping m: the YAML decoder keeps the
-// last silently, so a second `steps:` would replace the first.
-func dupKeys(errs *diag.List, m *yaml.Node) {
-	seen := map[string]int{}
-	eachKey(m, func(k, _ *yaml.Node) {
-		if line, dup := seen[k.Value]; dup {
-			errs.At(k, "key %q already given on line %d", k.Value, line)
-			return
-		}
-		seen[k.Value] = k.Line
-	})
-}
-
-func scalar(errs *diag.List, v *yaml.Node, key string) string {
-	if v.Kind != yaml.ScalarNode {
-		errs.At(v, "%s must be a string", key)
-		return ""
-	}
-	return v.Value
-}
-
-func parseVars(errs *diag.List, v *yaml.Node, rb *Runbook) {
-	if v.Kind != yaml.MappingNode {
-		errs.At(v, "vars must be a mapping of name: value")
-		return
-	}
-	eachKey(v, func(k, val *yaml.Node) {
+func parseVars(errs *diag.List, vars yamlx.Map[yaml.Node], rb *Runbook) {
+	for _, v := range vars {
+		k, val := v.Key, v.Node
 		if !identRE.MatchString(k.Value) {
 			errs.At(k, "variable name %q must be an identifier", k.Value)
-			return
-		}
-		if _, dup := rb.Vars[k.Value]; dup {
-			errs.At(k, "variable %q defined twice", k.Value)
-			return
+			continue
 		}
 		var x any
 		if err := val.Decode(&x); err != nil {
 			errs.At(val, "variable %s: %v", k.Value, err)
-			return
+			continue
 		}
 		rb.Vars[k.Value] = x
 		rb.VarOrder = append(rb.VarOrder, k.Value)
-	})
-}
-
-// stepKeys are the keys every step may have besides its kind.
-var stepKeys = map[string]bool{
-	"name": true, "on": true, "when": true, "timeout": true, "retries": true, "retry_delay": true,
-	"parallel": true, "tolerate": true, "register": true, "undo": true, "commit": true,
+	}
 }
 
 func parseStep(errs *diag.List, n *yaml.Node, i int) *Step {
@@ -150,62 +122,54 @@ func parseStep(errs *diag.List, n *yaml.Node, i int) *Step {
 		return nil
 	}
 	st := &Step{Index: i, Line: n.Line, Col: n.Column, RetryDelay: 2 * time.Second}
+	var f stepFile
+	fields, _ := yamlx.Decoder{List: errs, Root: fmt.Sprintf("step %d", i+1)}.Decode(n, &f)
+	st.Name, st.When, st.Register, st.Commit = f.Name, f.When, f.Register, f.Commit
 	var kindKeys []*yaml.Node
-	dupKeys(errs, n)
-	eachKey(n, func(k, v *yaml.Node) {
-		if !stepKeys[k.Value] {
-			if _, ok := kindOf(k.Value); ok {
-				kindKeys = append(kindKeys, k)
-				st.Kind, st.Params = k.Value, v
-				return
-			}
-			errs.At(k, "unknown step key %q (kinds: %s)", k.Value, kindList())
-			return
+	for _, k := range f.Kind {
+		if _, ok := kindOf(k.Key.Value); !ok {
+			errs.At(k.Key, "unknown step key %q (kinds: %s)", k.Key.Value, kindList())
+			continue
 		}
-		switch k.Value {
-		case "name":
-			st.Name = scalar(errs, v, "name")
-		case "on":
-			st.On = stringList(errs, v, "on")
-		case "when":
-			st.When = scalar(errs, v, "when")
-		case "timeout":
-			if v.Kind == yaml.ScalarNode && strings.Contains(v.Value, "{{") {
-				st.TimeoutText = v.Value
-				return
-			}
-			st.Timeout = duration(errs, v, "timeout")
-		case "retry_delay":
-			st.RetryDelay = duration(errs, v, "retry_delay")
-		case "retries":
-			st.Retries = intIn(errs, v, "retries", 0, 100)
-		case "parallel":
-			st.Parallel = intIn(errs, v, "parallel", 1, 100000)
-		case "tolerate":
-			if v.Kind == yaml.ScalarNode && strings.Contains(v.Value, "{{") {
-				st.TolerateText = v.Value
-				return
-			}
-			t, err := inventory.ParseTolerance(v.Value)
-			if err != nil || v.Kind != yaml.ScalarNode {
-				errs.At(v, "tolerate %q: want a host count like 2 or a percentage like 10%%", v.Value)
-			}
-			st.Tolerate = t
-		case "register":
-			st.Register = scalar(errs, v, "register")
-			if st.Register != "" && !identRE.MatchString(st.Register) {
-				errs.At(v, "register name %q must be an identifier", st.Register)
-			}
-		case "undo":
-			st.Undo = parseUndo(errs, v)
-		case "commit":
-			if v.Kind != yaml.ScalarNode || (v.Value != "true" && v.Value != "false") {
-				errs.At(v, "commit %q: want true or false", v.Value)
-				return
-			}
-			st.Commit = v.Value == "true"
+		kindKeys = append(kindKeys, k.Key)
+		st.Kind, st.Params = k.Key.Value, k.Node
+	}
+	if v := f.On; v != nil {
+		st.On = stringList(errs, v, "on")
+	}
+	switch v := f.Timeout; {
+	case v == nil:
+	case v.Kind == yaml.ScalarNode && strings.Contains(v.Value, "{{"):
+		st.TimeoutText = v.Value
+	default:
+		st.Timeout = duration(errs, v, "timeout")
+	}
+	if v := f.RetryDelay; v != nil {
+		st.RetryDelay = duration(errs, v, "retry_delay")
+	}
+	if v := f.Retries; v != nil {
+		st.Retries = intIn(errs, v, "retries", 0, 100)
+	}
+	if v := f.Parallel; v != nil {
+		st.Parallel = intIn(errs, v, "parallel", 1, 100000)
+	}
+	switch v := f.Tolerate; {
+	case v == nil:
+	case v.Kind == yaml.ScalarNode && strings.Contains(v.Value, "{{"):
+		st.TolerateText = v.Value
+	default:
+		t, err := inventory.ParseTolerance(v.Value)
+		if err != nil || v.Kind != yaml.ScalarNode {
+			errs.At(v, "tolerate %q: want a host count like 2 or a percentage like 10%%", v.Value)
 		}
-	})
+		st.Tolerate = t
+	}
+	if st.Register != "" && !identRE.MatchString(st.Register) {
+		errs.At(fields.Value("register"), "register name %q must be an identifier", st.Register)
+	}
+	if v := f.Undo; v != nil {
+		st.Undo = parseUndo(errs, v)
+	}
 	if st.Name == "" {
 		errs.At(n, "step %d needs a name", i+1)
 	}

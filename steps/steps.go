@@ -12,6 +12,9 @@ import (
 	"sort"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sgerun/sgerun/diag"
+	"github.com/sgerun/sgerun/yamlx"
 )
 
 // ErrRefused marks a failure that is a deliberate refusal by a safety check
@@ -162,7 +165,8 @@ func KindNames() []string {
 	return names
 }
 
-// decodeStrict decodes a mapping node into v, refusing unknown keys.
+// decodeStrict decodes a mapping node into v with yamlx, refusing unknown
+// keys; the first problem is returned as a *PosError with Shape set.
 func decodeStrict(node *yaml.Node, v any) error {
 	if node == nil || node.Kind != yaml.MappingNode {
 		pe := &PosError{Msg: "parameters must be a mapping", Shape: true}
@@ -171,21 +175,13 @@ func decodeStrict(node *yaml.Node, v any) error {
 		}
 		return pe
 	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		seen[node.Content[i].Value] = true
+	l := &diag.List{}
+	if _, ok := (yamlx.Decoder{List: l, Root: "parameters"}).Decode(node, v); ok {
+		return nil
 	}
-	known := yamlKeys(v)
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		k := node.Content[i]
-		if !known[k.Value] {
-			return &PosError{Line: k.Line, Col: k.Column, Msg: fmt.Sprintf("unknown key %q", k.Value), Shape: true}
-		}
-	}
-	if err := node.Decode(v); err != nil {
-		return &PosError{Line: node.Line, Col: node.Column, Msg: "bad parameters: " + err.Error(), Shape: true}
-	}
-	return nil
+	_ = l.Err() // sorts by position
+	e := l.Errors[0]
+	return &PosError{Line: e.Line, Col: e.Col, Msg: e.Msg, Shape: true}
 }
 
 // PosError is a parameter error at a position inside the runbook.

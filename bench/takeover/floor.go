@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sgerun/sgerun/lab"
 	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/sshexec"
 )
 
 // floor measures what no takeover can avoid, on the same kind of lab and
@@ -100,7 +100,7 @@ func (tr *trial) floor(ctx context.Context) error {
 		gone := false
 		for i := 0; i < 150 && !gone; i++ {
 			_, _, err := tr.exec(ctx, h, 10*time.Second, "pgrep -x sge_execd")
-			var ee *lab.ExitError
+			var ee *sshexec.ExitError
 			gone = errors.As(err, &ee) && ee.Code == 1
 			if !gone {
 				time.Sleep(200 * time.Millisecond)

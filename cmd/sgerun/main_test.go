@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/sgerun/sgerun/internal/sshtest"
-	"golang.org/x/crypto/ssh"
+	"github.com/sgerun/sgerun/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -62,39 +60,11 @@ type envOptions struct {
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	home := t.TempDir()
-	t.Setenv("SSH_AUTH_SOCK", "")
-	t.Setenv("HOME", home)
+	home := testenv.Hermetic(t)
 	t.Setenv("NO_COLOR", "1")
-	signer, keyPath := sshtest.NewUserKey(t)
-	srv := sshtest.New(t, sshtest.Options{Hosts: o.hosts, AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()},
-		SFTP: true, Handler: o.handler})
-	dir := t.TempDir()
-	kh := filepath.Join(dir, "known_hosts")
-	if err := srv.WriteKnownHosts(kh); err != nil {
-		t.Fatal(err)
-	}
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	b.WriteString("cluster: {sge_root: /opt/sge}\n")
-	fmt.Fprintf(&b, "ssh: {user: %s, identity_file: %s, known_hosts: %s, ssh_config: none, connect_timeout: 30s}\n",
-		u.Username, keyPath, kh)
-	b.WriteString("hosts:\n")
-	var names []string
-	for _, h := range srv.Hosts() {
-		fmt.Fprintf(&b, "  %s: {address: 127.0.0.1, port: %d}\n", h.Name, h.Port)
-		names = append(names, h.Name)
-	}
-	fmt.Fprintf(&b, "roles: {master: host0, shadow: host1, execd: [%s]}\n", strings.Join(names, ", "))
-	inv := filepath.Join(dir, "inventory.yaml")
-	if err := os.WriteFile(inv, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, srv: srv, inv: inv, state: filepath.Join(dir, "state"), home: home, work: t.TempDir(),
-		invText: b.String()}
+	c := testenv.NewCluster(t, testenv.Options{SSH: sshtest.Options{Hosts: o.hosts, SFTP: true, Handler: o.handler}})
+	return &env{t: t, srv: c.Server, inv: c.InventoryPath, state: filepath.Join(filepath.Dir(c.InventoryPath), "state"),
+		home: home, work: t.TempDir(), invText: c.InventoryText}
 }
 
 // result is one finished sgerun process.
