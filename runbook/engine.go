@@ -54,12 +54,68 @@ type AddressConnector interface {
 
 // env returns what steps see of the engine.
 func (e *Engine) env() steps.Env {
-	env := steps.Env{DryRun: e.DryRun, Reach: e.Connector.Reach, Connect: e.connect}
-	if !e.DryRun {
-		env.Confirm = e.Confirm
-	}
-	return env
+	return steps.Env{Reach: e.Connector.Reach, Connect: e.connect, Confirm: e.Confirm}
 }
+
+// mode is what differs between a real run and a dry run. The engine picks
+// it in one place (Engine.mode); the rest of the engine asks it.
+type mode interface {
+	// apply performs spec on t. A dry run returns the plan lines of what
+	// the step would change.
+	apply(ctx context.Context, spec steps.Spec, t steps.Target, env steps.Env) (steps.Result, []string, error)
+	// changes reports whether steps change hosts; false when changes are
+	// only planned, so that nothing is undone, committed or journaled
+	// ahead.
+	changes() bool
+}
+
+// mode is the one place that decides between a real and a dry run.
+func (e *Engine) mode() mode {
+	if e.DryRun {
+		return dryMode{}
+	}
+	return wetMode{}
+}
+
+// wetMode performs steps.
+type wetMode struct{}
+
+func (wetMode) apply(ctx context.Context, spec steps.Spec, t steps.Target, env steps.Env) (steps.Result, []string, error) {
+	res, err := spec.Do(ctx, t, env)
+	return res, nil, err
+}
+
+func (wetMode) changes() bool { return true }
+
+// dryMode runs steps on targets that record mutations (see Dry), through
+// Plan when a kind has one. Nobody is asked to confirm and nothing is
+// journaled ahead: nothing changes.
+type dryMode struct{}
+
+func (dryMode) apply(ctx context.Context, spec steps.Spec, t steps.Target, env steps.Env) (steps.Result, []string, error) {
+	p := NewPlan(t.Name())
+	env.Prepare, env.Confirm = nil, nil
+	if connect := env.Connect; connect != nil {
+		env.Connect = func(ctx context.Context, host, address string) (steps.Target, error) {
+			real, err := connect(ctx, host, address)
+			if err != nil {
+				return nil, err
+			}
+			return Dry(real, p), nil
+		}
+	}
+	t = Dry(t, p)
+	var res steps.Result
+	var err error
+	if pl, ok := spec.(steps.Planner); ok {
+		res, err = pl.Plan(ctx, t, env)
+	} else {
+		res, err = spec.Do(ctx, t, env)
+	}
+	return res, p.Lines(), err
+}
+
+func (dryMode) changes() bool { return false }
 
 func (e *Engine) connect(ctx context.Context, host, address string) (steps.Target, error) {
 	if address == "" {
@@ -79,8 +135,8 @@ type Engine struct {
 	// Record writes an event durably (the journal) and returns it stamped.
 	// An error stops the run: nothing may happen that is not recorded.
 	Record func(journal.Event) (journal.Event, error)
-	// DryRun records mutations instead of performing them (the Connector
-	// must then be a dry one); read-only steps still run.
+	// DryRun records mutations instead of performing them; read-only
+	// steps still run (see mode).
 	DryRun bool
 	// Run is the run's identity for templates.
 	Run Run
@@ -178,7 +234,8 @@ type HostResult struct {
 func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, state *State) error {
 	data := baseData(e.Inventory, vars, e.Run)
 	data["reg"] = state.Registered
-	dryChanged := false
+	m := e.mode()
+	planned := false // a dry run planned a change
 	for _, st := range rb.Steps {
 		if state.Done[st.Index] {
 			continue
@@ -237,7 +294,7 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 				refused = fmt.Errorf("step %q: %w", st.Name, r.cause)
 			}
 		}
-		advisory := e.DryRun && dryChanged && st.ReadOnly
+		advisory := planned && st.ReadOnly
 		tol, err := st.tolerance(data)
 		if err != nil {
 			if ferr := e.fail(ctx, st, state, fmt.Errorf("step %q: %w", st.Name, err), nil); ferr != nil {
@@ -258,8 +315,8 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 		default:
 			status = journal.StatusFailed
 		}
-		if e.DryRun && !st.ReadOnly {
-			dryChanged = true
+		if !m.changes() && !st.ReadOnly {
+			planned = true
 			if status == journal.StatusOK {
 				status = journal.StatusPlanned
 			}
@@ -311,14 +368,14 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 			}
 			continue
 		case journal.StatusTolerated:
-			if state.Committed && !e.DryRun {
+			if state.Committed {
 				// Within tolerance, but after the commit point every
 				// failed host is reported in the run's outcome.
 				state.Failures = append(state.Failures, StepFailure{Step: st.Name, Hosts: hostErrs(), Tolerated: true})
 			}
 		}
 		state.Done[st.Index] = true
-		if st.Commit && !e.DryRun && !state.Committed {
+		if st.Commit && m.changes() && !state.Committed {
 			state.Committed = true
 			if _, err := e.Record(journal.Event{Type: journal.Commit, Step: st.Index, StepName: st.Name, Status: journal.StatusOK,
 				Message: "commit point passed: no later failure is rolled back automatically"}); err != nil {
@@ -340,7 +397,7 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 // found out, such as a lock it took, is undone, and the run ends
 // successfully. Past the commit point nothing is undone.
 func (e *Engine) stopped(ctx context.Context, state *State) error {
-	if e.DryRun || state.Committed || len(state.Undo) == 0 {
+	if state.Committed || len(state.Undo) == 0 {
 		if len(state.Failures) > 0 {
 			return fmt.Errorf("%w: %s", ErrCommittedWithFailures, failuresSummary(state.Failures))
 		}
@@ -369,8 +426,8 @@ func (e *Engine) interrupted(st *Step) error {
 // run ends with. After it, nothing is rolled back: the failure is recorded
 // and fail returns nil, so that the run goes on with its next step.
 func (e *Engine) fail(ctx context.Context, st *Step, state *State, cause error, hosts map[string]string) error {
-	if e.DryRun {
-		return cause
+	if !e.mode().changes() {
+		return cause // nothing to roll back
 	}
 	if ctx.Err() != nil {
 		return e.interrupted(st)
@@ -446,6 +503,7 @@ func (e *Engine) runStep(ctx context.Context, st *Step, data map[string]any, sta
 // failure only; step failures are in the HostResult.
 func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[string]any) (HostResult, []UndoItem, error) {
 	kind, _ := kindOf(st.Kind)
+	m := e.mode()
 	hr := HostResult{Host: host}
 	hdata := withHost(data, hostData(e.Inventory, host))
 	if kind.Local {
@@ -485,7 +543,7 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 		prepared = append(prepared, UndoItem{Seq: ev.Seq, Step: st.Index, StepName: st.Name, Host: host, Record: *rec})
 		return nil
 	}
-	if err == nil && st.Undo != nil && !e.DryRun && !st.ReadOnly && !mentions(st.Undo.Params, ".result") {
+	if err == nil && st.Undo != nil && m.changes() && !st.ReadOnly && !mentions(st.Undo.Params, ".result") {
 		// An explicit undo that needs no result is journaled before the
 		// step runs: a timeout, a kill or a failure part-way (a qmaster
 		// start that hangs) still leaves its undo.
@@ -501,7 +559,7 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 			var target steps.Target
 			target, err = e.target(ctx, kind, host)
 			if err == nil {
-				res, plan, err = e.do(ctx, timeout, spec, target, prepare)
+				res, plan, err = e.do(ctx, m, timeout, spec, target, prepare)
 			}
 			if err == nil || errors.Is(err, steps.ErrRefused) || errors.Is(err, steps.ErrStopRun) || ctx.Err() != nil || attempt == st.Retries {
 				break
@@ -529,11 +587,11 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 		if errors.Is(err, steps.ErrRefused) {
 			end.Status = journal.StatusRefused
 		}
-	} else if e.DryRun && !st.ReadOnly {
+	} else if !m.changes() && !st.ReadOnly {
 		end.Status = journal.StatusPlanned
 	}
 	var item *UndoItem
-	if err == nil && !e.DryRun && !st.ReadOnly {
+	if err == nil && m.changes() && !st.ReadOnly {
 		rec, uerr := e.undoRecord(st, res, hdata)
 		if uerr != nil {
 			end.Message = "undo not recorded: " + uerr.Error()
@@ -569,20 +627,18 @@ func (e *Engine) target(ctx context.Context, kind steps.Kind, host string) (step
 	return t, nil
 }
 
-// do runs a spec with the step's timeout (0: none), collecting dry-run
-// plan lines.
-func (e *Engine) do(ctx context.Context, timeout time.Duration, spec steps.Spec, t steps.Target,
+// do applies a spec in mode m with the step's timeout (0: none),
+// returning a dry run's plan lines.
+func (e *Engine) do(ctx context.Context, m mode, timeout time.Duration, spec steps.Spec, t steps.Target,
 	prepare func(*steps.UndoRecord) error) (steps.Result, []string, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	p := &plan{host: t.Name()}
 	env := e.env()
 	env.Prepare = prepare
-	res, err := spec.Do(withPlan(ctx, p), t, env)
-	plan := p.take()
+	res, plan, err := m.apply(ctx, spec, t, env)
 	if err != nil && timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("timed out after %s: %w", timeout, err)
 	}
@@ -708,7 +764,8 @@ func (e *Engine) applyUndo(ctx context.Context, it UndoItem) (steps.Result, erro
 	if err != nil {
 		return steps.Result{}, err
 	}
-	return spec.Do(ctx, t, e.env())
+	res, _, err := wetMode{}.apply(ctx, spec, t, e.env())
+	return res, err
 }
 
 // mentions reports whether any scalar under n contains text.

@@ -78,7 +78,7 @@ func (s *Session) preHooks(ctx context.Context, e *Engine) error {
 	if len(s.Hooks.Pre) == 0 {
 		return nil
 	}
-	if s.DryRun {
+	if !e.mode().changes() {
 		_, err := e.Record(journal.Event{Type: journal.Note, Step: -1,
 			Message: fmt.Sprintf("dry run: %d pre hook(s) not run", len(s.Hooks.Pre))})
 		return err
@@ -97,7 +97,7 @@ func (s *Session) postHooks(ctx context.Context, e *Engine, dir string, runErr e
 	if runErr != nil {
 		cmds, phase = s.Hooks.PostFail, "post_failure"
 	}
-	if len(cmds) == 0 || s.DryRun {
+	if len(cmds) == 0 || !e.mode().changes() {
 		return
 	}
 	var summary []byte

@@ -249,7 +249,7 @@ func (s *Session) execute(ctx context.Context, w *journal.Writer, meta journal.M
 	if runErr == nil {
 		runErr = e.Execute(ctx, s.Runbook, vars, state)
 	}
-	out.Status = StatusOf(runErr, s.DryRun)
+	out.Status = StatusOf(runErr, !e.mode().changes())
 	if errors.Is(runErr, ErrInterrupted) {
 		// The run can be resumed: no run_end.
 		return out, runErr
@@ -293,9 +293,6 @@ func (s *Session) connector() (Connector, func(), error) {
 			return nil, nil, err
 		}
 		conn, closer = sc, func() { sc.Close() }
-	}
-	if s.DryRun {
-		conn = &DryConnector{Real: conn}
 	}
 	return conn, closer, nil
 }

@@ -24,7 +24,18 @@ type waitSpec struct {
 
 func (s *waitSpec) Mutates() bool { return false }
 
-func (s *waitSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
+// Do polls until the condition holds or the deadline passes.
+func (s *waitSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+	return s.poll(ctx, t, false)
+}
+
+// Plan tries once: in a dry run the change a wait waits for was only
+// planned, so polling until the deadline would only delay the plan.
+func (s *waitSpec) Plan(ctx context.Context, t Target, _ Env) (Result, error) {
+	return s.poll(ctx, t, true)
+}
+
+func (s *waitSpec) poll(ctx context.Context, t Target, once bool) (Result, error) {
 	start := time.Now()
 	deadline := start.Add(s.Deadline)
 	attempts := 0
@@ -40,7 +51,7 @@ func (s *waitSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
 		if ok {
 			return res, nil
 		}
-		if env.DryRun || !time.Now().Add(s.Interval).Before(deadline) {
+		if once || !time.Now().Add(s.Interval).Before(deadline) {
 			return res, fmt.Errorf("condition not met after %d attempt(s) in %s, deadline %s (last exit status %d%s)",
 				attempts, time.Since(start).Round(100*time.Millisecond), s.Deadline, out.ExitCode, lastLine(out.Stderr+"\n"+out.Stdout))
 		}

@@ -38,7 +38,17 @@ type copyDirSpec struct {
 
 func (s *copyDirSpec) Mutates() bool { return true }
 
+// Do copies the tree and verifies the copy.
 func (s *copyDirSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
+	return s.copy(ctx, t, env, true)
+}
+
+// Plan records the copy; there is no copy to verify in a dry run.
+func (s *copyDirSpec) Plan(ctx context.Context, t Target, env Env) (Result, error) {
+	return s.copy(ctx, t, env, false)
+}
+
+func (s *copyDirSpec) copy(ctx context.Context, t Target, env Env, verify bool) (Result, error) {
 	res := Result{Data: map[string]any{"src": s.Src, "dst": s.Dst, "files": 0, "bytes": 0}}
 	out, err := t.Query(ctx, "test -d "+shell.Quote(s.Src), nil)
 	if err != nil {
@@ -69,7 +79,7 @@ func (s *copyDirSpec) Do(ctx context.Context, t Target, env Env) (Result, error)
 		return res, fmt.Errorf("copy %s: exit status %d%s", s.Src, out.ExitCode, lastLine(out.Stderr))
 	}
 	res.Changed = true
-	if env.DryRun {
+	if !verify {
 		return res, nil
 	}
 	src, err := listTree(ctx, t, s.Src)

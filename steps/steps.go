@@ -58,9 +58,6 @@ type Target interface {
 
 // Env is what a step may need beyond its target.
 type Env struct {
-	// DryRun is set when mutations are only recorded; steps skip checks
-	// that depend on a mutation having happened.
-	DryRun bool
 	// Reach checks SSH reachability of an inventory host from the controller.
 	Reach func(ctx context.Context, host string) error
 	// Prepare journals the undo of a change before the change is made
@@ -110,6 +107,15 @@ type Spec interface {
 	Mutates() bool
 	// Do performs the step on t.
 	Do(ctx context.Context, t Target, env Env) (Result, error)
+}
+
+// Planner is an optional ability of a Spec: in a dry run the engine calls
+// Plan instead of Do, with a Target that records mutations instead of
+// performing them. A kind implements it when its dry run must differ from
+// Do on a recording target, e.g. to skip checks of a change that was only
+// planned. Kinds without it run Do on the recording target.
+type Planner interface {
+	Plan(ctx context.Context, t Target, env Env) (Result, error)
 }
 
 // Kind describes one built-in step kind.
@@ -213,7 +219,7 @@ func require(node *yaml.Node, key, value string) error {
 
 // prepare journals rec ahead of a change when the engine asks for it.
 func (env Env) prepare(rec *UndoRecord) error {
-	if env.Prepare == nil || env.DryRun {
+	if env.Prepare == nil {
 		return nil
 	}
 	if err := env.Prepare(rec); err != nil {
