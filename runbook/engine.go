@@ -13,6 +13,7 @@ import (
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
 	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -35,23 +36,6 @@ var (
 	ErrCommittedWithFailures = errors.New("committed with failures")
 )
 
-// Connector hands out the targets steps run on.
-type Connector interface {
-	// Target returns the target for an inventory host; one connection per
-	// host for the connector's life.
-	Target(ctx context.Context, host string) (steps.Target, error)
-	// Local returns the controller.
-	Local() steps.Target
-	// Reach checks that a host answers SSH from the controller.
-	Reach(ctx context.Context, host string) error
-}
-
-// AddressConnector is an optional ability of a Connector: reach a host on
-// another address than its own (a fence network).
-type AddressConnector interface {
-	TargetAt(ctx context.Context, host, address string) (steps.Target, error)
-}
-
 // env returns what steps see of the engine.
 func (e *Engine) env() steps.Env {
 	return steps.Env{Reach: e.Connector.Reach, Connect: e.connect, Confirm: e.Confirm}
@@ -62,7 +46,7 @@ func (e *Engine) env() steps.Env {
 type mode interface {
 	// apply performs spec on t. A dry run returns the plan lines of what
 	// the step would change.
-	apply(ctx context.Context, spec steps.Spec, t steps.Target, env steps.Env) (steps.Result, []string, error)
+	apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Env) (steps.Result, []string, error)
 	// changes reports whether steps change hosts; false when changes are
 	// only planned, so that nothing is undone, committed or journaled
 	// ahead.
@@ -80,31 +64,31 @@ func (e *Engine) mode() mode {
 // wetMode performs steps.
 type wetMode struct{}
 
-func (wetMode) apply(ctx context.Context, spec steps.Spec, t steps.Target, env steps.Env) (steps.Result, []string, error) {
+func (wetMode) apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Env) (steps.Result, []string, error) {
 	res, err := spec.Do(ctx, t, env)
 	return res, nil, err
 }
 
 func (wetMode) changes() bool { return true }
 
-// dryMode runs steps on targets that record mutations (see Dry), through
+// dryMode runs steps on targets that record mutations (see target.Dry), through
 // Plan when a kind has one. Nobody is asked to confirm and nothing is
 // journaled ahead: nothing changes.
 type dryMode struct{}
 
-func (dryMode) apply(ctx context.Context, spec steps.Spec, t steps.Target, env steps.Env) (steps.Result, []string, error) {
-	p := NewPlan(t.Name())
+func (dryMode) apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Env) (steps.Result, []string, error) {
+	p := target.NewPlan(t.Name())
 	env.Prepare, env.Confirm = nil, nil
 	if connect := env.Connect; connect != nil {
-		env.Connect = func(ctx context.Context, host, address string) (steps.Target, error) {
+		env.Connect = func(ctx context.Context, host, address string) (target.Target, error) {
 			real, err := connect(ctx, host, address)
 			if err != nil {
 				return nil, err
 			}
-			return Dry(real, p), nil
+			return target.Dry(real, p), nil
 		}
 	}
-	t = Dry(t, p)
+	t = target.Dry(t, p)
 	var res steps.Result
 	var err error
 	if pl, ok := spec.(steps.Planner); ok {
@@ -117,11 +101,11 @@ func (dryMode) apply(ctx context.Context, spec steps.Spec, t steps.Target, env s
 
 func (dryMode) changes() bool { return false }
 
-func (e *Engine) connect(ctx context.Context, host, address string) (steps.Target, error) {
+func (e *Engine) connect(ctx context.Context, host, address string) (target.Target, error) {
 	if address == "" {
 		return e.Connector.Target(ctx, host)
 	}
-	ac, ok := e.Connector.(AddressConnector)
+	ac, ok := e.Connector.(target.AddressConnector)
 	if !ok {
 		return nil, fmt.Errorf("connect %s at %s: not supported by this connector", host, address)
 	}
@@ -131,7 +115,7 @@ func (e *Engine) connect(ctx context.Context, host, address string) (steps.Targe
 // Engine executes a validated runbook.
 type Engine struct {
 	Inventory *inventory.Inventory
-	Connector Connector
+	Connector target.Connector
 	// Record writes an event durably (the journal) and returns it stamped.
 	// An error stops the run: nothing may happen that is not recorded.
 	Record func(journal.Event) (journal.Event, error)
@@ -216,7 +200,7 @@ type UndoItem struct {
 	Step     int
 	StepName string
 	Host     string
-	Record   steps.UndoRecord
+	Record   target.UndoRecord
 }
 
 // HostResult is the outcome of a step on one host.
@@ -434,7 +418,7 @@ func (e *Engine) fail(ctx context.Context, st *Step, state *State, cause error, 
 	}
 	if state.Committed {
 		if hosts == nil {
-			hosts = map[string]string{controllerHost: cause.Error()}
+			hosts = map[string]string{target.Controller: cause.Error()}
 		}
 		state.Failures = append(state.Failures, StepFailure{Step: st.Name, Hosts: hosts})
 		_, err := e.Record(journal.Event{Type: journal.Note, Step: st.Index, StepName: st.Name, Status: journal.StatusFailed,
@@ -507,7 +491,7 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 	hr := HostResult{Host: host}
 	hdata := withHost(data, hostData(e.Inventory, host))
 	if kind.Local {
-		hdata["host"] = map[string]any{"name": controllerHost, "address": "", "fence_address": ""}
+		hdata["host"] = map[string]any{"name": target.Controller, "address": "", "fence_address": ""}
 	}
 	start := time.Now()
 	rendered, err := renderParams(st.Name, kind, st.Params, hdata)
@@ -533,7 +517,7 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 	// count when the host fails after a change (a partial copy).
 	var prepared []UndoItem
 	var jerrPrepare error
-	prepare := func(rec *steps.UndoRecord) error {
+	prepare := func(rec *target.UndoRecord) error {
 		ev, err := e.Record(journal.Event{Type: journal.UndoPrepared, Step: st.Index, StepName: st.Name,
 			Kind: rec.Kind, Host: host, Undo: rec})
 		if err != nil {
@@ -547,7 +531,7 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 		// An explicit undo that needs no result is journaled before the
 		// step runs: a timeout, a kill or a failure part-way (a qmaster
 		// start that hangs) still leaves its undo.
-		var rec *steps.UndoRecord
+		var rec *target.UndoRecord
 		if rec, err = e.undoRecord(st, steps.Result{}, hdata); err == nil && rec != nil {
 			err = prepare(rec)
 		}
@@ -556,7 +540,7 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 	if err == nil {
 		for attempt := 0; attempt <= st.Retries; attempt++ {
 			attempts = attempt + 1
-			var target steps.Target
+			var target target.Target
 			target, err = e.target(ctx, kind, host)
 			if err == nil {
 				res, plan, err = e.do(ctx, m, timeout, spec, target, prepare)
@@ -577,7 +561,7 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 	end := journal.Event{Type: journal.HostEnd, Step: st.Index, StepName: st.Name, Kind: st.Kind, Host: host,
 		Mutates: !st.ReadOnly, Attempt: attempts, DurationMS: time.Since(start).Milliseconds(),
 		Data: res.Data, Plan: plan, Status: journal.StatusOK}
-	if res.Output != (steps.Output{}) {
+	if res.Output != (target.Output{}) {
 		out := res.Output
 		end.Output = &out
 	}
@@ -616,7 +600,7 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 	return hr, nil, jerr
 }
 
-func (e *Engine) target(ctx context.Context, kind steps.Kind, host string) (steps.Target, error) {
+func (e *Engine) target(ctx context.Context, kind steps.Kind, host string) (target.Target, error) {
 	if kind.Local {
 		return e.Connector.Local(), nil
 	}
@@ -629,8 +613,8 @@ func (e *Engine) target(ctx context.Context, kind steps.Kind, host string) (step
 
 // do applies a spec in mode m with the step's timeout (0: none),
 // returning a dry run's plan lines.
-func (e *Engine) do(ctx context.Context, m mode, timeout time.Duration, spec steps.Spec, t steps.Target,
-	prepare func(*steps.UndoRecord) error) (steps.Result, []string, error) {
+func (e *Engine) do(ctx context.Context, m mode, timeout time.Duration, spec steps.Spec, t target.Target,
+	prepare func(*target.UndoRecord) error) (steps.Result, []string, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -647,7 +631,7 @@ func (e *Engine) do(ctx context.Context, m mode, timeout time.Duration, spec ste
 
 // undoRecord returns the step's explicit undo, rendered for this host, or
 // the kind's automatic one.
-func (e *Engine) undoRecord(st *Step, res steps.Result, hdata map[string]any) (*steps.UndoRecord, error) {
+func (e *Engine) undoRecord(st *Step, res steps.Result, hdata map[string]any) (*target.UndoRecord, error) {
 	if st.Undo == nil {
 		return res.Undo, nil
 	}
@@ -662,7 +646,7 @@ func (e *Engine) undoRecord(st *Step, res steps.Result, hdata map[string]any) (*
 	if !ok {
 		params = map[string]any{"cmd": rendered.Value}
 	}
-	return &steps.UndoRecord{Kind: st.Undo.Kind, Params: params}, nil
+	return &target.UndoRecord{Kind: st.Undo.Kind, Params: params}, nil
 }
 
 // Rollback reverts items newest first. Items of one step run in parallel
@@ -730,7 +714,7 @@ func (e *Engine) undoOne(ctx context.Context, it UndoItem) error {
 	res, err := e.applyUndo(ctx, it)
 	ev := journal.Event{Type: journal.UndoEnd, Step: it.Step, StepName: it.StepName, Kind: rec.Kind,
 		Host: it.Host, Undone: ref, Status: journal.StatusOK, DurationMS: time.Since(start).Milliseconds()}
-	if res.Output != (steps.Output{}) {
+	if res.Output != (target.Output{}) {
 		out := res.Output
 		ev.Output = &out
 	}
@@ -758,7 +742,7 @@ func (e *Engine) applyUndo(ctx context.Context, it UndoItem) (steps.Result, erro
 	}
 	host := it.Host
 	if kind.Local {
-		host = controllerHost
+		host = target.Controller
 	}
 	t, err := e.target(ctx, kind, host)
 	if err != nil {

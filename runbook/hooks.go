@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/target"
 )
 
 // DefaultHookTimeout bounds one hook command when Hooks.Timeout is unset.
@@ -39,7 +40,7 @@ func (s *Session) runHooks(ctx context.Context, record func(journal.Event) (jour
 	if timeout <= 0 {
 		timeout = DefaultHookTimeout
 	}
-	local := &LocalTarget{Env: s.Hooks.Env}
+	local := &target.Local{Environ: s.Hooks.Env}
 	var first error
 	for _, cmd := range cmds {
 		start := time.Now()
@@ -47,7 +48,7 @@ func (s *Session) runHooks(ctx context.Context, record func(journal.Event) (jour
 		out, err := local.Exec(hctx, cmd, stdin)
 		timedOut := hctx.Err() != nil
 		cancel()
-		ev := journal.Event{Type: HookEvent, Step: -1, StepName: phase, Kind: "hook", Host: controllerHost,
+		ev := journal.Event{Type: HookEvent, Step: -1, StepName: phase, Kind: "hook", Host: target.Controller,
 			Output: &out, Status: journal.StatusOK, DurationMS: time.Since(start).Milliseconds()}
 		switch {
 		case timedOut:

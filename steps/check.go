@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -25,17 +26,17 @@ type waitSpec struct {
 func (s *waitSpec) Mutates() bool { return false }
 
 // Do polls until the condition holds or the deadline passes.
-func (s *waitSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *waitSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
 	return s.poll(ctx, t, false)
 }
 
 // Plan tries once: in a dry run the change a wait waits for was only
 // planned, so polling until the deadline would only delay the plan.
-func (s *waitSpec) Plan(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *waitSpec) Plan(ctx context.Context, t target.Target, _ Env) (Result, error) {
 	return s.poll(ctx, t, true)
 }
 
-func (s *waitSpec) poll(ctx context.Context, t Target, once bool) (Result, error) {
+func (s *waitSpec) poll(ctx context.Context, t target.Target, once bool) (Result, error) {
 	start := time.Now()
 	deadline := start.Add(s.Deadline)
 	attempts := 0
@@ -65,7 +66,7 @@ func (s *waitSpec) poll(ctx context.Context, t Target, once bool) (Result, error
 
 // matches reports whether out succeeded and, when re is set, its stdout
 // matched; it returns the first capture group (or the whole match).
-func matches(re *regexp.Regexp, out Output) (string, bool) {
+func matches(re *regexp.Regexp, out target.Output) (string, bool) {
 	if out.ExitCode != 0 {
 		return "", false
 	}
@@ -137,7 +138,7 @@ type probeSpec struct {
 
 func (s *probeSpec) Mutates() bool { return false }
 
-func (s *probeSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
+func (s *probeSpec) Do(ctx context.Context, t target.Target, env Env) (Result, error) {
 	res := Result{Data: map[string]any{"ok": true}}
 	var failed []string
 	record := func(name string, ok bool, detail string) {
@@ -224,7 +225,7 @@ type assertSpec struct {
 
 func (s *assertSpec) Mutates() bool { return false }
 
-func (s *assertSpec) Do(context.Context, Target, Env) (Result, error) {
+func (s *assertSpec) Do(context.Context, target.Target, Env) (Result, error) {
 	switch strings.TrimSpace(s.That) {
 	case "true":
 		return Result{Data: map[string]any{"ok": true}}, nil

@@ -1,4 +1,4 @@
-package runbook
+package target
 
 import (
 	"context"
@@ -7,39 +7,38 @@ import (
 	"sync"
 
 	"github.com/aymanbagabas/go-udiff"
-	"github.com/sgerun/sgerun/steps"
 )
 
 // Dry returns a target that passes reads through to real and records its
 // mutations in p instead of performing them (--dry-run).
-func Dry(real steps.Target, p *Plan) steps.Target { return &dryTarget{real: real, plan: p} }
+func Dry(real Target, p *Plan) Target { return &dryTarget{real: real, plan: p} }
 
 // dryTarget passes reads through and records writes in its plan.
 type dryTarget struct {
-	real steps.Target
+	real Target
 	plan *Plan
 }
 
 func (t *dryTarget) Name() string { return t.real.Name() }
 
-func (t *dryTarget) Query(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
+func (t *dryTarget) Query(ctx context.Context, cmd string, stdin []byte) (Output, error) {
 	return t.real.Query(ctx, cmd, stdin)
 }
 
-func (t *dryTarget) Exec(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
+func (t *dryTarget) Exec(ctx context.Context, cmd string, stdin []byte) (Output, error) {
 	line := "run: " + cmd
 	if stdin != nil {
 		line += "\n  stdin:\n" + indent(string(stdin), "    ")
 	}
 	t.plan.add(t.Name(), line)
-	return steps.Output{Cmd: cmd}, nil
+	return Output{Cmd: cmd}, nil
 }
 
-func (t *dryTarget) ReadFile(ctx context.Context, path string) (steps.File, error) {
+func (t *dryTarget) ReadFile(ctx context.Context, path string) (File, error) {
 	return t.real.ReadFile(ctx, path)
 }
 
-func (t *dryTarget) WriteFile(ctx context.Context, path string, f steps.File) error {
+func (t *dryTarget) WriteFile(ctx context.Context, path string, f File) error {
 	old, err := t.real.ReadFile(ctx, path)
 	if err != nil {
 		return err
