@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,8 +109,8 @@ func parseTemplate(name, text string) (*template.Template, error) {
 	return template.New(name).Option("missingkey=error").Funcs(funcs()).Parse(text)
 }
 
-// render executes text against data. Text without "{{" is returned as is.
-func render(name, text string, data map[string]any) (string, error) {
+// Render executes text against data. Text without "{{" is returned as is.
+func Render(name, text string, data map[string]any) (string, error) {
 	if !strings.Contains(text, "{{") {
 		return text, nil
 	}
@@ -135,10 +136,10 @@ func cleanTemplateErr(err error) error {
 	return err
 }
 
-// renderCond renders a condition: a bare expression ("eq .reg.x.rc 0") or
+// RenderCond renders a condition: a bare expression ("eq .reg.x.rc 0") or
 // a template; the result must be true or false.
-func renderCond(name, expr string, data map[string]any) (bool, error) {
-	out, err := render(name, condText(expr), data)
+func RenderCond(name, expr string, data map[string]any) (bool, error) {
+	out, err := Render(name, CondText(expr), data)
 	if err != nil {
 		return false, err
 	}
@@ -151,21 +152,23 @@ func renderCond(name, expr string, data map[string]any) (bool, error) {
 	return false, fmt.Errorf("condition rendered %q, want true or false", strings.TrimSpace(out))
 }
 
-func condText(expr string) string {
+// CondText is the template of a condition: a bare expression is wrapped
+// in {{ }}.
+func CondText(expr string) string {
 	if strings.Contains(expr, "{{") {
 		return expr
 	}
 	return "{{ " + expr + " }}"
 }
 
-// renderNode returns a deep copy of n with every scalar rendered.
-func renderNode(name string, n *yaml.Node, data map[string]any) (*yaml.Node, error) {
+// RenderNode returns a deep copy of n with every scalar rendered.
+func RenderNode(name string, n *yaml.Node, data map[string]any) (*yaml.Node, error) {
 	if n == nil {
 		return nil, nil
 	}
 	c := *n
 	if n.Kind == yaml.ScalarNode {
-		out, err := render(name, n.Value, data)
+		out, err := Render(name, n.Value, data)
 		if err != nil {
 			return nil, posErrf(n, "%v", err)
 		}
@@ -179,7 +182,7 @@ func renderNode(name string, n *yaml.Node, data map[string]any) (*yaml.Node, err
 	}
 	c.Content = make([]*yaml.Node, len(n.Content))
 	for i, ch := range n.Content {
-		r, err := renderNode(name, ch, data)
+		r, err := RenderNode(name, ch, data)
 		if err != nil {
 			return nil, err
 		}
@@ -188,28 +191,28 @@ func renderNode(name string, n *yaml.Node, data map[string]any) (*yaml.Node, err
 	return &c, nil
 }
 
-// templateIssue is a static problem found in a template.
-type templateIssue struct {
-	msg string
+// TemplateIssue is a static problem found in a template.
+type TemplateIssue struct {
+	Msg string
 }
 
-// checkTemplate statically checks a template: in shell text every value must
+// CheckTemplate statically checks a template: in shell text every value must
 // pass through q or qjoin, and every name must be known to schema.
-func checkTemplate(text string, shellText bool, schema map[string]any) []templateIssue {
+func CheckTemplate(text string, shellText bool, schema map[string]any) []TemplateIssue {
 	if !strings.Contains(text, "{{") {
 		return nil
 	}
 	t, err := parseTemplate("t", text)
 	if err != nil {
-		return []templateIssue{{msg: "template: " + stripTemplatePrefix(err.Error())}}
+		return []TemplateIssue{{Msg: "template: " + stripTemplatePrefix(err.Error())}}
 	}
-	var issues []templateIssue
+	var issues []TemplateIssue
 	for _, tt := range t.Templates() {
 		if tt.Tree == nil {
 			continue
 		}
 		if tt.Name() != "t" {
-			issues = append(issues, templateIssue{msg: "template definitions are not allowed"})
+			issues = append(issues, TemplateIssue{Msg: "template definitions are not allowed"})
 			continue
 		}
 		w := &walker{shell: shellText, schema: schema}
@@ -218,7 +221,7 @@ func checkTemplate(text string, shellText bool, schema map[string]any) []templat
 	}
 	if shellText {
 		for _, a := range quotedActions(text) {
-			issues = append(issues, templateIssue{msg: fmt.Sprintf(
+			issues = append(issues, TemplateIssue{Msg: fmt.Sprintf(
 				"value %s stands inside shell quotes, where q cannot protect it (\"$(...)\" would still run); put it outside the quotes", a)})
 		}
 	}
@@ -292,11 +295,11 @@ func stripTemplatePrefix(msg string) string {
 type walker struct {
 	shell  bool
 	schema map[string]any
-	issues []templateIssue
+	issues []TemplateIssue
 }
 
 func (w *walker) add(format string, args ...any) {
-	w.issues = append(w.issues, templateIssue{msg: fmt.Sprintf(format, args...)})
+	w.issues = append(w.issues, TemplateIssue{Msg: fmt.Sprintf(format, args...)})
 }
 
 // list walks a list; rebound is >0 inside range/with, where "." is not the
@@ -398,4 +401,29 @@ func knownKeys(m map[string]any) string {
 		keys = append(keys[:12], "…")
 	}
 	return strings.Join(keys, ", ")
+}
+
+// RenderParams renders a kind's parameters, wrapping bare conditions.
+func RenderParams(name string, kind steps.Kind, params *yaml.Node, data map[string]any) (*yaml.Node, error) {
+	if len(kind.CondKeys) > 0 && params != nil && params.Kind == yaml.MappingNode {
+		c := *params
+		c.Content = append([]*yaml.Node(nil), params.Content...)
+		for i := 0; i+1 < len(c.Content); i += 2 {
+			if slices.Contains(kind.CondKeys, c.Content[i].Value) && c.Content[i+1].Kind == yaml.ScalarNode {
+				v := *c.Content[i+1]
+				ok, err := RenderCond(name, v.Value, data)
+				if err != nil {
+					return nil, posErrf(&v, "%v", err)
+				}
+				v.Value = fmt.Sprint(ok)
+				c.Content[i+1] = &v
+			}
+		}
+		params = &c
+	}
+	return RenderNode(name, params, data)
+}
+
+func posErrf(n *yaml.Node, format string, args ...any) error {
+	return &steps.PosError{Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)}
 }

@@ -21,7 +21,7 @@ func TestQuoteRoundTrip(t *testing.T) {
 		if err != nil || string(out) != v {
 			t.Errorf("Quote(%q) through sh = %q, %v", v, out, err)
 		}
-		text, err := render("t", "printf %s {{ .v | q }}", map[string]any{"v": v})
+		text, err := Render("t", "printf %s {{ .v | q }}", map[string]any{"v": v})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,7 +30,7 @@ func TestQuoteRoundTrip(t *testing.T) {
 			t.Errorf("q(%q) through sh = %q, %v", v, out, err)
 		}
 	}
-	text, err := render("t", `for w in {{ .v | qjoin }}; do printf '%s|' "$w"; done`, map[string]any{"v": hostile})
+	text, err := Render("t", `for w in {{ .v | qjoin }}; do printf '%s|' "$w"; done`, map[string]any{"v": hostile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestQuoteRoundTrip(t *testing.T) {
 }
 
 func TestCheckTemplate(t *testing.T) {
-	schema := map[string]any{"vars": map[string]any{"x": "1", "l": []any{"a"}}, "host": placeholderHost()}
+	schema := map[string]any{"vars": map[string]any{"x": "1", "l": []any{"a"}}, "host": map[string]any{"name": "HOST", "address": "ADDRESS", "fence_address": "FENCE_ADDRESS"}}
 	tests := []struct {
 		text  string
 		shell bool
@@ -66,11 +66,11 @@ func TestCheckTemplate(t *testing.T) {
 		{"{{ .vars.x", false, "template:"},
 	}
 	for _, tc := range tests {
-		issues := checkTemplate(tc.text, tc.shell, schema)
+		issues := CheckTemplate(tc.text, tc.shell, schema)
 		switch {
 		case tc.want == "" && len(issues) > 0:
 			t.Errorf("%q: unexpected %v", tc.text, issues)
-		case tc.want != "" && (len(issues) == 0 || !strings.Contains(issues[0].msg, tc.want)):
+		case tc.want != "" && (len(issues) == 0 || !strings.Contains(issues[0].Msg, tc.want)):
 			t.Errorf("%q: issues %v, want %q", tc.text, issues, tc.want)
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"os/exec"
 
 	"github.com/sgerun/sgerun/diag"
-	"github.com/sgerun/sgerun/runbook"
+	"github.com/sgerun/sgerun/engine"
 	"github.com/sgerun/sgerun/sshexec"
 )
 
@@ -43,13 +43,13 @@ func exitCode(err error) int {
 	case errors.As(err, &ee) && ee.ExitCode() > 0:
 		// lab exec / lab ctl: the command's own exit status
 		return ee.ExitCode()
-	case errors.Is(err, runbook.ErrRollbackIncomplete), errors.Is(err, runbook.ErrInterrupted):
+	case errors.Is(err, engine.ErrRollbackIncomplete), errors.Is(err, engine.ErrInterrupted):
 		return exitIncomplete
-	case errors.Is(err, runbook.ErrCommittedWithFailures):
+	case errors.Is(err, engine.ErrCommittedWithFailures):
 		return exitCommitted
 	case errors.Is(err, diag.ErrInvalid), errors.Is(err, errUsage):
 		return exitInput
-	case errors.Is(err, runbook.ErrRefused):
+	case errors.Is(err, engine.ErrRefused):
 		return exitRefused
 	case errors.Is(err, sshexec.ErrHostKey):
 		return exitHostKey

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sgerun/sgerun/engine"
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
 	"github.com/sgerun/sgerun/resolve"
-	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/status"
 	"github.com/sgerun/sgerun/steps"
 	"github.com/sgerun/sgerun/target"
@@ -71,7 +71,7 @@ func (a *app) execView(ctx context.Context, inv *inventory.Inventory, conn resol
 	now := time.Now()
 	e, err := resolve.ResolveExec(ctx, inv, conn, resolve.CachePath(a.stateDir, inv.File), resolve.Readers(inv, active), now)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", runbook.ErrRefused, err)
+		return nil, nil, fmt.Errorf("%w: %w", engine.ErrRefused, err)
 	}
 	view, added := inv.WithExecHosts(e.List.Hosts)
 	notes := []string{e.Note(now)}

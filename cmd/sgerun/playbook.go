@@ -9,8 +9,10 @@ import (
 	"strings"
 
 	"github.com/mattn/go-isatty"
+	"github.com/sgerun/sgerun/engine"
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/plan"
 	"github.com/sgerun/sgerun/playbooks"
 	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/ui"
@@ -84,7 +86,8 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := runbook.Validate(rb, inv, overrides); err != nil {
+			pl, err := plan.Compile(rb, inv, overrides)
+			if err != nil {
 				return err
 			}
 			if !dry && !yes && p.confirm != "" {
@@ -92,8 +95,8 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 					return err
 				}
 			}
-			s, _ := a.session(inv, rb, asJSON)
-			s.Vars, s.DryRun, s.Force, s.Notes = overrides, dry, force, notes
+			s, _ := a.session(inv, pl, asJSON)
+			s.DryRun, s.Force, s.Notes = dry, force, notes
 			if !dry && !yes && p.confirm != "" {
 				// The operator is at the terminal (confirm checked it): a
 				// step may ask them mid-run (an unfenced takeover).
@@ -290,7 +293,7 @@ func (a *app) playbookShowCmd() *cobra.Command {
 
 // takeoverHooks maps the inventory's hooks onto a takeover run: the run's
 // JSON report goes to post_takeover / post_failure on stdin.
-func takeoverHooks(inv *inventory.Inventory) runbook.Hooks {
+func takeoverHooks(inv *inventory.Inventory) engine.Hooks {
 	env := []string{"SGERUN_INVENTORY=" + inv.File}
 	if m := inv.Role(inventory.RoleMaster); len(m) == 1 {
 		env = append(env, "SGERUN_MASTER="+m[0])
@@ -298,7 +301,7 @@ func takeoverHooks(inv *inventory.Inventory) runbook.Hooks {
 	if sh := inv.Role(inventory.RoleShadow); len(sh) == 1 {
 		env = append(env, "SGERUN_SHADOW="+sh[0])
 	}
-	return runbook.Hooks{
+	return engine.Hooks{
 		Pre:      inv.Hooks.PreTakeover,
 		PostOK:   inv.Hooks.PostTakeover,
 		PostFail: inv.Hooks.PostFailure,

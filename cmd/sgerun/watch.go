@@ -14,8 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sgerun/sgerun/engine"
 	"github.com/sgerun/sgerun/inventory"
-	"github.com/sgerun/sgerun/runbook"
+	"github.com/sgerun/sgerun/plan"
 	"github.com/sgerun/sgerun/steps"
 	"github.com/sgerun/sgerun/target"
 	"github.com/sgerun/sgerun/ui"
@@ -226,7 +227,11 @@ func (a *app) unattendedTakeover(ctx context.Context, inv *inventory.Inventory, 
 		return "", exitCode(err), err
 	}
 	view := &ui.RunView{W: a.errOut, S: ui.NewStyles(a.errOut, true)}
-	s := &runbook.Session{Inventory: inv, Runbook: rb, StateDir: a.stateDir, LogDir: a.runsDir(),
+	p, err := plan.Compile(rb, inv, nil)
+	if err != nil {
+		return "", exitCode(err), err
+	}
+	s := &engine.Session{Plan: p, Inventory: inv, StateDir: a.stateDir, LogDir: a.runsDir(),
 		Args: []string{"sgerun", "watch"}, Observe: view.Event, Hooks: takeoverHooks(inv), Notes: notes}
 	out, err := s.Start(ctx)
 	return out.RunID, exitCode(err), err

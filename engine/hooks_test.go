@@ -1,4 +1,4 @@
-package runbook
+package engine
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/plan"
+	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/target"
 )
 
@@ -39,7 +41,7 @@ roles: {master: m, shadow: s, execd: []}
 		t.Fatal(err)
 	}
 	marker := filepath.Join(dir, "changed")
-	rb, err := Parse("rb.yaml", []byte(fmt.Sprintf(`
+	rb, err := runbook.Parse("rb.yaml", []byte(fmt.Sprintf(`
 name: hooked
 steps:
   - name: change something
@@ -48,7 +50,11 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Session{Inventory: inv, Runbook: rb, StateDir: dir, LogDir: filepath.Join(dir, "runs"),
+	p, err := plan.Compile(rb, inv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Session{Plan: p, StateDir: dir, LogDir: filepath.Join(dir, "runs"),
 		Connector: localOnly{}, Hooks: hooks}, marker
 }
 

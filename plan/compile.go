@@ -1,53 +1,121 @@
-package runbook
+// Package plan compiles a runbook (package runbook, the language) against
+// an inventory and variable overrides into a Plan, the only thing package
+// engine runs.
+package plan
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sgerun/sgerun/diag"
 	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/steps"
 	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
-// Validate checks a runbook against an inventory and variable overrides
+// Plan is a runbook compiled against an inventory and variable overrides:
+// every step's hosts resolved, its kind looked up, its read-only flag set
+// and its templates checked. Only Compile makes one, so a run cannot skip
+// validation or repeat it; a Plan does not change after Compile, and its
+// accessors return copies.
+type Plan struct {
+	rb        *runbook.Runbook
+	inv       *inventory.Inventory
+	overrides map[string]string
+	vars      map[string]any
+	steps     []Step
+}
+
+// Step is one compiled step: the step as written, with what Compile
+// resolved.
+type Step struct {
+	runbook.Step
+	// Def is the step's kind.
+	Def steps.Kind
+	// Hosts are the selected hosts; target.Controller for controller-side
+	// kinds.
+	Hosts []string
+	// ReadOnly is true when no host is changed by this step (derived from
+	// the kind and its parameters).
+	ReadOnly bool
+}
+
+// Compile checks a runbook against an inventory and variable overrides
 // before anything connects: hosts resolve, templates quote every value put
 // into shell text and name only known values, and every step's parameters
-// decode. It fills each step's Hosts and ReadOnly. All problems come back
-// in one *diag.List.
-func Validate(rb *Runbook, inv *inventory.Inventory, overrides map[string]string) error {
+// decode. All problems come back in one *diag.List; without problems it
+// returns the plan to run.
+func Compile(rb *runbook.Runbook, inv *inventory.Inventory, overrides map[string]string) (*Plan, error) {
 	errs := &diag.List{File: rb.File}
 	vars, err := mergeVars(rb, overrides)
 	if err != nil {
 		errs.AtPos(0, 0, "%v", err)
 	}
-	schema := baseData(inv, vars, Run{ID: "RUN_ID", Stamp: "20060102150405"})
+	p := &Plan{rb: rb, inv: inv, overrides: maps.Clone(overrides), vars: vars}
+	schema := p.Data(Run{ID: "RUN_ID", Stamp: "20060102150405"})
 	reg := map[string]any{}
 	schema["reg"] = reg
 	registered := map[string]int{}
-	for _, st := range rb.Steps {
-		validateStep(errs, st, inv, schema, registered)
+	for _, rst := range rb.Steps {
+		st, ok := compileStep(errs, rst, inv, schema)
+		if !ok {
+			continue
+		}
 		if st.Register != "" {
 			if prev, dup := registered[st.Register]; dup {
 				errs.AtPos(st.Line, st.Col, "register %q already used by step %d", st.Register, prev+1)
 			}
 			registered[st.Register] = st.Index
-			kind, _ := kindOf(st.Kind)
-			reg[st.Register] = placeholderRegistered(kind, st.Hosts)
+			reg[st.Register] = placeholderRegistered(st.Def, st.Hosts)
 		}
+		p.steps = append(p.steps, st)
 	}
-	return errs.Err()
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
-func validateStep(errs *diag.List, st *Step, inv *inventory.Inventory, schema map[string]any, registered map[string]int) {
-	kind, ok := kindOf(st.Kind)
-	if !ok {
-		return // reported by Parse
+// Runbook returns the runbook the plan was compiled from.
+func (p *Plan) Runbook() *runbook.Runbook { return p.rb }
+
+// Inventory returns the inventory the plan was compiled against.
+func (p *Plan) Inventory() *inventory.Inventory { return p.inv }
+
+// Overrides returns the --var overrides as given.
+func (p *Plan) Overrides() map[string]string { return maps.Clone(p.overrides) }
+
+// Steps returns the compiled steps in runbook order.
+func (p *Plan) Steps() []Step {
+	out := make([]Step, len(p.steps))
+	for i, st := range p.steps {
+		st.Hosts = slices.Clone(st.Hosts)
+		out[i] = st
 	}
+	return out
+}
+
+// kindOf returns a runbook kind; undo-only kinds are not runbook kinds.
+func kindOf(name string) (steps.Kind, bool) {
+	k, ok := steps.Kinds()[name]
+	return k, ok && !k.UndoOnly
+}
+
+// compileStep resolves and checks one step; ok is false when its kind is
+// unknown (Parse reported that).
+func compileStep(errs *diag.List, rst *runbook.Step, inv *inventory.Inventory, schema map[string]any) (Step, bool) {
+	kind, ok := kindOf(rst.Kind)
+	if !ok {
+		return Step{}, false
+	}
+	st := Step{Step: *rst, Def: kind}
 	switch {
 	case kind.Local && len(st.On) > 0:
 		errs.AtPos(st.Line, st.Col, "step %q: %s runs on the controller and takes no `on:`", st.Name, st.Kind)
@@ -63,14 +131,14 @@ func validateStep(errs *diag.List, st *Step, inv *inventory.Inventory, schema ma
 	if kind.Local {
 		st.Hosts = []string{target.Controller}
 	}
-	data := withHost(schema, placeholderHost())
+	data := WithHost(schema, placeholderHost())
 	if st.When != "" {
-		for _, is := range checkTemplate(condText(st.When), false, data) {
-			errs.AtPos(st.Line, st.Col, "step %q: when: %s", st.Name, is.msg)
+		for _, is := range runbook.CheckTemplate(runbook.CondText(st.When), false, data) {
+			errs.AtPos(st.Line, st.Col, "step %q: when: %s", st.Name, is.Msg)
 		}
 	}
-	checkSetting(errs, st, "timeout", st.TimeoutText, data, func() error { _, err := st.timeout(data); return err })
-	checkSetting(errs, st, "tolerate", st.TolerateText, data, func() error { _, err := st.tolerance(data); return err })
+	checkSetting(errs, &st, "timeout", st.TimeoutText, data, func() error { _, err := st.HostTimeout(data); return err })
+	checkSetting(errs, &st, "tolerate", st.TolerateText, data, func() error { _, err := st.Tolerance(data); return err })
 	spec := checkParams(errs, st.Name, kind, st.Params, data)
 	st.ReadOnly = spec != nil && !spec.Mutates()
 	if st.Undo != nil {
@@ -78,10 +146,11 @@ func validateStep(errs *diag.List, st *Step, inv *inventory.Inventory, schema ma
 			errs.AtPos(st.Params.Line, st.Params.Column, "step %q changes nothing, so it takes no undo", st.Name)
 		}
 		ukind, _ := kindOf(st.Undo.Kind)
-		udata := withHost(schema, placeholderHost())
+		udata := WithHost(schema, placeholderHost())
 		udata["result"] = placeholderOne(kind)
 		checkParams(errs, st.Name+" undo", ukind, st.Undo.Params, udata)
 	}
+	return st, true
 }
 
 // checkSetting checks a templated step setting (timeout, tolerate): its
@@ -91,8 +160,8 @@ func checkSetting(errs *diag.List, st *Step, key, text string, data map[string]a
 	if text == "" {
 		return
 	}
-	for _, is := range checkTemplate(text, false, data) {
-		errs.AtPos(st.Line, st.Col, "step %q: %s: %s", st.Name, key, is.msg)
+	for _, is := range runbook.CheckTemplate(text, false, data) {
+		errs.AtPos(st.Line, st.Col, "step %q: %s: %s", st.Name, key, is.Msg)
 	}
 	if runtimeText(text) {
 		return
@@ -108,21 +177,21 @@ func checkParams(errs *diag.List, name string, kind steps.Kind, params *yaml.Nod
 	walkParams(kind, params, func(n *yaml.Node, shellText, cond bool) {
 		text := n.Value
 		if cond {
-			text = condText(text)
+			text = runbook.CondText(text)
 		}
-		for _, is := range checkTemplate(text, shellText, data) {
-			errs.At(n, "step %q: %s", name, is.msg)
+		for _, is := range runbook.CheckTemplate(text, shellText, data) {
+			errs.At(n, "step %q: %s", name, is.Msg)
 		}
 	})
 	if errs.Len() > 0 {
 		// Rendering would repeat the template errors.
-		if rendered, err := renderParams(name, kind, params, data); err == nil {
+		if rendered, err := runbook.RenderParams(name, kind, params, data); err == nil {
 			spec, _ := kind.New(rendered)
 			return spec
 		}
 		return nil
 	}
-	rendered, err := renderParams(name, kind, params, data)
+	rendered, err := runbook.RenderParams(name, kind, params, data)
 	if err != nil {
 		addPosErr(errs, params, name, err)
 		return nil
@@ -208,35 +277,10 @@ func walkParams(kind steps.Kind, params *yaml.Node, fn func(n *yaml.Node, shellT
 	}
 }
 
-// renderParams renders a kind's parameters, wrapping bare conditions.
-func renderParams(name string, kind steps.Kind, params *yaml.Node, data map[string]any) (*yaml.Node, error) {
-	if len(kind.CondKeys) > 0 && params != nil && params.Kind == yaml.MappingNode {
-		c := *params
-		c.Content = append([]*yaml.Node(nil), params.Content...)
-		for i := 0; i+1 < len(c.Content); i += 2 {
-			if slices.Contains(kind.CondKeys, c.Content[i].Value) && c.Content[i+1].Kind == yaml.ScalarNode {
-				v := *c.Content[i+1]
-				ok, err := renderCond(name, v.Value, data)
-				if err != nil {
-					return nil, posErrf(&v, "%v", err)
-				}
-				v.Value = fmt.Sprint(ok)
-				c.Content[i+1] = &v
-			}
-		}
-		params = &c
-	}
-	return renderNode(name, params, data)
-}
-
-func posErrf(n *yaml.Node, format string, args ...any) error {
-	return &steps.PosError{Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)}
-}
-
 // mergeVars applies --var overrides to the declared variables. An override
 // takes the type of the declared default: "false" for a boolean variable
 // is false, not a non-empty (true) string.
-func mergeVars(rb *Runbook, overrides map[string]string) (map[string]any, error) {
+func mergeVars(rb *runbook.Runbook, overrides map[string]string) (map[string]any, error) {
 	vars := make(map[string]any, len(rb.Vars))
 	for k, v := range rb.Vars {
 		vars[k] = v
@@ -271,4 +315,38 @@ func mergeVars(rb *Runbook, overrides map[string]string) (map[string]any, error)
 		errs = append(errs, fmt.Errorf("--var %s", strings.Join(mistyped, ", ")))
 	}
 	return vars, errors.Join(errs...)
+}
+
+// HostTimeout returns the step's per-host timeout (0: none), rendering a
+// templated one with data.
+func (st *Step) HostTimeout(data map[string]any) (time.Duration, error) {
+	if st.TimeoutText == "" {
+		return st.Timeout, nil
+	}
+	text, err := runbook.Render(st.Name, st.TimeoutText, data)
+	if err != nil {
+		return 0, fmt.Errorf("timeout: %w", err)
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(text))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("timeout %q: want a positive duration like 30s or 5m", text)
+	}
+	return d, nil
+}
+
+// Tolerance returns the step's tolerance, rendering a templated one with
+// data.
+func (st *Step) Tolerance(data map[string]any) (inventory.Tolerance, error) {
+	if st.TolerateText == "" {
+		return st.Tolerate, nil
+	}
+	text, err := runbook.Render(st.Name, st.TolerateText, data)
+	if err != nil {
+		return inventory.Tolerance{}, fmt.Errorf("tolerate: %w", err)
+	}
+	t, err := inventory.ParseTolerance(strings.TrimSpace(text))
+	if err != nil {
+		return inventory.Tolerance{}, fmt.Errorf("tolerate %q: %w", text, err)
+	}
+	return t, nil
 }

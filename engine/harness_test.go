@@ -1,4 +1,4 @@
-package runbook
+package engine
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"github.com/sgerun/sgerun/internal/sshtest"
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/plan"
+	"github.com/sgerun/sgerun/runbook"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -111,11 +113,15 @@ func (r runResult) step(t *testing.T, i int) journal.Event {
 // session returns a session for the runbook text over the cluster.
 func (c *cluster) session(t *testing.T, src string, vars map[string]string) *Session {
 	t.Helper()
-	rb, err := Parse("rb.yaml", []byte(src))
+	rb, err := runbook.Parse("rb.yaml", []byte(src))
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	return &Session{Inventory: c.inv, Runbook: rb, Vars: vars, StateDir: c.state,
+	p, err := plan.Compile(rb, c.inv, vars)
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	return &Session{Plan: p, Inventory: c.inv, StateDir: c.state,
 		LogDir: filepath.Join(c.state, "runs")}
 }
 
