@@ -17,7 +17,6 @@ import (
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
 	"github.com/sgerun/sgerun/plan"
-	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/steps"
 	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
@@ -238,7 +237,7 @@ func (e *Engine) Execute(ctx context.Context, p *plan.Plan, state *State) error 
 			return e.interrupted(st)
 		}
 		if st.When != "" {
-			ok, err := runbook.RenderCond(st.Name, st.When, data)
+			ok, err := st.Templates().RenderCond(st.Name, st.When, data)
 			if err != nil {
 				if ferr := e.fail(ctx, st, state, fmt.Errorf("step %q: when: %w", st.Name, err), nil); ferr != nil {
 					return ferr
@@ -504,7 +503,7 @@ func (e *Engine) runHost(ctx context.Context, p *plan.Plan, st *plan.Step, host 
 		hdata["host"] = plan.ControllerData()
 	}
 	start := time.Now()
-	rendered, err := runbook.RenderParams(st.Name, kind, st.Params, hdata)
+	rendered, err := st.Templates().RenderParams(st.Name, kind, st.Params, hdata)
 	var spec steps.Spec
 	if err == nil {
 		spec, err = kind.New(rendered)
@@ -648,7 +647,7 @@ func (e *Engine) undoRecord(st *plan.Step, res steps.Result, hdata map[string]an
 	ukind := steps.Kinds()[st.Undo.Kind]
 	udata := maps.Clone(hdata)
 	udata["result"] = oneResult(HostResult{Result: res, OK: true})
-	rendered, err := runbook.RenderParams(st.Name+" undo", ukind, st.Undo.Params, udata)
+	rendered, err := st.Templates().RenderParams(st.Name+" undo", ukind, st.Undo.Params, udata)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,7 @@ import (
 
 // Plan is a runbook compiled against an inventory and variable overrides:
 // every step's hosts resolved, its kind looked up, its read-only flag set
-// and its templates checked. Only Compile makes one, so a run cannot skip
+// and its templates checked and parsed. Only Compile makes one, so a run cannot skip
 // validation or repeat it; a Plan does not change after Compile, and its
 // accessors return copies.
 type Plan struct {
@@ -45,7 +45,12 @@ type Step struct {
 	// ReadOnly is true when no host is changed by this step (derived from
 	// the kind and its parameters).
 	ReadOnly bool
+	// tmpl holds the step's templates, parsed.
+	tmpl *runbook.Templates
 }
+
+// Templates returns the step's templates, parsed, for rendering.
+func (st *Step) Templates() *runbook.Templates { return st.tmpl }
 
 // Compile checks a runbook against an inventory and variable overrides
 // before anything connects: hosts resolve, templates quote every value put
@@ -115,7 +120,7 @@ func compileStep(errs *diag.List, rst *runbook.Step, inv *inventory.Inventory, s
 	if !ok {
 		return Step{}, false
 	}
-	st := Step{Step: *rst, Def: kind}
+	st := Step{Step: *rst, Def: kind, tmpl: parseTemplates(rst, kind)}
 	switch {
 	case kind.Local && len(st.On) > 0:
 		errs.AtPos(st.Line, st.Col, "step %q: %s runs on the controller and takes no `on:`", st.Name, st.Kind)
@@ -139,7 +144,7 @@ func compileStep(errs *diag.List, rst *runbook.Step, inv *inventory.Inventory, s
 	}
 	checkSetting(errs, &st, "timeout", st.TimeoutText, data, func() error { _, err := st.HostTimeout(data); return err })
 	checkSetting(errs, &st, "tolerate", st.TolerateText, data, func() error { _, err := st.Tolerance(data); return err })
-	spec := checkParams(errs, st.Name, kind, st.Params, data)
+	spec := checkParams(errs, st.tmpl, st.Name, kind, st.Params, data)
 	st.ReadOnly = spec != nil && !spec.Mutates()
 	if st.Undo != nil {
 		if st.ReadOnly {
@@ -148,9 +153,27 @@ func compileStep(errs *diag.List, rst *runbook.Step, inv *inventory.Inventory, s
 		ukind, _ := kindOf(st.Undo.Kind)
 		udata := WithHost(schema, placeholderHost())
 		udata["result"] = placeholderOne(kind)
-		checkParams(errs, st.Name+" undo", ukind, st.Undo.Params, udata)
+		checkParams(errs, st.tmpl, st.Name+" undo", ukind, st.Undo.Params, udata)
 	}
 	return st, true
+}
+
+// parseTemplates parses every template of a step: its condition,
+// settings, parameters and undo.
+func parseTemplates(st *runbook.Step, kind steps.Kind) *runbook.Templates {
+	ts := &runbook.Templates{}
+	if st.When != "" {
+		ts.AddCond(st.Name, st.When)
+	}
+	ts.Add(st.Name, st.TimeoutText)
+	ts.Add(st.Name, st.TolerateText)
+	ts.AddParams(st.Name, kind, st.Params)
+	if st.Undo != nil {
+		if ukind, ok := kindOf(st.Undo.Kind); ok {
+			ts.AddParams(st.Name+" undo", ukind, st.Undo.Params)
+		}
+	}
+	return ts
 }
 
 // checkSetting checks a templated step setting (timeout, tolerate): its
@@ -173,7 +196,7 @@ func checkSetting(errs *diag.List, st *Step, key, text string, data map[string]a
 
 // checkParams checks templates in a kind's parameters and decodes them with
 // placeholder values.
-func checkParams(errs *diag.List, name string, kind steps.Kind, params *yaml.Node, data map[string]any) steps.Spec {
+func checkParams(errs *diag.List, ts *runbook.Templates, name string, kind steps.Kind, params *yaml.Node, data map[string]any) steps.Spec {
 	walkParams(kind, params, func(n *yaml.Node, shellText, cond bool) {
 		text := n.Value
 		if cond {
@@ -185,13 +208,13 @@ func checkParams(errs *diag.List, name string, kind steps.Kind, params *yaml.Nod
 	})
 	if errs.Len() > 0 {
 		// Rendering would repeat the template errors.
-		if rendered, err := runbook.RenderParams(name, kind, params, data); err == nil {
+		if rendered, err := ts.RenderParams(name, kind, params, data); err == nil {
 			spec, _ := kind.New(rendered)
 			return spec
 		}
 		return nil
 	}
-	rendered, err := runbook.RenderParams(name, kind, params, data)
+	rendered, err := ts.RenderParams(name, kind, params, data)
 	if err != nil {
 		addPosErr(errs, params, name, err)
 		return nil
@@ -323,7 +346,7 @@ func (st *Step) HostTimeout(data map[string]any) (time.Duration, error) {
 	if st.TimeoutText == "" {
 		return st.Timeout, nil
 	}
-	text, err := runbook.Render(st.Name, st.TimeoutText, data)
+	text, err := st.tmpl.Render(st.Name, st.TimeoutText, data)
 	if err != nil {
 		return 0, fmt.Errorf("timeout: %w", err)
 	}
@@ -340,7 +363,7 @@ func (st *Step) Tolerance(data map[string]any) (inventory.Tolerance, error) {
 	if st.TolerateText == "" {
 		return st.Tolerate, nil
 	}
-	text, err := runbook.Render(st.Name, st.TolerateText, data)
+	text, err := st.tmpl.Render(st.Name, st.TolerateText, data)
 	if err != nil {
 		return inventory.Tolerance{}, fmt.Errorf("tolerate: %w", err)
 	}

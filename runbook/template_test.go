@@ -75,3 +75,28 @@ func TestCheckTemplate(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplatesParsedOnce: a filled set renders from its parsed templates,
+// as a fresh parse would, and keeps nothing that does not parse.
+func TestTemplatesParsedOnce(t *testing.T) {
+	ts := &Templates{}
+	ts.Add("s", "echo {{ .v | q }}")
+	ts.Add("s", "plain text")
+	ts.Add("s", "{{ .v ")
+	ts.AddCond("s", "eq .v \"a b\"")
+	if len(ts.parsed) != 2 {
+		t.Fatalf("parsed %d templates, want 2", len(ts.parsed))
+	}
+	data := map[string]any{"v": "a b"}
+	got, err := ts.Render("s", "echo {{ .v | q }}", data)
+	want, _ := Render("s", "echo {{ .v | q }}", data)
+	if err != nil || got != want {
+		t.Errorf("Render = %q, %v; want %q", got, err, want)
+	}
+	if ok, err := ts.RenderCond("s", "eq .v \"a b\"", data); err != nil || !ok {
+		t.Errorf("RenderCond = %v, %v", ok, err)
+	}
+	if _, err := ts.Render("s", "{{ .v ", data); err == nil {
+		t.Errorf("a template that does not parse rendered")
+	}
+}
