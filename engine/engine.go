@@ -140,7 +140,7 @@ type Engine struct {
 // the journal.
 type State struct {
 	// Registered holds the registered results by name.
-	Registered map[string]any
+	Registered map[string]plan.Registered
 	// Done marks steps that ended.
 	Done map[int]bool
 	// HostsDone holds, for a step that was interrupted, the hosts that had
@@ -198,7 +198,7 @@ func firstLine(s string) string {
 
 // NewState returns an empty state.
 func NewState() *State {
-	return &State{Registered: map[string]any{}, Done: map[int]bool{}, HostsDone: map[int]map[string]HostResult{}}
+	return &State{Registered: map[string]plan.Registered{}, Done: map[int]bool{}, HostsDone: map[int]map[string]HostResult{}}
 }
 
 // UndoItem is one completed change and how to revert it.
@@ -224,7 +224,16 @@ type HostResult struct {
 // beyond tolerance it rolls back every recorded change in reverse order.
 func (e *Engine) Execute(ctx context.Context, p *plan.Plan, state *State) error {
 	data := p.Data(e.Run)
-	data["reg"] = state.Registered
+	reg := make(map[string]any, len(state.Registered))
+	for name, r := range state.Registered {
+		reg[name] = r.Map()
+	}
+	data["reg"] = reg
+	register := func(name string, r plan.Registered) map[string]any {
+		state.Registered[name] = r
+		reg[name] = r.Map()
+		return map[string]any{name: reg[name]}
+	}
 	m := e.mode()
 	planned := false // a dry run planned a change
 	all := p.Steps()
@@ -252,10 +261,9 @@ func (e *Engine) Execute(ctx context.Context, p *plan.Plan, state *State) error 
 					// As Ansible does: a skipped step still registers, with
 					// skipped true and empty output, so later steps can
 					// choose between alternatives.
-					reg := registeredValue(nil, nil, nil, nil)
-					reg["skipped"] = true
-					state.Registered[st.Register] = reg
-					ev.Registered = map[string]any{st.Register: reg}
+					r := registered(nil, nil, nil, nil)
+					r.Skipped = true
+					ev.Registered = register(st.Register, r)
 				}
 				if _, err := e.Record(ev); err != nil {
 					return err
@@ -314,10 +322,9 @@ func (e *Engine) Execute(ctx context.Context, p *plan.Plan, state *State) error 
 				status = journal.StatusPlanned
 			}
 		}
-		var reg map[string]any
+		var evReg map[string]any
 		if st.Register != "" {
-			reg = registeredValue(st.Hosts, results, failed, succeeded)
-			state.Registered[st.Register] = reg
+			evReg = register(st.Register, registered(st.Hosts, results, failed, succeeded))
 		}
 		ev := journal.Event{Type: journal.StepEnd, Step: st.Index, StepName: st.Name, Kind: st.Kind,
 			Status: status, Mutates: !st.ReadOnly, Hosts: st.Hosts, Failed: failed}
@@ -328,9 +335,7 @@ func (e *Engine) Execute(ctx context.Context, p *plan.Plan, state *State) error 
 				}
 			}
 		}
-		if reg != nil {
-			ev.Registered = map[string]any{st.Register: reg}
-		}
+		ev.Registered = evReg
 		if advisory {
 			ev.Message = "dry run: this check depends on changes that were only planned"
 		}
@@ -646,7 +651,7 @@ func (e *Engine) undoRecord(st *plan.Step, res steps.Result, hdata map[string]an
 	}
 	ukind := steps.Kinds()[st.Undo.Kind]
 	udata := maps.Clone(hdata)
-	udata["result"] = oneResult(HostResult{Result: res, OK: true})
+	udata["result"] = outcome(HostResult{Result: res, OK: true}).Map()
 	rendered, err := st.Templates().RenderParams(st.Name+" undo", ukind, st.Undo.Params, udata)
 	if err != nil {
 		return nil, err
@@ -786,32 +791,23 @@ func nodeValue(n *yaml.Node) any {
 	return v
 }
 
-func oneResult(r HostResult) map[string]any {
-	data := map[string]any{}
-	maps.Copy(data, r.Result.Data)
-	return map[string]any{
-		"stdout": r.Result.Stdout, "stderr": r.Result.Stderr, "out": strings.TrimSpace(r.Result.Stdout),
-		"rc": r.Result.ExitCode, "ok": r.OK, "changed": r.Result.Changed, "data": data, "error": r.Err,
-	}
+// outcome is a host's result as later steps see it.
+func outcome(r HostResult) plan.Outcome {
+	return plan.Outcome{Stdout: r.Result.Stdout, Stderr: r.Result.Stderr, RC: r.Result.ExitCode, OK: r.OK,
+		Changed: r.Result.Changed, Data: r.Result.Data, Error: r.Err}
 }
 
-// registeredValue is what {{ .reg.NAME }} holds: the first host's result
-// at the top level, every host under .hosts, and the failed and succeeded
+// registered is what {{ .reg.NAME }} holds: the first host's result at
+// the top level, every host under .hosts, and the failed and succeeded
 // host lists.
-func registeredValue(hosts []string, results map[string]HostResult, failed, succeeded []string) map[string]any {
-	per := make(map[string]any, len(hosts))
+func registered(hosts []string, results map[string]HostResult, failed, succeeded []string) plan.Registered {
+	r := plan.Registered{Hosts: make(map[string]plan.Outcome, len(hosts)),
+		Failed: append([]string{}, failed...), Succeeded: append([]string{}, succeeded...)}
 	for _, h := range hosts {
-		per[h] = oneResult(results[h])
+		r.Hosts[h] = outcome(results[h])
 	}
-	var reg map[string]any
 	if len(hosts) > 0 {
-		reg = maps.Clone(per[hosts[0]].(map[string]any))
-	} else {
-		reg = oneResult(HostResult{})
+		r.Outcome = r.Hosts[hosts[0]]
 	}
-	reg["hosts"] = per
-	reg["failed"] = append([]string{}, failed...)
-	reg["succeeded"] = append([]string{}, succeeded...)
-	reg["skipped"] = false
-	return reg
+	return r
 }

@@ -78,7 +78,7 @@ func Compile(rb *runbook.Runbook, inv *inventory.Inventory, overrides map[string
 				errs.AtPos(st.Line, st.Col, "register %q already used by step %d", st.Register, prev+1)
 			}
 			registered[st.Register] = st.Index
-			reg[st.Register] = placeholderRegistered(st.Def, st.Hosts)
+			reg[st.Register] = placeholderRegistered(st.Def, st.Hosts).Map()
 		}
 		p.steps = append(p.steps, st)
 	}
@@ -152,7 +152,7 @@ func compileStep(errs *diag.List, rst *runbook.Step, inv *inventory.Inventory, s
 		}
 		ukind, _ := kindOf(st.Undo.Kind)
 		udata := WithHost(schema, placeholderHost())
-		udata["result"] = placeholderOne(kind)
+		udata["result"] = placeholderOne(kind).Map()
 		checkParams(errs, st.tmpl, st.Name+" undo", ukind, st.Undo.Params, udata)
 	}
 	return st, true

@@ -54,26 +54,20 @@ func placeholderHost() map[string]any {
 }
 
 // placeholderOne is the shape of one host's registered result.
-func placeholderOne(kind steps.Kind) map[string]any {
+func placeholderOne(kind steps.Kind) Outcome {
 	data := map[string]any{}
 	for _, k := range kind.DataKeys {
 		data[k] = ""
 	}
-	return map[string]any{"stdout": "", "stderr": "", "out": "", "rc": 0, "ok": true, "changed": false,
-		"data": data, "error": ""}
+	return Outcome{OK: true, Data: data}
 }
 
 // placeholderRegistered is the shape of a registered step result over
 // hosts.
-func placeholderRegistered(kind steps.Kind, hosts []string) map[string]any {
-	r := placeholderOne(kind)
-	per := make(map[string]any, len(hosts))
+func placeholderRegistered(kind steps.Kind, hosts []string) Registered {
+	r := Registered{Outcome: placeholderOne(kind), Hosts: make(map[string]Outcome, len(hosts))}
 	for _, h := range hosts {
-		per[h] = placeholderOne(kind)
+		r.Hosts[h] = placeholderOne(kind)
 	}
-	r["hosts"] = per
-	r["failed"] = []string{}
-	r["succeeded"] = []string{}
-	r["skipped"] = false
 	return r
 }
