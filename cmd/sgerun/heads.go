@@ -18,6 +18,22 @@ import (
 	"github.com/sgerun/sgerun/watch"
 )
 
+// headsUse says how a run follows an inventory's roles.heads.
+type headsUse int
+
+const (
+	// headsIgnored keeps the inventory's order (takeback: the preferred
+	// head is its target; plain runs).
+	headsIgnored headsUse = iota
+	// headsToward moves from the active head to the other one, or to
+	// --to (takeover, and ack, which reads the record through the head
+	// that is not cut off).
+	headsToward
+	// headsFence is toward's reverse: the head to fence is the one that
+	// is not active.
+	headsFence
+)
+
 // runView resolves what a playbook run leaves to the cluster: for an
 // inventory with roles.heads, the direction of a takeover (and of ack,
 // which reads the shared record through the target: the head that is not
@@ -28,9 +44,8 @@ import (
 // the notes that say how it was decided (journaled, shown in --dry-run
 // too). Takeback keeps the inventory's order: the preferred head is its
 // target.
-func (a *app) runView(ctx context.Context, inv *inventory.Inventory, playbook, to string) (*inventory.Inventory, []string, error) {
-	heads := playbook == "takeover" && to != "" ||
-		inv.Follow && (playbook == "takeover" || playbook == "ack" || playbook == "fence")
+func (a *app) runView(ctx context.Context, inv *inventory.Inventory, use headsUse, to string) (*inventory.Inventory, []string, error) {
+	heads := use != headsIgnored && (to != "" || inv.Follow)
 	if !heads && inv.ExecFromSGE == nil {
 		return inv, nil, nil
 	}
@@ -46,7 +61,7 @@ func (a *app) runView(ctx context.Context, inv *inventory.Inventory, playbook, t
 		if err != nil {
 			return nil, nil, usagef("%v", err)
 		}
-		if playbook == "fence" {
+		if use == headsFence {
 			h.From, h.To = h.To, h.From
 			h.How += "; a fence is of the head that is not active"
 		}
@@ -203,7 +218,7 @@ func (a *app) watchTakeover(ctx context.Context, inv *inventory.Inventory, self 
 	if inv.Follow {
 		to = self
 	}
-	view, notes, err := a.runView(ctx, inv, "takeover", to)
+	view, notes, err := a.runView(ctx, inv, headsToward, to)
 	if err != nil {
 		return "", exitCode(err), err
 	}

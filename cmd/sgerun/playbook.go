@@ -28,9 +28,23 @@ type playbookSpec struct {
 	long  string
 	// confirm names the role whose host the operator types to confirm.
 	confirm string
-	// vars maps boolean flags onto playbook variables.
+	// flags maps boolean flags onto playbook variables.
 	flags []playbookFlag
+	// heads says how the run follows roles.heads.
+	heads headsUse
+	// retarget adds --to HOST, the head to move the role to.
+	retarget bool
+	// force is the usage of --force; "" for taking over a stale lock only.
+	force string
+	// hooks runs the inventory's takeover hooks around the run.
+	hooks bool
+	// acknowledges clears watch's stand-down mark (a person looked).
+	acknowledges bool
 }
+
+// takeoverPlaybook is the embedded playbook watch runs and status reports
+// on.
+const takeoverPlaybook = "takeover"
 
 type playbookFlag struct {
 	name, variable, usage string
@@ -78,7 +92,7 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 			}
 			// Which head serves, and which exec hosts SGE knows, are the
 			// cluster's to say (heads.go).
-			inv, notes, err := a.runView(cmd.Context(), inv, p.name, to)
+			inv, notes, err := a.runView(cmd.Context(), inv, p.heads, to)
 			if err != nil {
 				return err
 			}
@@ -102,10 +116,10 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 				// step may ask them mid-run (an unfenced takeover).
 				s.Confirm = a.askTyped
 			}
-			switch {
-			case p.name == "takeover":
+			if p.hooks {
 				s.Hooks = takeoverHooks(inv)
-			case p.name == "ack" && !dry:
+			}
+			if p.acknowledges && !dry {
 				// A person looked: sgerun watch may act again.
 				if err := os.Remove(a.standDownPath(invPath)); err != nil && !errors.Is(err, os.ErrNotExist) {
 					return err
@@ -128,11 +142,13 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 	for i, pf := range p.flags {
 		f.BoolVar(&flagVals[i], pf.name, false, pf.usage)
 	}
-	if p.name == "takeover" {
-		f.BoolVar(&force, "force", false, "proceed although the master looks alive or the anti-flap window is open (journaled); also takes over a stale lock")
+	forceUsage := p.force
+	if forceUsage == "" {
+		forceUsage = "take over a stale lock"
+	}
+	f.BoolVar(&force, "force", false, forceUsage)
+	if p.retarget {
 		f.StringVar(&to, "to", "", "the head to move the qmaster role to (default: the head that is not active)")
-	} else {
-		f.BoolVar(&force, "force", false, "take over a stale lock")
 	}
 	return cmd
 }
@@ -181,7 +197,7 @@ func (a *app) askTyped(_ context.Context, question, answer string) (bool, error)
 func (a *app) failoverCmds() []*cobra.Command {
 	return []*cobra.Command{
 		a.playbookCmd(playbookSpec{
-			name:  "takeover",
+			name:  takeoverPlaybook,
 			use:   "takeover [--inventory FILE] [--to HOST] [--dry-run] [--yes] [--force] [--unfenced]",
 			short: "Make the shadow host the qmaster, safely",
 			long: `Make the shadow role the active qmaster: a quorum of shadow and witnesses must
@@ -208,6 +224,10 @@ target (with roles.master/shadow too). How that was decided is journaled.`,
 			confirm: "shadow",
 			flags: []playbookFlag{{name: "unfenced", variable: "unfenced",
 				usage: "go on when the old master cannot be fenced (you powered it off, or accept the risk); journaled"}},
+			heads:    headsToward,
+			retarget: true,
+			force:    "proceed although the master looks alive or the anti-flap window is open (journaled); also takes over a stale lock",
+			hooks:    true,
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "takeback",
@@ -245,6 +265,7 @@ resolved. fence retries: it stops the old qmaster over the fence address and
 disables its autostart, or runs fence_command. With --confirm you state that
 the old master is already off (for example powered off by hand).`,
 			flags: []playbookFlag{{name: "confirm", variable: "confirm", usage: "the old master is off already; clear the pending fence"}},
+			heads: headsFence,
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "ack",
@@ -252,6 +273,8 @@ the old master is already off (for example powered off by hand).`,
 			short: "Acknowledge the last takeover (closes the anti-flap window)",
 			long: `A second takeover within policy.antiflap of the last one is refused (exit 3),
 as orchestrator and MHA do, until a person acknowledges the last one.`,
+			heads:        headsToward,
+			acknowledges: true,
 		}),
 	}
 }

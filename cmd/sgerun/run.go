@@ -71,7 +71,7 @@ file diff it would send; nothing changes on any host.
 			if err != nil {
 				return err
 			}
-			inv, notes, err := a.runView(cmd.Context(), inv, "", "") // exec hosts from SGE
+			inv, notes, err := a.runView(cmd.Context(), inv, headsIgnored, "") // exec hosts from SGE
 			if err != nil {
 				return err
 			}

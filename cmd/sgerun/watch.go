@@ -222,7 +222,7 @@ func probeGate(ctx context.Context, inv *inventory.Inventory) watch.Observation 
 // unattendedTakeover runs the takeover playbook as `takeover --yes` would,
 // with the inventory's hooks, its progress on stderr.
 func (a *app) unattendedTakeover(ctx context.Context, inv *inventory.Inventory, notes []string) (string, int, error) {
-	rb, err := loadPlaybook("takeover")
+	rb, err := loadPlaybook(takeoverPlaybook)
 	if err != nil {
 		return "", exitCode(err), err
 	}
