@@ -42,8 +42,8 @@ var (
 )
 
 // env returns what steps see of the engine.
-func (e *Engine) env() steps.Env {
-	return steps.Env{Reach: e.Connector.Reach, Connect: e.connect, Confirm: e.Confirm}
+func (e *Engine) env() steps.Runtime {
+	return steps.Runtime{Reach: e.Connector.Reach, Connect: e.connect, Confirm: e.Confirm}
 }
 
 // mode is what differs between a real run and a dry run. The engine picks
@@ -51,7 +51,7 @@ func (e *Engine) env() steps.Env {
 type mode interface {
 	// apply performs spec on t. A dry run returns the plan lines of what
 	// the step would change.
-	apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Env) (steps.Result, []string, error)
+	apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Runtime) (steps.Result, []string, error)
 	// changes reports whether steps change hosts; false when changes are
 	// only planned, so that nothing is undone, committed or journaled
 	// ahead.
@@ -69,7 +69,7 @@ func (e *Engine) mode() mode {
 // wetMode performs steps.
 type wetMode struct{}
 
-func (wetMode) apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Env) (steps.Result, []string, error) {
+func (wetMode) apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Runtime) (steps.Result, []string, error) {
 	res, err := spec.Do(ctx, t, env)
 	return res, nil, err
 }
@@ -81,7 +81,7 @@ func (wetMode) changes() bool { return true }
 // journaled ahead: nothing changes.
 type dryMode struct{}
 
-func (dryMode) apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Env) (steps.Result, []string, error) {
+func (dryMode) apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Runtime) (steps.Result, []string, error) {
 	p := target.NewPlan(t.Name())
 	env.Prepare, env.Confirm = nil, nil
 	if connect := env.Connect; connect != nil {
@@ -131,7 +131,7 @@ type Engine struct {
 	DryRun bool
 	// Run is the run's identity for templates.
 	Run plan.Run
-	// Confirm asks the operator mid-run (see steps.Env.Confirm); nil when
+	// Confirm asks the operator mid-run (see steps.Runtime.Confirm); nil when
 	// nobody can answer.
 	Confirm func(ctx context.Context, question, answer string) (bool, error)
 }

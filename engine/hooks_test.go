@@ -28,7 +28,7 @@ func (localOnly) Target(context.Context, string) (target.Target, error) {
 func (localOnly) Local() target.Target                { return &target.Local{} }
 func (localOnly) Reach(context.Context, string) error { return nil }
 
-func hookSession(t *testing.T, hooks Hooks) (*Session, string) {
+func hookSession(t *testing.T, hooks RunHooks) (*Session, string) {
 	t.Helper()
 	dir := t.TempDir()
 	inv, err := inventory.Parse("inv.yaml", []byte(`
@@ -61,7 +61,7 @@ steps:
 func TestPreHookVetoes(t *testing.T) {
 	dir := t.TempDir()
 	ran := filepath.Join(dir, "second-pre-ran")
-	s, marker := hookSession(t, Hooks{Pre: []string{"echo not now; exit 1", "touch " + ran}})
+	s, marker := hookSession(t, RunHooks{Pre: []string{"echo not now; exit 1", "touch " + ran}})
 	out, err := s.Start(context.Background())
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "vetoed") {
 		t.Fatalf("err = %v, want a veto (ErrRefused)", err)
@@ -92,7 +92,7 @@ func TestPreHookVetoes(t *testing.T) {
 func TestPostHookGetsJSON(t *testing.T) {
 	dir := t.TempDir()
 	got := filepath.Join(dir, "summary.json")
-	s, marker := hookSession(t, Hooks{
+	s, marker := hookSession(t, RunHooks{
 		Pre:    []string{"true"},
 		PostOK: []string{"cat > " + got},
 		Summary: func(runDir string) ([]byte, error) {
@@ -124,7 +124,7 @@ func TestPostHookGetsJSON(t *testing.T) {
 }
 
 func TestHookTimeout(t *testing.T) {
-	s, marker := hookSession(t, Hooks{Pre: []string{"sleep 30"}, Timeout: 200 * time.Millisecond})
+	s, marker := hookSession(t, RunHooks{Pre: []string{"sleep 30"}, Timeout: 200 * time.Millisecond})
 	_, err := s.Start(context.Background())
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "timed out") {
 		t.Fatalf("err = %v, want a time-out veto", err)

@@ -43,7 +43,7 @@ type Session struct {
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// Hooks run around the run (takeover hooks from the inventory).
-	Hooks Hooks
+	Hooks RunHooks
 	// Confirm asks the operator mid-run; nil when nobody can answer.
 	Confirm func(ctx context.Context, question, answer string) (bool, error)
 	// Notes are journaled (and shown) as note events right after the run

@@ -40,7 +40,7 @@ func TestFence(t *testing.T) {
 			local := &tableTarget{t: t, name: "controller", out: map[string]target.Output{"SGERUN_FENCE_HOST": tc.command}}
 			master := &tableTarget{t: t, name: "m", out: map[string]target.Output{"pgrep -x sge_qmaster": fenced}}
 			shadow := &tableTarget{t: t, name: "s"}
-			env := Env{Connect: func(_ context.Context, host, address string) (target.Target, error) {
+			env := Runtime{Connect: func(_ context.Context, host, address string) (target.Target, error) {
 				if host == "s" {
 					return shadow, nil
 				}

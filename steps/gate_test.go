@@ -645,7 +645,7 @@ func TestGateStep(t *testing.T) {
 			if len(files) == 0 {
 				files = map[string]string{"/sge/c/common/bootstrap": "qmaster_spool_dir " + spool + "\n"}
 			}
-			env := Env{Connect: func(_ context.Context, host, _ string) (target.Target, error) {
+			env := Runtime{Connect: func(_ context.Context, host, _ string) (target.Target, error) {
 				out, ok := c.probes[host]
 				if !ok {
 					return nil, errors.New("ssh dial " + host + ": no route to host")

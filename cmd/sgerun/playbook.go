@@ -316,7 +316,7 @@ func (a *app) playbookShowCmd() *cobra.Command {
 
 // takeoverHooks maps the inventory's hooks onto a takeover run: the run's
 // JSON report goes to post_takeover / post_failure on stdin.
-func takeoverHooks(inv *inventory.Inventory) engine.Hooks {
+func takeoverHooks(inv *inventory.Inventory) engine.RunHooks {
 	env := []string{"SGERUN_INVENTORY=" + inv.File}
 	if m := inv.Role(inventory.RoleMaster); len(m) == 1 {
 		env = append(env, "SGERUN_MASTER="+m[0])
@@ -324,12 +324,12 @@ func takeoverHooks(inv *inventory.Inventory) engine.Hooks {
 	if sh := inv.Role(inventory.RoleShadow); len(sh) == 1 {
 		env = append(env, "SGERUN_SHADOW="+sh[0])
 	}
-	return engine.Hooks{
+	return engine.RunHooks{
 		Pre:      inv.Hooks.PreTakeover,
 		PostOK:   inv.Hooks.PostTakeover,
 		PostFail: inv.Hooks.PostFailure,
 		Timeout:  inv.Hooks.Timeout,
-		Env:      env,
+		Environ:  env,
 		Summary:  reportJSON,
 	}
 }

@@ -204,7 +204,7 @@ func probeGate(ctx context.Context, inv *inventory.Inventory) watch.Observation 
 		return watch.Observation{Err: err}
 	}
 	defer conn.Close()
-	env := steps.Env{Reach: conn.Reach, Connect: func(ctx context.Context, host, address string) (target.Target, error) {
+	env := steps.Runtime{Reach: conn.Reach, Connect: func(ctx context.Context, host, address string) (target.Target, error) {
 		if address != "" {
 			return conn.TargetAt(ctx, host, address)
 		}
