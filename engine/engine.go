@@ -46,8 +46,8 @@ func (e *Engine) env() steps.Runtime {
 	return steps.Runtime{Reach: e.Connector.Reach, Connect: e.connect, Confirm: e.Confirm}
 }
 
-// mode is what differs between a real run and a dry run. The engine picks
-// it in one place (Engine.mode); the rest of the engine asks it.
+// mode is what differs between a real run and a dry run. It is picked in
+// one place (runMode); the rest of the engine and the session ask it.
 type mode interface {
 	// apply performs spec on t. A dry run returns the plan lines of what
 	// the step would change.
@@ -58,13 +58,16 @@ type mode interface {
 	changes() bool
 }
 
-// mode is the one place that decides between a real and a dry run.
-func (e *Engine) mode() mode {
-	if e.DryRun {
+// runMode is the one place that decides between a real and a dry run.
+func runMode(dry bool) mode {
+	if dry {
 		return dryMode{}
 	}
 	return wetMode{}
 }
+
+// mode is the engine's run mode.
+func (e *Engine) mode() mode { return runMode(e.DryRun) }
 
 // wetMode performs steps.
 type wetMode struct{}

@@ -76,7 +76,8 @@ func (s *Session) Start(ctx context.Context) (Outcome, error) {
 		meta.User = u.Username
 	}
 	release := func() error { return nil }
-	if !s.DryRun {
+	if runMode(s.DryRun).changes() {
+		// Only a run that changes hosts excludes others.
 		var err error
 		release, err = journal.Acquire(journal.LockPath(s.StateDir, inv.File), journal.LockInfo{
 			RunID: meta.RunID, Host: meta.Controller, PID: meta.PID, Time: now.UTC(), Inventory: meta.Inventory,
