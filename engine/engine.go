@@ -110,14 +110,7 @@ func (dryMode) apply(ctx context.Context, spec steps.Spec, t target.Target, env 
 func (dryMode) changes() bool { return false }
 
 func (e *Engine) connect(ctx context.Context, host, address string) (target.Target, error) {
-	if address == "" {
-		return e.Connector.Target(ctx, host)
-	}
-	ac, ok := e.Connector.(target.AddressConnector)
-	if !ok {
-		return nil, fmt.Errorf("connect %s at %s: not supported by this connector", host, address)
-	}
-	return ac.TargetAt(ctx, host, address)
+	return target.Connect(ctx, e.Connector, host, address)
 }
 
 // Engine executes a compiled plan, and rolls back recorded changes.

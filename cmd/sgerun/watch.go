@@ -205,10 +205,7 @@ func probeGate(ctx context.Context, inv *inventory.Inventory) watch.Observation 
 	}
 	defer conn.Close()
 	env := steps.Runtime{Reach: conn.Reach, Connect: func(ctx context.Context, host, address string) (target.Target, error) {
-		if address != "" {
-			return conn.TargetAt(ctx, host, address)
-		}
-		return conn.Target(ctx, host)
+		return target.Connect(ctx, conn, host, address)
 	}}
 	cfg := gateConfig(inv)
 	ev, err := steps.CollectGate(ctx, cfg, env)
