@@ -14,8 +14,6 @@ import (
 	"github.com/sgerun/sgerun/internal/sshtest"
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
-	"github.com/sgerun/sgerun/plan"
-	"github.com/sgerun/sgerun/runbook"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -108,21 +106,6 @@ func (r runResult) step(t *testing.T, i int) journal.Event {
 	}
 	t.Fatalf("no end of step %d in the journal", i)
 	return journal.Event{}
-}
-
-// session returns a session for the runbook text over the cluster.
-func (c *cluster) session(t *testing.T, src string, vars map[string]string) *Session {
-	t.Helper()
-	rb, err := runbook.Parse("rb.yaml", []byte(src))
-	if err != nil {
-		t.Fatalf("parse: %v", err)
-	}
-	p, err := plan.Compile(rb, c.inv, vars)
-	if err != nil {
-		t.Fatalf("compile: %v", err)
-	}
-	return &Session{Plan: p, Inventory: c.inv, StateDir: c.state,
-		LogDir: filepath.Join(c.state, "runs")}
 }
 
 // run starts a session and reads back its journal.
