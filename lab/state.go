@@ -10,8 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/sgerun/sgerun/runbook"
-	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 )
 
 // stateVersion is bumped when the state file format changes.
@@ -120,6 +119,6 @@ func writeState(st state) error {
 // writeFileAtomic replaces a local file atomically (temp file, fsync,
 // rename) with the controller's target, as a runbook's local steps do.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	var t runbook.LocalTarget
-	return t.WriteFile(context.Background(), path, steps.File{Data: data, Mode: mode, UID: -1, GID: -1})
+	var t target.Local
+	return t.WriteFile(context.Background(), path, target.File{Data: data, Mode: mode, UID: -1, GID: -1})
 }

@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/sgerun/sgerun/engine"
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/plan"
 	"github.com/sgerun/sgerun/runbook"
-	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 )
 
 // The takeback playbook run by the real engine against simulated hosts: a
@@ -42,7 +45,7 @@ const (
 // tbFS is one file system: common/ of one host, or the shared one.
 type tbFS struct {
 	id    int
-	files map[string]steps.File
+	files map[string]target.File
 	mtime map[string]int
 }
 
@@ -61,14 +64,14 @@ type tbCluster struct {
 }
 
 func newTBCluster(t *testing.T, local bool) *tbCluster {
-	c := &tbCluster{t: t, spool: &tbFS{id: 1, files: map[string]steps.File{}, mtime: map[string]int{}},
+	c := &tbCluster{t: t, spool: &tbFS{id: 1, files: map[string]target.File{}, mtime: map[string]int{}},
 		common: map[string]*tbFS{}, qmaster: map[string]bool{"s": true}, down: map[string]bool{},
 		copied: map[string]bool{}}
-	shared := &tbFS{id: 2, files: map[string]steps.File{}, mtime: map[string]int{}}
+	shared := &tbFS{id: 2, files: map[string]target.File{}, mtime: map[string]int{}}
 	for i, h := range []string{"m", "s", "e1", "e2"} {
 		fs := shared
 		if local {
-			fs = &tbFS{id: 10 + i, files: map[string]steps.File{}, mtime: map[string]int{}}
+			fs = &tbFS{id: 10 + i, files: map[string]target.File{}, mtime: map[string]int{}}
 		}
 		c.common[h] = fs
 	}
@@ -97,7 +100,7 @@ func (c *tbCluster) fs(host, path string) *tbFS {
 func (c *tbCluster) write(host, path, data string) {
 	fs := c.fs(host, path)
 	c.ticks++
-	fs.files[path] = steps.File{Data: []byte(data), Mode: 0o644, Exists: true}
+	fs.files[path] = target.File{Data: []byte(data), Mode: 0o644, Exists: true}
 	fs.mtime[path] = c.ticks
 }
 
@@ -106,7 +109,7 @@ func (c *tbCluster) read(host, path string) string {
 }
 
 // Target connects to a host; a host that is down cannot be reached.
-func (c *tbCluster) Target(_ context.Context, host string) (steps.Target, error) {
+func (c *tbCluster) Target(_ context.Context, host string) (target.Target, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.down[host] {
@@ -115,7 +118,7 @@ func (c *tbCluster) Target(_ context.Context, host string) (steps.Target, error)
 	return &tbTarget{c: c, host: host}, nil
 }
 
-func (c *tbCluster) Local() steps.Target { return &tbTarget{c: c, host: "controller"} }
+func (c *tbCluster) Local() target.Target { return &tbTarget{c: c, host: "controller"} }
 
 func (c *tbCluster) Reach(ctx context.Context, host string) error {
 	_, err := c.Target(ctx, host)
@@ -129,21 +132,21 @@ type tbTarget struct {
 
 func (t *tbTarget) Name() string { return t.host }
 
-func (t *tbTarget) Query(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
+func (t *tbTarget) Query(ctx context.Context, cmd string, stdin []byte) (target.Output, error) {
 	return t.run(cmd, stdin)
 }
 
-func (t *tbTarget) Exec(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
+func (t *tbTarget) Exec(ctx context.Context, cmd string, stdin []byte) (target.Output, error) {
 	return t.run(cmd, stdin)
 }
 
-func (t *tbTarget) ReadFile(_ context.Context, path string) (steps.File, error) {
+func (t *tbTarget) ReadFile(_ context.Context, path string) (target.File, error) {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
 	return t.c.fs(t.host, path).files[path], nil
 }
 
-func (t *tbTarget) WriteFile(_ context.Context, path string, f steps.File) error {
+func (t *tbTarget) WriteFile(_ context.Context, path string, f target.File) error {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
 	t.c.write(t.host, path, string(f.Data))
@@ -167,15 +170,15 @@ var (
 )
 
 // run answers the commands of the takeback playbook.
-func (t *tbTarget) run(cmd string, stdin []byte) (steps.Output, error) {
+func (t *tbTarget) run(cmd string, stdin []byte) (target.Output, error) {
 	c := t.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(stdin) > 0 {
 		cmd = string(stdin) // script kind: the script comes on stdin
 	}
-	out := steps.Output{Cmd: cmd}
-	fail := func(msg string) (steps.Output, error) {
+	out := target.Output{Cmd: cmd}
+	fail := func(msg string) (target.Output, error) {
 		out.ExitCode, out.Stderr = 1, msg
 		return out, nil
 	}
@@ -296,15 +299,16 @@ func tbRunVars(t *testing.T, c *tbCluster, commonShared string, restore bool) ([
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := runbook.Validate(rb, inv, nil); err != nil {
+	p, err := plan.Compile(rb, inv, map[string]string{"restore_spool": strconv.FormatBool(restore)})
+	if err != nil {
 		t.Fatal(err)
 	}
 	var (
 		mu     sync.Mutex
 		events []journal.Event
 	)
-	e := &runbook.Engine{Inventory: inv, Connector: c,
-		Run: runbook.Run{ID: "20261201-010000-aaaaaa", Stamp: "20261201010000", Time: "2026-12-01T01:00:00Z"},
+	e := &engine.Engine{Inventory: inv, Connector: c,
+		Run: plan.Run{ID: "20261201-010000-aaaaaa", Stamp: "20261201010000", Time: "2026-12-01T01:00:00Z"},
 		Record: func(ev journal.Event) (journal.Event, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -312,7 +316,7 @@ func tbRunVars(t *testing.T, c *tbCluster, commonShared string, restore bool) ([
 			events = append(events, ev)
 			return ev, nil
 		}}
-	err = e.Execute(context.Background(), rb, map[string]any{"restore_spool": restore}, runbook.NewState())
+	err = e.Execute(context.Background(), p, engine.NewState())
 	return events, err
 }
 

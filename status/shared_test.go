@@ -1,13 +1,14 @@
 package status
 
 import (
+	"github.com/sgerun/sgerun/target"
+
 	"context"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/sgerun/sgerun/inventory"
-	"github.com/sgerun/sgerun/steps"
 )
 
 // filesTarget serves files and answers the heartbeat query.
@@ -17,18 +18,18 @@ type filesTarget struct {
 }
 
 func (f *filesTarget) Name() string { return "s" }
-func (f *filesTarget) Query(_ context.Context, cmd string, _ []byte) (steps.Output, error) {
+func (f *filesTarget) Query(_ context.Context, cmd string, _ []byte) (target.Output, error) {
 	f.queries = append(f.queries, cmd)
-	return steps.Output{Stdout: "17\n"}, nil
+	return target.Output{Stdout: "17\n"}, nil
 }
-func (f *filesTarget) Exec(context.Context, string, []byte) (steps.Output, error) {
-	return steps.Output{}, errMutates
+func (f *filesTarget) Exec(context.Context, string, []byte) (target.Output, error) {
+	return target.Output{}, errMutates
 }
-func (f *filesTarget) ReadFile(_ context.Context, p string) (steps.File, error) {
+func (f *filesTarget) ReadFile(_ context.Context, p string) (target.File, error) {
 	d, ok := f.files[p]
-	return steps.File{Data: []byte(d), Exists: ok}, nil
+	return target.File{Data: []byte(d), Exists: ok}, nil
 }
-func (f *filesTarget) WriteFile(context.Context, string, steps.File) error {
+func (f *filesTarget) WriteFile(context.Context, string, target.File) error {
 	return errMutates
 }
 

@@ -1,6 +1,8 @@
 package steps
 
 import (
+	"github.com/sgerun/sgerun/target"
+
 	"context"
 	"errors"
 	"strings"
@@ -12,23 +14,23 @@ import (
 func TestWait(t *testing.T) {
 	tests := []struct {
 		name, params string
-		replies      []Output // one per attempt; the last repeats
-		attempts     int      // -1: at least two, as the clock allows
+		replies      []target.Output // one per attempt; the last repeats
+		attempts     int             // -1: at least two, as the clock allows
 		match        string
 		err          string
 	}{
-		{name: "first attempt", params: "{cmd: qping, interval: 1ms, deadline: 1s}", replies: []Output{{}}, attempts: 1},
+		{name: "first attempt", params: "{cmd: qping, interval: 1ms, deadline: 1s}", replies: []target.Output{{}}, attempts: 1},
 		{name: "until exit 0", params: "{cmd: qping, interval: 1ms, deadline: 1s}",
-			replies: []Output{{ExitCode: 1}, {ExitCode: 1}, {}}, attempts: 3},
+			replies: []target.Output{{ExitCode: 1}, {ExitCode: 1}, {}}, attempts: 3},
 		{name: "until stdout matches, capture", params: "{cmd: qping, match: 'status: +(\\d+)', interval: 1ms, deadline: 1s}",
-			replies: []Output{{Stdout: "error"}, {Stdout: "status:   0\n"}}, attempts: 2, match: "0"},
+			replies: []target.Output{{Stdout: "error"}, {Stdout: "status:   0\n"}}, attempts: 2, match: "0"},
 		{name: "deadline", params: "{cmd: qping, interval: 20ms, deadline: 50ms}",
-			replies: []Output{{ExitCode: 1, Stderr: "endpoint not reachable"}}, attempts: -1, err: "condition not met after "},
+			replies: []target.Output{{ExitCode: 1, Stderr: "endpoint not reachable"}}, attempts: -1, err: "condition not met after "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n := 0
-			f := newFake(t, "h").onDo("qping", func(_ *fakeTarget, _ string) Output {
+			f := newFake(t, "h").onDo("qping", func(_ *fakeTarget, _ string) target.Output {
 				o := tt.replies[min(n, len(tt.replies)-1)]
 				n++
 				return o
@@ -37,7 +39,7 @@ func TestWait(t *testing.T) {
 			if s.Mutates() {
 				t.Error("wait mutates")
 			}
-			res, err := s.Do(context.Background(), f, Env{})
+			res, err := s.Do(context.Background(), f, Runtime{})
 			if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
 				t.Fatalf("err = %v, want %q", err, tt.err)
 			}
@@ -54,8 +56,8 @@ func TestWait(t *testing.T) {
 		})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := newFake(t, "h").onDo("x", func(*fakeTarget, string) Output { cancel(); return Output{ExitCode: 1} })
-	if _, err := kindSpec(t, "wait", "{cmd: x, interval: 1h, deadline: 2h}").Do(ctx, f, Env{}); !errors.Is(err, context.Canceled) {
+	f := newFake(t, "h").onDo("x", func(*fakeTarget, string) target.Output { cancel(); return target.Output{ExitCode: 1} })
+	if _, err := kindSpec(t, "wait", "{cmd: x, interval: 1h, deadline: 2h}").Do(ctx, f, Runtime{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled wait: %v", err)
 	}
 	for _, bad := range []string{"{}", "{cmd: x, interval: 0s}", "{cmd: x, deadline: -1s}", "{cmd: x, match: '('}"} {
@@ -69,23 +71,23 @@ func TestProbe(t *testing.T) {
 	errCut := errors.New("dial: no route to host")
 	tests := []struct {
 		name, params string
-		replies      map[string]Output
+		replies      map[string]target.Output
 		reach        map[string]error // nil map: no Reach
 		data         map[string]any
 		err          string
 	}{
 		{name: "tcp from the host", params: "{tcp: 'm:6444', timeout: 2s}",
-			replies: map[string]Output{"timeout 2 bash -c 'exec 3<>/dev/tcp/\"$0\"/\"$1\"' m 6444": {}},
+			replies: map[string]target.Output{"timeout 2 bash -c 'exec 3<>/dev/tcp/\"$0\"/\"$1\"' m 6444": {}},
 			data:    map[string]any{"ok": true, "tcp": true}},
-		{name: "tcp refused", params: "{tcp: 'm:6444'}", replies: map[string]Output{"/dev/tcp": {ExitCode: 1}},
+		{name: "tcp refused", params: "{tcp: 'm:6444'}", replies: map[string]target.Output{"/dev/tcp": {ExitCode: 1}},
 			data: map[string]any{"ok": false, "tcp": false}, err: "connect m:6444 from h failed (exit 1)"},
 		{name: "ssh from the controller", params: "{ssh: m}", reach: map[string]error{"m": nil}, data: map[string]any{"ok": true, "ssh": true}},
 		{name: "ssh down", params: "{ssh: m}", reach: map[string]error{"m": errCut}, data: map[string]any{"ok": false, "ssh": false}, err: "no route to host"},
 		{name: "no ssh transport", params: "{ssh: m}", data: map[string]any{"ok": false, "ssh": false}, err: "no SSH transport"},
-		{name: "cmd and match", params: "{cmd: qping, match: 'status: (\\d)'}", replies: map[string]Output{"qping": {Stdout: "status: 0\n"}},
+		{name: "cmd and match", params: "{cmd: qping, match: 'status: (\\d)'}", replies: map[string]target.Output{"qping": {Stdout: "status: 0\n"}},
 			data: map[string]any{"ok": true, "cmd": true, "match": "0"}},
 		{name: "evidence only: require false", params: "{tcp: 'm:6444', cmd: qping, match: 'status: 0', require: false}",
-			replies: map[string]Output{"/dev/tcp": {ExitCode: 124}, "qping": {Stdout: "status: 2"}},
+			replies: map[string]target.Output{"/dev/tcp": {ExitCode: 124}, "qping": {Stdout: "status: 2"}},
 			data:    map[string]any{"ok": false, "tcp": false, "cmd": false, "match": ""}},
 	}
 	for _, tt := range tests {
@@ -94,7 +96,7 @@ func TestProbe(t *testing.T) {
 			for sub, out := range tt.replies {
 				f.on(sub, out)
 			}
-			env := Env{}
+			env := Runtime{}
 			if tt.reach != nil {
 				env.Reach = func(_ context.Context, host string) error { return tt.reach[host] }
 			}
@@ -140,7 +142,7 @@ func TestAssertAndStop(t *testing.T) {
 			t.Fatalf("%s %s: %v", tt.kind, tt.params, err)
 		}
 		// Neither needs a target: they read only their rendered condition.
-		res, err := s.Do(context.Background(), nil, Env{})
+		res, err := s.Do(context.Background(), nil, Runtime{})
 		switch {
 		case tt.is != nil && !errors.Is(err, tt.is):
 			t.Errorf("%s %s: err %v, want %v", tt.kind, tt.params, err, tt.is)
@@ -182,22 +184,22 @@ func TestReachable(t *testing.T) {
 		}
 	}
 	s := kindSpec(t, "reachable", "{hosts: [s, w1, w2], msg: the shadow must be reachable}")
-	res, err := s.Do(context.Background(), nil, Env{Reach: reach()})
+	res, err := s.Do(context.Background(), nil, Runtime{Reach: reach()})
 	if err != nil || len(asked) != 3 || len(res.Data["unreachable"].([]string)) != 0 {
 		t.Errorf("all up: err %v asked %v data %v", err, asked, res.Data)
 	}
-	res, err = s.Do(context.Background(), nil, Env{Reach: reach("w2", "s")})
+	res, err = s.Do(context.Background(), nil, Runtime{Reach: reach("w2", "s")})
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "the shadow must be reachable: s: ssh dial s: i/o timeout; w2: ") {
 		t.Errorf("down: err %v", err)
 	}
 	if u := res.Data["unreachable"].([]string); len(u) != 2 || !strings.HasPrefix(u[0], "s:") || !strings.HasPrefix(u[1], "w2:") {
 		t.Errorf("unreachable %v, want s and w2 sorted", u)
 	}
-	if _, err := s.Do(context.Background(), nil, Env{}); err == nil || errors.Is(err, ErrRefused) {
+	if _, err := s.Do(context.Background(), nil, Runtime{}); err == nil || errors.Is(err, ErrRefused) {
 		t.Errorf("no transport: %v, want an error that is no refusal", err)
 	}
 	slow := kindSpec(t, "reachable", "{hosts: [s], msg: m, timeout: 10ms}")
-	_, err = slow.Do(context.Background(), nil, Env{Reach: func(ctx context.Context, _ string) error {
+	_, err = slow.Do(context.Background(), nil, Runtime{Reach: func(ctx context.Context, _ string) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -1,19 +1,21 @@
 package steps
 
 import (
+	"github.com/sgerun/sgerun/target"
+
 	"context"
 	"errors"
 	"strings"
 	"testing"
 )
 
-// run, script and local: which Target call carries the command, what counts
+// run, script and local: which target.Target call carries the command, what counts
 // as success, what the result says.
 func TestCommandKinds(t *testing.T) {
 	errLost := errors.New("ssh: connection lost")
 	tests := []struct {
 		name, kind, params string
-		reply              Output
+		reply              target.Output
 		replyErr           error
 		op                 string // the call that must carry the command
 		cmd                string // the command it must carry
@@ -25,12 +27,12 @@ func TestCommandKinds(t *testing.T) {
 		{name: "run mutates through Exec", kind: "run", params: "touch /x", op: "exec", cmd: "touch /x", changed: true},
 		{name: "readonly run queries", kind: "run", params: "{cmd: cat /x, readonly: true}", op: "query", cmd: "cat /x"},
 		{name: "local is a run on the controller", kind: "local", params: "{cmd: ipmitool power off}", op: "exec", cmd: "ipmitool power off", changed: true},
-		{name: "non-zero exit fails with stderr's last line", kind: "run", params: "false", reply: Output{ExitCode: 2, Stderr: "a\nno such file\n"},
+		{name: "non-zero exit fails with stderr's last line", kind: "run", params: "false", reply: target.Output{ExitCode: 2, Stderr: "a\nno such file\n"},
 			op: "exec", cmd: "false", changed: true, err: "exit status 2: no such file"},
-		{name: "ok_codes", kind: "run", params: "{cmd: grep x /f, ok_codes: [0, 1]}", reply: Output{ExitCode: 1}, op: "exec", cmd: "grep x /f", changed: true},
+		{name: "ok_codes", kind: "run", params: "{cmd: grep x /f, ok_codes: [0, 1]}", reply: target.Output{ExitCode: 1}, op: "exec", cmd: "grep x /f", changed: true},
 		{name: "exit 0 outside ok_codes fails", kind: "run", params: "{cmd: grep x /f, ok_codes: [1]}", op: "exec", cmd: "grep x /f", changed: true, err: "exit status 0"},
 		{name: "transport error", kind: "run", params: "true", replyErr: errLost, op: "exec", cmd: "true", changed: true, err: "connection lost"},
-		{name: "warning lines reach the result", kind: "run", params: "check", reply: Output{Stdout: "ok\n  sgerun-warning: disk 95% full\nsgerun-warning: no shadow\n"},
+		{name: "warning lines reach the result", kind: "run", params: "check", reply: target.Output{Stdout: "ok\n  sgerun-warning: disk 95% full\nsgerun-warning: no shadow\n"},
 			op: "exec", cmd: "check", changed: true, warning: "disk 95% full\nno shadow"},
 		{name: "script goes over stdin to sh -s", kind: "script", params: "{cmd: \"a\\nb\\n\"}", op: "exec", cmd: "sh -s", stdin: "a\nb\n", changed: true},
 		{name: "script with its own shell, readonly", kind: "script", params: "{cmd: echo, shell: bash -s, readonly: true}", op: "query", cmd: "bash -s", stdin: "echo"},
@@ -47,7 +49,7 @@ func TestCommandKinds(t *testing.T) {
 			if s.Mutates() != tt.changed {
 				t.Errorf("Mutates = %v, want %v", s.Mutates(), tt.changed)
 			}
-			res, err := s.Do(context.Background(), f, Env{})
+			res, err := s.Do(context.Background(), f, Runtime{})
 			if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
 				t.Fatalf("err = %v, want %q", err, tt.err)
 			}

@@ -1,6 +1,8 @@
 package steps
 
 import (
+	"github.com/sgerun/sgerun/target"
+
 	"context"
 	"errors"
 	"strings"
@@ -8,8 +10,8 @@ import (
 )
 
 // listing renders find's "%P\t%y\t%s" lines.
-func listing(entries ...string) Output {
-	return Output{Stdout: strings.Join(entries, "\n") + "\n"}
+func listing(entries ...string) target.Output {
+	return target.Output{Stdout: strings.Join(entries, "\n") + "\n"}
 }
 
 func TestCopyDir(t *testing.T) {
@@ -17,8 +19,8 @@ func TestCopyDir(t *testing.T) {
 	srcList := listing("job_scripts\td\t4096", "job_scripts/1\tf\t10", "messages\tf\t100", "qmaster.pid\tf\t5", "heartbeat\tf\t6")
 	tests := []struct {
 		name, params string
-		srcList      Output
-		dstList      Output
+		srcList      target.Output
+		dstList      target.Output
 		copyExit     int
 		cmd          []string // substrings of the copy command, in this order
 		notCmd       []string // substrings it must not hold
@@ -48,19 +50,19 @@ func TestCopyDir(t *testing.T) {
 			notCmd: []string{"cp -a -- /spool/db /spool/db.new"}, files: 2, bytes: 8292},
 		{name: "failed cp", params: "{src: " + src + ", dst: " + dst + "}", copyExit: 1, err: "copy /spool/qmaster: exit status 1"},
 		{name: "truncated listing", params: "{src: " + src + ", dst: " + dst + "}",
-			srcList: Output{Stdout: "a\tf\t1\n", StdoutBytes: 1 << 20}, dstList: listing("a\tf\t1"), err: "listing truncated"},
+			srcList: target.Output{Stdout: "a\tf\t1\n", StdoutBytes: 1 << 20}, dstList: listing("a\tf\t1"), err: "listing truncated"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := kindSpec(t, "copy_dir", tt.params).(*copyDirSpec)
 			f := newFake(t, "h").
-				on("test -d "+s.Src, Output{}).
-				on("test -e "+s.Dst, Output{ExitCode: 1}).
+				on("test -d "+s.Src, target.Output{}).
+				on("test -e "+s.Dst, target.Output{ExitCode: 1}).
 				on("cd "+s.Src+" && find", tt.srcList).
 				on("cd "+s.Dst+" && find", tt.dstList).
-				on("cp -a", Output{ExitCode: tt.copyExit, Stderr: "cp: error"})
+				on("cp -a", target.Output{ExitCode: tt.copyExit, Stderr: "cp: error"})
 			j := &journal{f: f}
-			res, err := s.Do(context.Background(), f, Env{Prepare: j.prepare})
+			res, err := s.Do(context.Background(), f, Runtime{Prepare: j.prepare})
 			if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
 				t.Fatalf("err = %v, want %q", err, tt.err)
 			}
@@ -105,20 +107,20 @@ func TestCopyDirRefuses(t *testing.T) {
 		err  string
 	}{
 		{"source is no directory", func(t *testing.T) *fakeTarget {
-			return newFake(t, "h").on("test -d", Output{ExitCode: 1})
+			return newFake(t, "h").on("test -d", target.Output{ExitCode: 1})
 		}, nil, "source /spool/qmaster is not a directory on h"},
 		{"destination exists", func(t *testing.T) *fakeTarget {
-			return newFake(t, "h").on("test -d", Output{}).on("test -e", Output{})
+			return newFake(t, "h").on("test -d", target.Output{}).on("test -e", target.Output{})
 		}, nil, "never overwrites"},
 		{"journal fails", func(t *testing.T) *fakeTarget {
-			return newFake(t, "h").on("test -d", Output{}).on("test -e", Output{ExitCode: 1})
+			return newFake(t, "h").on("test -d", target.Output{}).on("test -e", target.Output{ExitCode: 1})
 		}, errors.New("journal gone"), "journal gone"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := tt.f(t)
 			j := &journal{f: f, err: tt.jerr}
-			res, err := kindSpec(t, "copy_dir", params).Do(context.Background(), f, Env{Prepare: j.prepare})
+			res, err := kindSpec(t, "copy_dir", params).Do(context.Background(), f, Runtime{Prepare: j.prepare})
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Fatalf("err = %v, want %q", err, tt.err)
 			}
@@ -146,13 +148,13 @@ func TestCopyDirQuotes(t *testing.T) {
 }
 
 func TestRemoveDir(t *testing.T) {
-	f := newFake(t, "h").on("rm -rf", Output{})
-	res, err := kindSpec(t, "remove_dir", "{path: /spool/qmaster.new}").Do(context.Background(), f, Env{})
+	f := newFake(t, "h").on("rm -rf", target.Output{})
+	res, err := kindSpec(t, "remove_dir", "{path: /spool/qmaster.new}").Do(context.Background(), f, Runtime{})
 	if c := f.cmds("exec"); err != nil || len(c) != 1 || c[0] != "rm -rf -- /spool/qmaster.new" || !res.Changed {
 		t.Errorf("remove_dir: %v %q", err, c)
 	}
-	f = newFake(t, "h").on("rm -rf", Output{ExitCode: 1, Stderr: "busy"})
-	if _, err := kindSpec(t, "remove_dir", "{path: /spool/x}").Do(context.Background(), f, Env{}); err == nil || !strings.Contains(err.Error(), "busy") {
+	f = newFake(t, "h").on("rm -rf", target.Output{ExitCode: 1, Stderr: "busy"})
+	if _, err := kindSpec(t, "remove_dir", "{path: /spool/x}").Do(context.Background(), f, Runtime{}); err == nil || !strings.Contains(err.Error(), "busy") {
 		t.Errorf("failed rm: %v", err)
 	}
 	for _, bad := range []string{"{path: /}", "{path: /spool}", "{path: /spool/}", "{path: spool/x}", "{}"} {

@@ -1,6 +1,8 @@
 package steps
 
 import (
+	"github.com/sgerun/sgerun/target"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,9 +14,9 @@ import (
 
 // fenceEnv connects the master's own address ("") and its fence address to
 // the given targets; a missing one does not connect. It logs every dial.
-func fenceEnv(targets map[string]Target, dials *[]string) Env {
+func fenceEnv(targets map[string]target.Target, dials *[]string) Runtime {
 	var mu sync.Mutex
-	return Env{Connect: func(_ context.Context, host, address string) (Target, error) {
+	return Runtime{Connect: func(_ context.Context, host, address string) (target.Target, error) {
 		mu.Lock()
 		*dials = append(*dials, host+"@"+address)
 		mu.Unlock()
@@ -26,13 +28,13 @@ func fenceEnv(targets map[string]Target, dials *[]string) Env {
 }
 
 func TestFenceProof(t *testing.T) {
-	proved := Output{Stdout: "qmaster pids: 42; shadowd pids: none\nfenced: no sge_qmaster or sge_shadowd runs on m\n"}
-	stillRunning := Output{ExitCode: 1, Stdout: "qmaster pids: 42; shadowd pids: none\nstill running: 42\n"}
+	proved := target.Output{Stdout: "qmaster pids: 42; shadowd pids: none\nfenced: no sge_qmaster or sge_shadowd runs on m\n"}
+	stillRunning := target.Output{ExitCode: 1, Stdout: "qmaster pids: 42; shadowd pids: none\nstill running: 42\n"}
 	tests := []struct {
 		name      string
-		own, addr *Output // the fence script's result there; nil: no SSH
-		noOwn     bool    // own_address: false
-		command   *Output // the fence_command's result; nil: none
+		own, addr *target.Output // the fence script's result there; nil: no SSH
+		noOwn     bool           // own_address: false
+		command   *target.Output // the fence_command's result; nil: none
 		method    string
 		refused   string // substring of the refusal; "" none
 	}{
@@ -40,14 +42,14 @@ func TestFenceProof(t *testing.T) {
 		{name: "no proof over the own address: the fence address", own: &stillRunning, addr: &proved, method: FenceAddress},
 		{name: "own_address false dials only the fence address", noOwn: true, own: &proved, addr: &proved, method: FenceAddress},
 		{name: "no proof anywhere, then the command", own: &stillRunning, addr: &stillRunning,
-			command: &Output{Stdout: "Chassis Power Control: Down/Off\n"}, method: FenceCommand},
+			command: &target.Output{Stdout: "Chassis Power Control: Down/Off\n"}, method: FenceCommand},
 		{name: "no proof anywhere, no command: refused with every cause", own: &stillRunning, addr: &stillRunning,
 			refused: "still running: 42"},
-		{name: "failed command: refused with its stderr", command: &Output{ExitCode: 1, Stderr: "ipmi: timeout"}, refused: "fence_command: exit 1: ipmi: timeout"},
+		{name: "failed command: refused with its stderr", command: &target.Output{ExitCode: 1, Stderr: "ipmi: timeout"}, refused: "fence_command: exit 1: ipmi: timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			targets := map[string]Target{}
+			targets := map[string]target.Target{}
 			own, addr := newFake(t, "m"), newFake(t, "m-fence")
 			if tt.own != nil {
 				own.on("pgrep -x sge_qmaster", *tt.own)
@@ -115,9 +117,9 @@ func TestFenceProof(t *testing.T) {
 }
 
 func TestFenceQuotesTheCommandsEnvironment(t *testing.T) {
-	local := newFake(t, "controller").on("poweroff", Output{})
+	local := newFake(t, "controller").on("poweroff", target.Output{})
 	s := &fenceSpec{Master: "m;rm", Address: "$(x)", Command: "poweroff", OwnAddress: ptr(false), Timeout: time.Second}
-	if _, err := s.Do(context.Background(), local, Env{}); err != nil {
+	if _, err := s.Do(context.Background(), local, Runtime{}); err != nil {
 		t.Fatal(err)
 	}
 	if c := local.cmds("exec"); len(c) != 1 || !strings.HasPrefix(c[0], "SGERUN_FENCE_HOST='m;rm' SGERUN_FENCE_ADDRESS='$(x)' ;") {
@@ -129,7 +131,7 @@ func TestFenceNoWay(t *testing.T) {
 	// Nothing can fence: no connections, no fence address, no command.
 	local := newFake(t, "controller")
 	s := &fenceSpec{Master: "m", Timeout: time.Second}
-	_, err := s.Do(context.Background(), local, Env{})
+	_, err := s.Do(context.Background(), local, Runtime{})
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "no fence_address") || !strings.Contains(err.Error(), "no fence_command") {
 		t.Fatalf("err = %v, want a refusal naming what is missing", err)
 	}
@@ -137,12 +139,12 @@ func TestFenceNoWay(t *testing.T) {
 		t.Errorf("ran %v", local.calls)
 	}
 	s.Unfenced = true
-	res, err := s.Do(context.Background(), local, Env{})
+	res, err := s.Do(context.Background(), local, Runtime{})
 	if err != nil || res.Data["method"] != FenceUnfenced || res.Data["allowed"] != "allowed by --unfenced or policy.allow_unfenced" {
 		t.Errorf("unfenced allowed: %v %v", err, res.Data)
 	}
 	s.Unfenced = false
-	_, err = s.Do(context.Background(), local, Env{Confirm: func(context.Context, string, string) (bool, error) {
+	_, err = s.Do(context.Background(), local, Runtime{Confirm: func(context.Context, string, string) (bool, error) {
 		return false, errors.New("stdin closed")
 	}})
 	if err == nil || errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "stdin closed") {
@@ -154,11 +156,11 @@ func TestFencePending(t *testing.T) {
 	const pending = "/spool/.sgerun-pending-fence.json"
 	first := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	old, _ := json.Marshal(PendingFence{Time: first, RunID: "r0", Master: "m", Reason: "earlier"})
-	shadow := newFake(t, "s").put(pending, string(old), File{Mode: 0o600, UID: 3, GID: 3})
+	shadow := newFake(t, "s").put(pending, string(old), target.File{Mode: 0o600, UID: 3, GID: 3})
 	local := newFake(t, "controller")
 	var dials []string
 	s := &fenceSpec{Master: "m", Address: "10.1.0.1", RunID: "r1", Pending: pending, PendingHost: "s", Timeout: time.Second}
-	env := fenceEnv(map[string]Target{"s@": shadow}, &dials)
+	env := fenceEnv(map[string]target.Target{"s@": shadow}, &dials)
 	res, err := s.Do(context.Background(), local, env)
 	if err != nil || res.Data["method"] != FencePendingSaved {
 		t.Fatalf("err %v method %v", err, res.Data["method"])

@@ -1,6 +1,8 @@
 package steps
 
 import (
+	"github.com/sgerun/sgerun/target"
+
 	"bytes"
 	"context"
 	"errors"
@@ -13,7 +15,7 @@ import (
 
 // undoRestores runs rec (a restore_file record) on f and checks path is
 // back to old (or gone when it did not exist).
-func undoRestores(t *testing.T, f *fakeTarget, rec *UndoRecord, path string, old File) {
+func undoRestores(t *testing.T, f *fakeTarget, rec *target.UndoRecord, path string, old target.File) {
 	t.Helper()
 	if rec == nil || rec.Kind != "restore_file" {
 		t.Fatalf("undo %+v, want restore_file", rec)
@@ -24,9 +26,9 @@ func undoRestores(t *testing.T, f *fakeTarget, rec *UndoRecord, path string, old
 	}
 	s := kindSpec(t, "restore_file", string(params))
 	if !old.Exists {
-		f.on("rm -f -- "+path, Output{})
+		f.on("rm -f -- "+path, target.Output{})
 	}
-	if _, err := s.Do(context.Background(), f, Env{}); err != nil {
+	if _, err := s.Do(context.Background(), f, Runtime{}); err != nil {
 		t.Fatalf("undo: %v", err)
 	}
 	if !old.Exists {
@@ -42,26 +44,26 @@ func undoRestores(t *testing.T, f *fakeTarget, rec *UndoRecord, path string, old
 }
 
 func TestPut(t *testing.T) {
-	existing := File{Data: []byte("old\n"), Mode: 0o600, UID: 5, GID: 6}
+	existing := target.File{Data: []byte("old\n"), Mode: 0o600, UID: 5, GID: 6}
 	tests := []struct {
 		name, params string
-		old          *File // nil: no file
-		replies      map[string]Output
-		want         File // written; zero Data with wantWrite false: nothing written
+		old          *target.File // nil: no file
+		replies      map[string]target.Output
+		want         target.File // written; zero Data with wantWrite false: nothing written
 		wantWrite    bool
 		err          string
 	}{
 		{name: "new file: 0644, connecting user", params: "{path: /etc/x, content: \"a\\n\"}",
-			want: File{Data: []byte("a\n"), Mode: 0o644, UID: -1, GID: -1}, wantWrite: true},
+			want: target.File{Data: []byte("a\n"), Mode: 0o644, UID: -1, GID: -1}, wantWrite: true},
 		{name: "existing file keeps mode and owner", params: "{path: /etc/x, content: new}", old: &existing,
-			want: File{Data: []byte("new"), Mode: 0o600, UID: 5, GID: 6}, wantWrite: true},
+			want: target.File{Data: []byte("new"), Mode: 0o600, UID: 5, GID: 6}, wantWrite: true},
 		{name: "mode and numeric owner", params: "{path: /etc/x, content: new, mode: '0640', owner: '7', group: '8'}", old: &existing,
-			want: File{Data: []byte("new"), Mode: 0o640, UID: 7, GID: 8}, wantWrite: true},
+			want: target.File{Data: []byte("new"), Mode: 0o640, UID: 7, GID: 8}, wantWrite: true},
 		{name: "owner and group by name", params: "{path: /etc/x, content: new, owner: sgeadmin, group: adm}", old: &existing,
-			replies: map[string]Output{"id -u -- sgeadmin": {Stdout: "398\n"}, "getent group -- adm": {Stdout: "4\n"}},
-			want:    File{Data: []byte("new"), Mode: 0o600, UID: 398, GID: 4}, wantWrite: true},
+			replies: map[string]target.Output{"id -u -- sgeadmin": {Stdout: "398\n"}, "getent group -- adm": {Stdout: "4\n"}},
+			want:    target.File{Data: []byte("new"), Mode: 0o600, UID: 398, GID: 4}, wantWrite: true},
 		{name: "unknown owner", params: "{path: /etc/x, content: new, owner: nobody2}", old: &existing,
-			replies: map[string]Output{"id -u -- nobody2": {ExitCode: 1}}, err: `unknown user "nobody2"`},
+			replies: map[string]target.Output{"id -u -- nobody2": {ExitCode: 1}}, err: `unknown user "nobody2"`},
 		{name: "same bytes: nothing written", params: "{path: /etc/x, content: \"old\\n\"}", old: &existing},
 	}
 	for _, tt := range tests {
@@ -70,14 +72,14 @@ func TestPut(t *testing.T) {
 			for sub, out := range tt.replies {
 				f.on(sub, out)
 			}
-			var old File
+			var old target.File
 			if tt.old != nil {
 				old = *tt.old
 				f.put("/etc/x", string(old.Data), old)
 				old.Exists = true
 			}
 			j := &journal{f: f}
-			res, err := kindSpec(t, "put", tt.params).Do(context.Background(), f, Env{Prepare: j.prepare})
+			res, err := kindSpec(t, "put", tt.params).Do(context.Background(), f, Runtime{Prepare: j.prepare})
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want %q", err, tt.err)
@@ -124,7 +126,7 @@ func TestPut(t *testing.T) {
 func TestPutJournalFailureWritesNothing(t *testing.T) {
 	f := newFake(t, "h")
 	j := &journal{f: f, err: errors.New("disk full")}
-	_, err := kindSpec(t, "put", "{path: /etc/x, content: a}").Do(context.Background(), f, Env{Prepare: j.prepare})
+	_, err := kindSpec(t, "put", "{path: /etc/x, content: a}").Do(context.Background(), f, Runtime{Prepare: j.prepare})
 	if err == nil || !strings.Contains(err.Error(), "journal undo: disk full") {
 		t.Fatalf("err = %v", err)
 	}
@@ -143,10 +145,10 @@ func TestPutParams(t *testing.T) {
 
 func TestEditKVStep(t *testing.T) {
 	const boot = "# bootstrap\nadmin_user   sgeadmin\nspooling_params\t/var/spool/db\n"
-	old := File{Data: []byte(boot), Mode: 0o644, UID: 0, GID: 398, Exists: true}
+	old := target.File{Data: []byte(boot), Mode: 0o644, UID: 0, GID: 398, Exists: true}
 	f := newFake(t, "h").put("/sge/common/bootstrap", boot, old)
 	j := &journal{f: f}
-	res, err := kindSpec(t, "edit_kv", "{path: /sge/common/bootstrap, set: {spooling_params: /new/db}}").Do(context.Background(), f, Env{Prepare: j.prepare})
+	res, err := kindSpec(t, "edit_kv", "{path: /sge/common/bootstrap, set: {spooling_params: /new/db}}").Do(context.Background(), f, Runtime{Prepare: j.prepare})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,22 +168,22 @@ func TestEditKVStep(t *testing.T) {
 	undoRestores(t, f, res.Undo, "/sge/common/bootstrap", old)
 
 	// Again with the same value: nothing to do.
-	f2 := newFake(t, "h").put("/b", "k v\n", File{Mode: 0o644})
-	res, err = kindSpec(t, "edit_kv", "{path: /b, set: {k: v}}").Do(context.Background(), f2, Env{})
+	f2 := newFake(t, "h").put("/b", "k v\n", target.File{Mode: 0o644})
+	res, err = kindSpec(t, "edit_kv", "{path: /b, set: {k: v}}").Do(context.Background(), f2, Runtime{})
 	if err != nil || res.Changed || res.Undo != nil || len(f2.calls) != 0 {
 		t.Errorf("same value: err %v changed %v undo %v calls %v", err, res.Changed, res.Undo, f2.calls)
 	}
 }
 
 func TestEditKVStepRefuses(t *testing.T) {
-	f := newFake(t, "h").put("/b", "k v\n", File{Mode: 0o644})
-	if _, err := kindSpec(t, "edit_kv", "{path: /missing, set: {k: v}}").Do(context.Background(), f, Env{}); err == nil || !strings.Contains(err.Error(), "does not exist") {
+	f := newFake(t, "h").put("/b", "k v\n", target.File{Mode: 0o644})
+	if _, err := kindSpec(t, "edit_kv", "{path: /missing, set: {k: v}}").Do(context.Background(), f, Runtime{}); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("missing file: %v", err)
 	}
-	if _, err := kindSpec(t, "edit_kv", "{path: /b, set: {typo: v}}").Do(context.Background(), f, Env{}); err == nil || !strings.Contains(err.Error(), "typo") {
+	if _, err := kindSpec(t, "edit_kv", "{path: /b, set: {typo: v}}").Do(context.Background(), f, Runtime{}); err == nil || !strings.Contains(err.Error(), "typo") {
 		t.Errorf("missing key: %v", err)
 	}
-	res, err := kindSpec(t, "edit_kv", "{path: /b, set: {new: x}, append: true}").Do(context.Background(), f, Env{})
+	res, err := kindSpec(t, "edit_kv", "{path: /b, set: {new: x}, append: true}").Do(context.Background(), f, Runtime{})
 	if err != nil || string(f.files["/b"].Data) != "k v\nnew x\n" || !res.Changed {
 		t.Errorf("append: %v %q", err, f.files["/b"].Data)
 	}
@@ -193,27 +195,27 @@ func TestEditKVStepRefuses(t *testing.T) {
 }
 
 func TestRestoreFile(t *testing.T) {
-	f := newFake(t, "h").put("/etc/x", "changed", File{Mode: 0o600, UID: 1, GID: 1})
+	f := newFake(t, "h").put("/etc/x", "changed", target.File{Mode: 0o600, UID: 1, GID: 1})
 	s := kindSpec(t, "restore_file", "{path: /etc/x, existed: true, data: b2xkCg==, mode: '0640', uid: 5, gid: 6}")
-	res, err := s.Do(context.Background(), f, Env{})
+	res, err := s.Do(context.Background(), f, Runtime{})
 	if got := f.files["/etc/x"]; err != nil || string(got.Data) != "old\n" || got.Mode != 0o640 || got.UID != 5 || got.GID != 6 || !res.Changed {
 		t.Errorf("restore: %v %q %v %d:%d", err, got.Data, got.Mode, got.UID, got.GID)
 	}
 
-	f = newFake(t, "h").on("rm -f -- '/etc/new file'", Output{})
-	if _, err := kindSpec(t, "restore_file", "{path: /etc/new file, existed: false}").Do(context.Background(), f, Env{}); err != nil {
+	f = newFake(t, "h").on("rm -f -- '/etc/new file'", target.Output{})
+	if _, err := kindSpec(t, "restore_file", "{path: /etc/new file, existed: false}").Do(context.Background(), f, Runtime{}); err != nil {
 		t.Fatal(err)
 	}
 	if c := f.cmds("exec"); len(c) != 1 || c[0] != "rm -f -- '/etc/new file'" {
 		t.Errorf("removal of a file that did not exist: %v", c)
 	}
 
-	f = newFake(t, "h").on("rm -f", Output{ExitCode: 1, Stderr: "Permission denied"})
-	if _, err := kindSpec(t, "restore_file", "{path: /etc/x, existed: false}").Do(context.Background(), f, Env{}); err == nil || !strings.Contains(err.Error(), "Permission denied") {
+	f = newFake(t, "h").on("rm -f", target.Output{ExitCode: 1, Stderr: "Permission denied"})
+	if _, err := kindSpec(t, "restore_file", "{path: /etc/x, existed: false}").Do(context.Background(), f, Runtime{}); err == nil || !strings.Contains(err.Error(), "Permission denied") {
 		t.Errorf("failed rm: %v", err)
 	}
 	f = newFake(t, "h")
-	if _, err := kindSpec(t, "restore_file", "{path: /etc/x, existed: true, data: '!!', mode: '0644'}").Do(context.Background(), f, Env{}); err == nil || len(f.calls) != 0 {
+	if _, err := kindSpec(t, "restore_file", "{path: /etc/x, existed: true, data: '!!', mode: '0644'}").Do(context.Background(), f, Runtime{}); err == nil || len(f.calls) != 0 {
 		t.Errorf("bad undo data: err %v, calls %v", err, f.calls)
 	}
 	if !Kinds()["restore_file"].UndoOnly {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -614,14 +615,14 @@ func TestGateStep(t *testing.T) {
 			}
 			var mu sync.Mutex
 			var dialled []*fakeTarget
-			env := Env{Connect: func(_ context.Context, host, _ string) (Target, error) {
+			env := Runtime{Connect: func(_ context.Context, host, _ string) (target.Target, error) {
 				out, ok := c.probes[host]
 				if !ok {
 					return nil, errors.New("ssh dial " + host + ": no route to host")
 				}
 				f := voterFake(t, host, out)
 				for p, d := range files {
-					f.put(p, d, File{})
+					f.put(p, d, target.File{})
 				}
 				mu.Lock()
 				dialled = append(dialled, f)

@@ -1,6 +1,8 @@
 package steps
 
 import (
+	"github.com/sgerun/sgerun/target"
+
 	"context"
 	"errors"
 	"os/exec"
@@ -15,9 +17,9 @@ import (
 // with probe, and the heartbeat with "12 00042".
 func voterFake(t *testing.T, name, probe string) *fakeTarget {
 	return newFake(t, name).
-		on(gateMark, Output{Stdout: probe}).
-		on("/heartbeat", Output{Stdout: "12 00042\n"}).
-		onRE(`^true$`, Output{})
+		on(gateMark, target.Output{Stdout: probe}).
+		on("/heartbeat", target.Output{Stdout: "12 00042\n"}).
+		onRE(`^true$`, target.Output{})
 }
 
 // CollectGate over fake voters: what it asks each voter, where it reads
@@ -53,13 +55,13 @@ func TestCollectGate(t *testing.T) {
 			voters := map[string]*fakeTarget{}
 			for name, probe := range tt.probes {
 				f := voterFake(t, name, probe).
-					put("/sge/c/common/bootstrap", boot, File{}).
-					put("/sge/c/common/act_qmaster", "m\n", File{}).
-					put("/export/spool q/.sgerun-last-takeover.json", record, File{}).
-					put("/shared/.sgerun-last-takeover.json", record, File{})
+					put("/sge/c/common/bootstrap", boot, target.File{}).
+					put("/sge/c/common/act_qmaster", "m\n", target.File{}).
+					put("/export/spool q/.sgerun-last-takeover.json", record, target.File{}).
+					put("/shared/.sgerun-last-takeover.json", record, target.File{})
 				voters[name] = f
 			}
-			env := Env{Connect: func(_ context.Context, host, address string) (Target, error) {
+			env := Runtime{Connect: func(_ context.Context, host, address string) (target.Target, error) {
 				if address != "" {
 					t.Errorf("the gate dialled %s at %s", host, address)
 				}
@@ -124,7 +126,7 @@ func TestCollectGate(t *testing.T) {
 // is unknown, which the gate reports (and DecideGate refuses on).
 func TestCollectGateNoRecordDir(t *testing.T) {
 	s := voterFake(t, "s", probeCut)
-	env := Env{Connect: func(context.Context, string, string) (Target, error) { return s, nil }}
+	env := Runtime{Connect: func(context.Context, string, string) (target.Target, error) { return s, nil }}
 	ev, err := CollectGate(context.Background(), GateConfig{Master: "m", Shadow: "s", SGERoot: "/sge", SGECell: "c", Port: 6444, Timeout: time.Second}, env)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +134,7 @@ func TestCollectGateNoRecordDir(t *testing.T) {
 	if ev.AntiflapFile != "" || !strings.Contains(ev.AntiflapError, "directory is unknown") || ev.HeartbeatAgeSeconds != -1 {
 		t.Errorf("evidence %+v", ev)
 	}
-	if _, err := CollectGate(context.Background(), GateConfig{Master: "m", Shadow: "s"}, Env{}); err == nil {
+	if _, err := CollectGate(context.Background(), GateConfig{Master: "m", Shadow: "s"}, Runtime{}); err == nil {
 		t.Error("a gate without connections collected")
 	}
 }

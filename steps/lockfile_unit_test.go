@@ -1,6 +1,8 @@
 package steps
 
 import (
+	"github.com/sgerun/sgerun/target"
+
 	"context"
 	"errors"
 	"strings"
@@ -12,15 +14,15 @@ const lockPath = "/spool/.sgerun-takeover.lock"
 func TestLockFile(t *testing.T) {
 	tests := []struct {
 		name, params string
-		held         string // the lock's content; "" free
-		excl         Output // the noclobber write's result
+		held         string        // the lock's content; "" free
+		excl         target.Output // the noclobber write's result
 		changed      bool
 		refused      bool
 		undo         string // the undo's kind; "" none
 		wantFile     string // the lock's content after the step
 	}{
 		{name: "free: taken with noclobber", params: "{path: " + lockPath + ", holder: run r1}", changed: true, undo: "unlock_file"},
-		{name: "taken meanwhile: refused", params: "{path: " + lockPath + ", holder: run r1}", excl: Output{ExitCode: 1, Stderr: "cannot overwrite existing file"},
+		{name: "taken meanwhile: refused", params: "{path: " + lockPath + ", holder: run r1}", excl: target.Output{ExitCode: 1, Stderr: "cannot overwrite existing file"},
 			refused: true},
 		{name: "held by another: refused", params: "{path: " + lockPath + ", holder: run r1}", held: "run r0\n", refused: true, wantFile: "run r0\n"},
 		{name: "own holder: accepted as it is", params: "{path: " + lockPath + ", holder: run r1}", held: "run r1\n", wantFile: "run r1\n"},
@@ -31,10 +33,10 @@ func TestLockFile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, "s").on("set -C", tt.excl)
 			if tt.held != "" {
-				f.put(lockPath, tt.held, File{Mode: 0o640, UID: 398, GID: 398})
+				f.put(lockPath, tt.held, target.File{Mode: 0o640, UID: 398, GID: 398})
 			}
 			j := &journal{f: f}
-			res, err := kindSpec(t, "lock_file", tt.params).Do(context.Background(), f, Env{Prepare: j.prepare})
+			res, err := kindSpec(t, "lock_file", tt.params).Do(context.Background(), f, Runtime{Prepare: j.prepare})
 			if tt.refused != errors.Is(err, ErrRefused) || !tt.refused && err != nil {
 				t.Fatalf("err = %v, refused %v", err, tt.refused)
 			}
@@ -78,7 +80,7 @@ func TestLockFile(t *testing.T) {
 func TestLockFileJournalFirst(t *testing.T) {
 	f := newFake(t, "s")
 	j := &journal{f: f, err: errors.New("no journal")}
-	if _, err := kindSpec(t, "lock_file", "{path: /l, holder: r1}").Do(context.Background(), f, Env{Prepare: j.prepare}); err == nil {
+	if _, err := kindSpec(t, "lock_file", "{path: /l, holder: r1}").Do(context.Background(), f, Runtime{Prepare: j.prepare}); err == nil {
 		t.Fatal("lock taken although its undo could not be journaled")
 	}
 	if len(f.cmds("exec")) != 0 {
@@ -106,11 +108,11 @@ func TestUnlockFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, "s").on("rm -f -- "+lockPath, Output{})
+			f := newFake(t, "s").on("rm -f -- "+lockPath, target.Output{})
 			if tt.held != "" {
-				f.put(lockPath, tt.held, File{Mode: 0o644})
+				f.put(lockPath, tt.held, target.File{Mode: 0o644})
 			}
-			res, err := kindSpec(t, "unlock_file", "{path: "+lockPath+", holder: run r1}").Do(context.Background(), f, Env{})
+			res, err := kindSpec(t, "unlock_file", "{path: "+lockPath+", holder: run r1}").Do(context.Background(), f, Runtime{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,8 +124,8 @@ func TestUnlockFile(t *testing.T) {
 			}
 		})
 	}
-	f := newFake(t, "s").put("/l", "r1", File{}).on("rm -f", Output{ExitCode: 1, Stderr: "read-only file system"})
-	if _, err := kindSpec(t, "unlock_file", "{path: /l, holder: r1}").Do(context.Background(), f, Env{}); err == nil || !strings.Contains(err.Error(), "read-only") {
+	f := newFake(t, "s").put("/l", "r1", target.File{}).on("rm -f", target.Output{ExitCode: 1, Stderr: "read-only file system"})
+	if _, err := kindSpec(t, "unlock_file", "{path: /l, holder: r1}").Do(context.Background(), f, Runtime{}); err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Errorf("failed removal: %v", err)
 	}
 }

@@ -7,14 +7,31 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sgerun/sgerun/engine"
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
 	"github.com/sgerun/sgerun/resolve"
-	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/status"
 	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 	"github.com/sgerun/sgerun/ui"
 	"github.com/sgerun/sgerun/watch"
+)
+
+// headsUse says how a run follows an inventory's roles.heads.
+type headsUse int
+
+const (
+	// headsIgnored keeps the inventory's order (takeback: the preferred
+	// head is its target; plain runs).
+	headsIgnored headsUse = iota
+	// headsToward moves from the active head to the other one, or to
+	// --to (takeover, and ack, which reads the record through the head
+	// that is not cut off).
+	headsToward
+	// headsFence is toward's reverse: the head to fence is the one that
+	// is not active.
+	headsFence
 )
 
 // runView resolves what a playbook run leaves to the cluster: for an
@@ -27,13 +44,12 @@ import (
 // the notes that say how it was decided (journaled, shown in --dry-run
 // too). Takeback keeps the inventory's order: the preferred head is its
 // target.
-func (a *app) runView(ctx context.Context, inv *inventory.Inventory, playbook, to string) (*inventory.Inventory, []string, error) {
-	heads := playbook == "takeover" && to != "" ||
-		inv.Follow && (playbook == "takeover" || playbook == "ack" || playbook == "fence")
+func (a *app) runView(ctx context.Context, inv *inventory.Inventory, use headsUse, to string) (*inventory.Inventory, []string, error) {
+	heads := use != headsIgnored && (to != "" || inv.Follow)
 	if !heads && inv.ExecFromSGE == nil {
 		return inv, nil, nil
 	}
-	conn, err := runbook.NewSSHConnector(inv)
+	conn, err := target.NewSSH(inv)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -45,7 +61,7 @@ func (a *app) runView(ctx context.Context, inv *inventory.Inventory, playbook, t
 		if err != nil {
 			return nil, nil, usagef("%v", err)
 		}
-		if playbook == "fence" {
+		if use == headsFence {
 			h.From, h.To = h.To, h.From
 			h.How += "; a fence is of the head that is not active"
 		}
@@ -70,7 +86,7 @@ func (a *app) execView(ctx context.Context, inv *inventory.Inventory, conn resol
 	now := time.Now()
 	e, err := resolve.ResolveExec(ctx, inv, conn, resolve.CachePath(a.stateDir, inv.File), resolve.Readers(inv, active), now)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", runbook.ErrRefused, err)
+		return nil, nil, fmt.Errorf("%w: %w", engine.ErrRefused, err)
 	}
 	view, added := inv.WithExecHosts(e.List.Hosts)
 	notes := []string{e.Note(now)}
@@ -104,7 +120,7 @@ func (a *app) resumeView(ctx context.Context, inv *inventory.Inventory, events [
 	if inv.ExecFromSGE == nil {
 		return view, nil, nil
 	}
-	conn, err := runbook.NewSSHConnector(view)
+	conn, err := target.NewSSH(view)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -145,7 +161,7 @@ func watchSelf(inv *inventory.Inventory, on string) (string, error) {
 // more; elsewhere it runs the gate against the active head, with this
 // head (or, on a third machine, the other head) as the target.
 func (a *app) watchProbe(ctx context.Context, inv *inventory.Inventory, self string) watch.Observation {
-	conn, err := runbook.NewSSHConnector(inv)
+	conn, err := target.NewSSH(inv)
 	if err != nil {
 		return watch.Observation{Err: err}
 	}
@@ -202,7 +218,7 @@ func (a *app) watchTakeover(ctx context.Context, inv *inventory.Inventory, self 
 	if inv.Follow {
 		to = self
 	}
-	view, notes, err := a.runView(ctx, inv, "takeover", to)
+	view, notes, err := a.runView(ctx, inv, headsToward, to)
 	if err != nil {
 		return "", exitCode(err), err
 	}
@@ -225,7 +241,7 @@ func (a *app) gatherInv(ctx context.Context, inv *inventory.Inventory) (*status.
 	var added []string
 	var execErr error
 	if inv.ExecFromSGE != nil {
-		conn, err := runbook.NewSSHConnector(inv)
+		conn, err := target.NewSSH(inv)
 		if err != nil {
 			return nil, err
 		}
@@ -235,7 +251,7 @@ func (a *app) gatherInv(ctx context.Context, inv *inventory.Inventory) (*status.
 			view, added = inv.WithExecHosts(e.List.Hosts)
 		}
 	}
-	conn, err := runbook.NewSSHConnector(view)
+	conn, err := target.NewSSH(view)
 	if err != nil {
 		return nil, err
 	}

@@ -14,9 +14,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sgerun/sgerun/engine"
 	"github.com/sgerun/sgerun/inventory"
-	"github.com/sgerun/sgerun/runbook"
+	"github.com/sgerun/sgerun/plan"
 	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 	"github.com/sgerun/sgerun/ui"
 	"github.com/sgerun/sgerun/watch"
 	"github.com/spf13/cobra"
@@ -197,16 +199,13 @@ func gateConfig(inv *inventory.Inventory) steps.GateConfig {
 // probeGate runs the takeover's partition gate once, read-only, over fresh
 // connections (a connection from before a partition may hang).
 func probeGate(ctx context.Context, inv *inventory.Inventory) watch.Observation {
-	conn, err := runbook.NewSSHConnector(inv)
+	conn, err := target.NewSSH(inv)
 	if err != nil {
 		return watch.Observation{Err: err}
 	}
 	defer conn.Close()
-	env := steps.Env{Reach: conn.Reach, Connect: func(ctx context.Context, host, address string) (steps.Target, error) {
-		if address != "" {
-			return conn.TargetAt(ctx, host, address)
-		}
-		return conn.Target(ctx, host)
+	env := steps.Runtime{Reach: conn.Reach, Connect: func(ctx context.Context, host, address string) (target.Target, error) {
+		return target.Connect(ctx, conn, host, address)
 	}}
 	cfg := gateConfig(inv)
 	ev, err := steps.CollectGate(ctx, cfg, env)
@@ -220,12 +219,16 @@ func probeGate(ctx context.Context, inv *inventory.Inventory) watch.Observation 
 // unattendedTakeover runs the takeover playbook as `takeover --yes` would,
 // with the inventory's hooks, its progress on stderr.
 func (a *app) unattendedTakeover(ctx context.Context, inv *inventory.Inventory, notes []string) (string, int, error) {
-	rb, err := loadPlaybook("takeover")
+	rb, err := loadPlaybook(takeoverPlaybook)
 	if err != nil {
 		return "", exitCode(err), err
 	}
 	view := &ui.RunView{W: a.errOut, S: ui.NewStyles(a.errOut, true)}
-	s := &runbook.Session{Inventory: inv, Runbook: rb, StateDir: a.stateDir, LogDir: a.runsDir(),
+	p, err := plan.Compile(rb, inv, nil)
+	if err != nil {
+		return "", exitCode(err), err
+	}
+	s := &engine.Session{Plan: p, Inventory: inv, StateDir: a.stateDir, LogDir: a.runsDir(),
 		Args: []string{"sgerun", "watch"}, Observe: view.Event, Hooks: takeoverHooks(inv), Notes: notes}
 	out, err := s.Start(ctx)
 	return out.RunID, exitCode(err), err

@@ -1,4 +1,4 @@
-package runbook
+package engine
 
 import (
 	"context"
@@ -6,14 +6,15 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/target"
 )
 
-// DefaultHookTimeout bounds one hook command when Hooks.Timeout is unset.
+// DefaultHookTimeout bounds one hook command when RunHooks.Timeout is unset.
 const DefaultHookTimeout = time.Minute
 
-// Hooks are site commands run on the controller around a run, with sh -c.
+// RunHooks are site commands run on the controller around a run, with sh -c.
 // Their output goes to the journal.
-type Hooks struct {
+type RunHooks struct {
 	// Pre runs before the first step; a non-zero exit (or a time-out)
 	// vetoes the run: it is refused (exit 3) and nothing changes.
 	Pre []string
@@ -22,8 +23,9 @@ type Hooks struct {
 	PostOK, PostFail []string
 	// Timeout bounds each command.
 	Timeout time.Duration
-	// Env is added to each command's environment.
-	Env []string
+	// Environ is added to each command's environment, as "KEY=value"
+	// strings.
+	Environ []string
 	// Summary renders the JSON summary of the run in dir.
 	Summary func(dir string) ([]byte, error)
 }
@@ -39,7 +41,7 @@ func (s *Session) runHooks(ctx context.Context, record func(journal.Event) (jour
 	if timeout <= 0 {
 		timeout = DefaultHookTimeout
 	}
-	local := &LocalTarget{Env: s.Hooks.Env}
+	local := &target.Local{Environ: s.Hooks.Environ}
 	var first error
 	for _, cmd := range cmds {
 		start := time.Now()
@@ -47,7 +49,7 @@ func (s *Session) runHooks(ctx context.Context, record func(journal.Event) (jour
 		out, err := local.Exec(hctx, cmd, stdin)
 		timedOut := hctx.Err() != nil
 		cancel()
-		ev := journal.Event{Type: HookEvent, Step: -1, StepName: phase, Kind: "hook", Host: controllerHost,
+		ev := journal.Event{Type: HookEvent, Step: -1, StepName: phase, Kind: "hook", Host: target.Controller,
 			Output: &out, Status: journal.StatusOK, DurationMS: time.Since(start).Milliseconds()}
 		switch {
 		case timedOut:
@@ -78,7 +80,7 @@ func (s *Session) preHooks(ctx context.Context, e *Engine) error {
 	if len(s.Hooks.Pre) == 0 {
 		return nil
 	}
-	if s.DryRun {
+	if !e.mode().changes() {
 		_, err := e.Record(journal.Event{Type: journal.Note, Step: -1,
 			Message: fmt.Sprintf("dry run: %d pre hook(s) not run", len(s.Hooks.Pre))})
 		return err
@@ -97,7 +99,7 @@ func (s *Session) postHooks(ctx context.Context, e *Engine, dir string, runErr e
 	if runErr != nil {
 		cmds, phase = s.Hooks.PostFail, "post_failure"
 	}
-	if len(cmds) == 0 || s.DryRun {
+	if len(cmds) == 0 || !e.mode().changes() {
 		return
 	}
 	var summary []byte
