@@ -17,22 +17,24 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sgerun/sgerun/diag"
+	"github.com/sgerun/sgerun/sge"
 )
 
-// Defaults of every optional setting.
+// Defaults of every optional setting. The cell's and the gate's come from
+// package sge, which the sge_gate step takes its defaults from too.
 const (
-	DefaultSGECell             = "default"
-	DefaultQmasterPort         = 6444
-	DefaultExecdPort           = 6445
+	DefaultSGECell             = sge.DefaultCell
+	DefaultQmasterPort         = sge.DefaultQmasterPort
+	DefaultExecdPort           = sge.DefaultExecdPort
 	DefaultSSHPort             = 22
 	DefaultKnownHosts          = "~/.ssh/known_hosts"
 	DefaultConnectTimeout      = 10 * time.Second
 	DefaultMaxHandshakes       = 32
 	DefaultFanout              = 64
-	DefaultAntiflap            = 30 * time.Minute
+	DefaultAntiflap            = sge.DefaultAntiflap
 	DefaultExecTolerate        = "10%"
 	DefaultQmasterStartTimeout = 120 * time.Second
-	DefaultHeartbeatStale      = 90 * time.Second
+	DefaultHeartbeatStale      = sge.DefaultHeartbeatStale
 	DefaultHookTimeout         = 60 * time.Second
 	DefaultWatchInterval       = 10 * time.Second
 	DefaultWatchConfirm        = 30 * time.Second

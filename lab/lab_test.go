@@ -77,20 +77,6 @@ func TestReplaceKeys(t *testing.T) {
 	}
 }
 
-func TestParseQpingStatus(t *testing.T) {
-	out := "09/25/2025 10:00:00 endpoint host/qmaster/1 at port 6444 is up since 10 seconds\n" +
-		"09/25/2025 10:00:00:\nSIRM version:             0.1\nstatus:                   0\ninfo:                     ok\n"
-	if st, err := ParseQpingStatus(out); err != nil || st != 0 {
-		t.Errorf("got %d %v", st, err)
-	}
-	if st, err := ParseQpingStatus("status:  3\n"); err != nil || st != 3 {
-		t.Errorf("got %d %v", st, err)
-	}
-	if _, err := ParseQpingStatus("error: endpoint not reachable\n"); err == nil {
-		t.Error("no status: no error")
-	}
-}
-
 func TestNamespaceRE(t *testing.T) {
 	re := nsNameRE("lab")
 	for s, want := range map[string]bool{

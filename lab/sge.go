@@ -1,9 +1,7 @@
 package lab
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
 )
 
@@ -337,32 +336,14 @@ func (l *Lab) startQmaster(ctx context.Context) error {
 func (l *Lab) QpingStatus(ctx context.Context, from, target string) (int, error) {
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	out, _, err := l.Exec(cctx, from, shell.Join("qping", "-info", target, strconv.Itoa(QmasterPort), "qmaster", "1"))
-	st, perr := ParseQpingStatus(out)
-	if perr != nil {
-		if err != nil {
-			return -1, fmt.Errorf("qping %s: %w", target, err)
-		}
-		return -1, fmt.Errorf("qping %s: %w", target, perr)
+	out, _, err := l.Exec(cctx, from, sge.QpingInfo(target, QmasterPort))
+	if st := sge.ParseQping(out); st >= 0 {
+		return st, nil
 	}
-	return st, nil
-}
-
-// ParseQpingStatus returns the number on the "status:" line of qping -info
-// output.
-func ParseQpingStatus(out string) (int, error) {
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if v, ok := strings.CutPrefix(line, "status:"); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
-				return -1, fmt.Errorf("bad qping status line %q: %w", line, err)
-			}
-			return n, nil
-		}
+	if err != nil {
+		return -1, fmt.Errorf("qping %s: %w", target, err)
 	}
-	return -1, errors.New("no status line in qping output")
+	return -1, fmt.Errorf("qping %s: no status line in qping output", target)
 }
 
 // configureCell registers the hosts, the queue and the scheduler settings.

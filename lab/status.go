@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sgerun/sgerun/sge"
 )
 
 // Process is a daemon running on a lab host.
@@ -95,15 +97,8 @@ func (l *Lab) Status(ctx context.Context, from string) (*Status, error) {
 		s.ActQmaster = strings.TrimSpace(string(b))
 	}
 	if b, err := os.ReadFile(filepath.Join(l.CommonDir(), "bootstrap")); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) >= 2 && f[0] == "spooling_params" {
-				s.SpoolingParams = f[1]
-			}
-			if len(f) >= 2 && f[0] == "qmaster_spool_dir" {
-				s.QmasterSpoolDir = f[1]
-			}
-		}
+		boot := sge.ParseBootstrap(string(b))
+		s.SpoolingParams, s.QmasterSpoolDir = boot.SpoolingParams, boot.QmasterSpoolDir
 	}
 	s.Hosts = l.hostStatuses(ctx)
 	var wg sync.WaitGroup

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
-	"github.com/sgerun/sgerun/steps"
 )
 
 // qconfTimeout bounds qconf on one host: during a failover no qmaster
@@ -160,7 +160,7 @@ func ReadExecList(ctx context.Context, inv *inventory.Inventory, conn Connector,
 	group := inv.ExecFromSGE.Hostgroup
 	c := inv.Cluster
 	to := fmt.Sprintf("timeout %d ", int(qconfTimeout/time.Second))
-	cmd := steps.SGEEnv(c.SGERoot, c.SGECell) + "sel=$(" + to + "qconf -sel 2>&1) || { case $sel in *'no execution host'*) sel= ;; *) echo \"$sel\" >&2; exit 1 ;; esac; }; echo \"$sel\""
+	cmd := sge.Env(c.SGERoot, c.SGECell) + "sel=$(" + to + "qconf -sel 2>&1) || { case $sel in *'no execution host'*) sel= ;; *) echo \"$sel\" >&2; exit 1 ;; esac; }; echo \"$sel\""
 	if group != "" {
 		cmd += "; echo --; " + to + "qconf -shgrp_resolved " + shell.Quote(group)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
 	"github.com/sgerun/sgerun/steps"
 )
@@ -236,7 +237,7 @@ func readOne(ctx context.Context, inv *inventory.Inventory, conn Connector, host
 		}
 		r.Via, r.Err = h.FenceAddress, ""
 	}
-	path := inv.Cluster.SGERoot + "/" + inv.Cluster.SGECell + "/common/act_qmaster"
+	path := sge.Cell{Root: inv.Cluster.SGERoot, Name: inv.Cluster.SGECell}.ActQmasterPath()
 	// SGE writes act_qmaster by truncate-then-write: an empty read is
 	// tried again.
 	cmd := "for i in 1 2 3; do a=$(cat " + shell.Quote(path) + " 2>/dev/null); [ -n \"$a\" ] && break; sleep 0.3; done; echo \"$a\""

@@ -11,8 +11,8 @@ import (
 	"text/template"
 	"text/template/parse"
 
+	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
-	"github.com/sgerun/sgerun/steps"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -48,17 +48,30 @@ func funcs() template.FuncMap {
 		},
 		// kv returns the value of key in "key<spaces>value" text, such as
 		// SGE's bootstrap; "" when absent.
-		"kv": func(key, text string) string { return steps.BootstrapValue(text, key) },
+		"kv": func(key, text string) string { return sge.ParseBootstrap(text).Value(key) },
 		// spooldir is the directory holding a cell's spooled state, from
-		// its bootstrap text (steps.SpoolDir): spooling_params for Berkeley
-		// DB, its "<common>;<spool dir>" second part for classic spooling.
-		"spooldir": steps.SpoolDir,
+		// its bootstrap text (sge.Bootstrap.SpoolDir): spooling_params for
+		// Berkeley DB, its "<common>;<spool dir>" second part for classic
+		// spooling.
+		"spooldir": func(text string) string { return sge.ParseBootstrap(text).SpoolDir() },
 		// respool is bootstrap's spooling_params with the spool directory
-		// replaced (steps.Respool).
-		"respool": steps.Respool,
+		// replaced (sge.Bootstrap.Respool).
+		"respool": func(text, dir string) string { return sge.ParseBootstrap(text).Respool(dir) },
 		// sgeenv is a shell prelude that sets SGE_ROOT/SGE_CELL and finds the
-		// cell's binaries (steps.SGEEnv); safe in shell text.
-		"sgeenv": steps.SGEEnv,
+		// cell's binaries (sge.Env); safe in shell text.
+		"sgeenv": sge.Env,
+		// sgerecord is the path of one of sgerun's record files ("lock",
+		// "antiflap" or "pending_fence", see package sge) in shared, else
+		// in the directory holding bootstrap's qmaster_spool_dir; "" for
+		// another name or when neither is known.
+		"sgerecord": func(name, shared, bootstrap string) string {
+			file := map[string]string{"lock": sge.LockFile, "antiflap": sge.AntiflapFile, "pending_fence": sge.PendingFenceFile}[name]
+			dir := sge.RecordDir(shared, sge.ParseBootstrap(bootstrap))
+			if file == "" || dir == "" {
+				return ""
+			}
+			return dir + "/" + file
+		},
 		// stamped turns a spool path into a fresh timestamped sibling:
 		// /spool/qmaster -> /spool/qmaster.sgerun-STAMP, replacing an
 		// earlier sgerun stamp instead of stacking them.

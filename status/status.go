@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
 	"github.com/sgerun/sgerun/steps"
 )
@@ -180,11 +181,10 @@ func probeHost(ctx context.Context, conn any, c inventory.Cluster, name, role, a
 		h.Error, h.ErrorClass = err.Error(), sshClass(err)
 		return h, nil
 	}
-	common := c.SGERoot + "/" + c.SGECell + "/common"
+	cell := sge.Cell{Root: c.SGERoot, Name: c.SGECell}
 	cmd := "echo qmaster: $(pgrep -x sge_qmaster); echo shadowd: $(pgrep -x sge_shadowd); echo act: $(cat " +
-		shell.Quote(common+"/act_qmaster") + " 2>/dev/null); " +
-		steps.SGEEnv(c.SGERoot, c.SGECell) + "timeout 10 qping -info " + shell.Quote(name) + " " +
-		strconv.Itoa(c.QmasterPort) + " qmaster 1 2>&1 | sed 's/^/qping /'"
+		shell.Quote(cell.ActQmasterPath()) + " 2>/dev/null); " +
+		sge.Env(c.SGERoot, c.SGECell) + "timeout 10 " + sge.QpingInfo(name, c.QmasterPort) + " 2>&1 | sed 's/^/qping /'"
 	out, err := t.Query(cctx, cmd, nil)
 	if err != nil {
 		h.Error, h.ErrorClass = err.Error(), sshClass(err)
@@ -205,22 +205,20 @@ func probeHost(ctx context.Context, conn any, c inventory.Cluster, name, role, a
 			qping.WriteString(val + "\n")
 		}
 	}
-	h.Qping = steps.ParseQping(qping.String())
+	h.Qping = sge.ParseQping(qping.String())
 	return h, t
 }
 
 func (r *Report) readShared(ctx context.Context, t steps.Target, c inventory.Cluster) {
-	boot, err := t.ReadFile(ctx, c.SGERoot+"/"+c.SGECell+"/common/bootstrap")
-	if err != nil || !boot.Exists {
+	f, err := t.ReadFile(ctx, sge.Cell{Root: c.SGERoot, Name: c.SGECell}.BootstrapPath())
+	if err != nil || !f.Exists {
 		r.Problems = append(r.Problems, "cannot read bootstrap")
 		return
 	}
-	r.QmasterSpoolDir = steps.BootstrapValue(string(boot.Data), "qmaster_spool_dir")
-	r.SpoolingParams = steps.BootstrapValue(string(boot.Data), "spooling_params")
-	r.SharedDir = c.SharedDir
-	if r.SharedDir == "" && r.QmasterSpoolDir != "" {
-		r.SharedDir = r.QmasterSpoolDir[:max(1, strings.LastIndex(r.QmasterSpoolDir, "/"))]
-	}
+	boot := sge.ParseBootstrap(string(f.Data))
+	r.QmasterSpoolDir = boot.QmasterSpoolDir
+	r.SpoolingParams = boot.SpoolingParams
+	r.SharedDir = sge.RecordDir(c.SharedDir, boot)
 	if r.QmasterSpoolDir != "" {
 		hb := r.QmasterSpoolDir + "/heartbeat"
 		out, err := t.Query(ctx, "echo $(( $(date +%s) - $(stat -c %Y "+shell.Quote(hb)+") ))", nil)
@@ -231,13 +229,13 @@ func (r *Report) readShared(ctx context.Context, t steps.Target, c inventory.Clu
 	if r.SharedDir == "" {
 		return
 	}
-	if f, err := t.ReadFile(ctx, r.SharedDir+"/.sgerun-pending-fence.json"); err == nil && f.Exists {
+	if f, err := t.ReadFile(ctx, r.SharedDir+"/"+sge.PendingFenceFile); err == nil && f.Exists {
 		var p steps.PendingFence
 		if json.Unmarshal(f.Data, &p) == nil {
 			r.PendingFence = &p
 		}
 	}
-	if f, err := t.ReadFile(ctx, r.SharedDir+"/.sgerun-last-takeover.json"); err == nil && f.Exists {
+	if f, err := t.ReadFile(ctx, r.SharedDir+"/"+sge.AntiflapFile); err == nil && f.Exists {
 		var l steps.TakeoverRecord
 		if json.Unmarshal(f.Data, &l) == nil {
 			r.LastTakeover = &l
@@ -251,7 +249,7 @@ func (r *Report) readExec(ctx context.Context, t steps.Target, c inventory.Clust
 		r.NotReporting = execd
 		return
 	}
-	out, err := t.Query(ctx, steps.SGEEnv(c.SGERoot, c.SGECell)+"timeout 20 qhost", nil)
+	out, err := t.Query(ctx, sge.Env(c.SGERoot, c.SGECell)+"timeout 20 qhost", nil)
 	if err != nil || out.ExitCode != 0 {
 		r.Problems = append(r.Problems, "qhost failed")
 		r.NotReporting = execd

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/sgerun/sgerun/sge"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -31,7 +32,7 @@ type gateSpec struct {
 	// record lives there.
 	SharedDir      string        `yaml:"shared_dir"`
 	HeartbeatStale time.Duration `yaml:"heartbeat_stale"`
-	// Antiflap defaults to DefaultGateAntiflap, so that a gate whose
+	// Antiflap defaults to sge.DefaultAntiflap, so that a gate whose
 	// playbook forgets the window does not fail open; "0s" turns it off.
 	Antiflap time.Duration `yaml:"antiflap"`
 	// Timeout bounds the first qping and the TCP connect; RetryTimeout
@@ -156,8 +157,8 @@ func gateKind() Kind {
 			"heartbeat_age_seconds", "heartbeat", "act_qmaster", "act_alive", "ssh_master_ok", "ssh_master_error", "forced",
 			"antiflap_last", "antiflap_file", "antiflap_error", "note", "qmaster_spool_dir", "shared_dir", "verdict", "evidence_verdict"},
 		New: func(n *yaml.Node) (Spec, error) {
-			s := &gateSpec{Port: 6444, Timeout: DefaultGateTimeout, HeartbeatStale: 90 * time.Second, SGECell: "default",
-				Antiflap: DefaultGateAntiflap}
+			s := &gateSpec{Port: sge.DefaultQmasterPort, Timeout: DefaultGateTimeout, HeartbeatStale: sge.DefaultHeartbeatStale,
+				SGECell: sge.DefaultCell, Antiflap: sge.DefaultAntiflap}
 			if err := decodeStrict(n, s); err != nil {
 				return nil, err
 			}

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
 )
 
@@ -37,13 +37,11 @@ type GateConfig struct {
 	Policy       GatePolicy
 }
 
-// Default gate timings. DefaultGateAntiflap is the sge_gate step's
-// anti-flap window when its parameters name none (the inventory's default
-// policy.antiflap).
+// Default gate timings. The gate's other defaults (port, cell, heartbeat
+// staleness, anti-flap window) are the inventory's, from package sge.
 const (
 	DefaultGateTimeout     = 3 * time.Second
 	DefaultGateRetryFactor = 3
-	DefaultGateAntiflap    = 30 * time.Minute
 )
 
 // Voters returns the shadow, then every witness that is neither the master
@@ -160,9 +158,6 @@ type GateEvidence struct {
 	AntiflapError string          `json:"antiflap_error,omitempty"`
 }
 
-// AntiflapFileName is the anti-flap record's name in the shared dir.
-const AntiflapFileName = ".sgerun-last-takeover.json"
-
 // CollectGate gathers the gate's evidence: one probe per voter, all in
 // parallel, each one shell round trip; the controller's SSH to the master;
 // the shared state through the shadow (or the first voter that answers).
@@ -268,7 +263,7 @@ const gateMark = "@sgerun-gate"
 // prefixed with "| ", and an end marker.
 func GateProbeScript(cfg GateConfig) string {
 	t1, t2, tc := secs(cfg.Timeout), secs(cfg.retryTimeout()), secs(min(cfg.Timeout, MaxGateTCPTimeout))
-	return SGEEnv(cfg.SGERoot, cfg.SGECell) +
+	return sge.Env(cfg.SGERoot, cfg.SGECell) +
 		"m=" + shell.Quote(cfg.Master) + "; p=" + strconv.Itoa(cfg.Port) + "; t1=" + t1 + "; t2=" + t2 + "; tc=" + tc + "\n" + gateScriptBody
 }
 
@@ -362,7 +357,7 @@ func ParseGateProbe(out string) (GateProbe, error) {
 	flushAttempt := func() {
 		if attempt != nil && cur != nil {
 			attempt.Output = tailText(qout.String(), 600)
-			attempt.Status = ParseQping(qout.String())
+			attempt.Status = sge.ParseQping(qout.String())
 			cur.Attempts = append(cur.Attempts, *attempt)
 		}
 		attempt, qout = nil, nil
@@ -498,14 +493,13 @@ func classifyTCP(code, detail string) (string, string) {
 // readShared reads bootstrap (for the spool and shared dirs), the
 // heartbeat age, act_qmaster and the anti-flap record through t.
 func readShared(ctx context.Context, cfg GateConfig, t Target, ev *GateEvidence) {
-	common := cfg.SGERoot + "/" + cfg.SGECell + "/common/"
-	ev.SharedDir = cfg.SharedDir
-	if f, err := t.ReadFile(ctx, common+"bootstrap"); err == nil && f.Exists {
-		ev.QmasterSpoolDir = BootstrapValue(string(f.Data), "qmaster_spool_dir")
+	cell := sge.Cell{Root: cfg.SGERoot, Name: cfg.SGECell}
+	var boot sge.Bootstrap
+	if f, err := t.ReadFile(ctx, cell.BootstrapPath()); err == nil && f.Exists {
+		boot = sge.ParseBootstrap(string(f.Data))
 	}
-	if ev.SharedDir == "" && ev.QmasterSpoolDir != "" {
-		ev.SharedDir = path.Dir(ev.QmasterSpoolDir)
-	}
+	ev.QmasterSpoolDir = boot.QmasterSpoolDir
+	ev.SharedDir = sge.RecordDir(cfg.SharedDir, boot)
 	if ev.QmasterSpoolDir != "" {
 		cmd := "f=" + shell.Quote(ev.QmasterSpoolDir+"/heartbeat") + `; [ -r "$f" ] && echo "$(( $(date +%s) - $(stat -c %Y "$f") )) $(cat "$f")"`
 		if out, err := t.Query(ctx, cmd, nil); err == nil && out.ExitCode == 0 {
@@ -520,14 +514,14 @@ func readShared(ctx context.Context, cfg GateConfig, t Target, ev *GateEvidence)
 			}
 		}
 	}
-	if f, err := t.ReadFile(ctx, common+"act_qmaster"); err == nil && f.Exists {
+	if f, err := t.ReadFile(ctx, cell.ActQmasterPath()); err == nil && f.Exists {
 		ev.ActQmaster = strings.TrimSpace(string(f.Data))
 	}
 	if ev.SharedDir == "" {
 		ev.AntiflapError = "the anti-flap record's directory is unknown (no shared_dir, and bootstrap gave no qmaster_spool_dir)"
 		return
 	}
-	ev.AntiflapFile = ev.SharedDir + "/" + AntiflapFileName
+	ev.AntiflapFile = ev.SharedDir + "/" + sge.AntiflapFile
 	f, err := t.ReadFile(ctx, ev.AntiflapFile)
 	switch {
 	case err != nil:

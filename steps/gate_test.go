@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
 	"go.yaml.in/yaml/v3"
 )
@@ -670,7 +671,7 @@ func TestGateStep(t *testing.T) {
 
 func TestGateStepParams(t *testing.T) {
 	s := gateStep(t, "{master: m, shadow: s, sge_root: /sge}").(*gateSpec)
-	if s.Antiflap != DefaultGateAntiflap || s.Timeout != DefaultGateTimeout || s.config().retryTimeout() != 3*DefaultGateTimeout {
+	if s.Antiflap != sge.DefaultAntiflap || s.Timeout != DefaultGateTimeout || s.config().retryTimeout() != 3*DefaultGateTimeout {
 		t.Errorf("defaults: antiflap %s timeout %s retry %s", s.Antiflap, s.Timeout, s.config().retryTimeout())
 	}
 	for _, bad := range []string{

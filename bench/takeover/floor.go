@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/lab"
+	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
 )
 
@@ -51,8 +52,8 @@ func (tr *trial) floor(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read bootstrap: %w", err)
 	}
-	qdir := bootValue(string(boot), "qmaster_spool_dir")
-	db := bootValue(string(boot), "spooling_params")
+	b := sge.ParseBootstrap(string(boot))
+	qdir, db := b.QmasterSpoolDir, b.SpoolingParams
 	spool := filepath.Dir(qdir)
 	if filepath.Dir(db) != spool {
 		return fmt.Errorf("qmaster spool %s and spool db %s not in one directory", qdir, db)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/sgerun/sgerun/lab"
+	"github.com/sgerun/sgerun/sge"
 )
 
 // seedTemplate is the seed's sgetakeover with @...@ fields for the lab's
@@ -25,7 +26,8 @@ var fieldRE = regexp.MustCompile(`@[A-Z_]+@`)
 // with only its paths (and the site values of its bootstrap heredoc) taken
 // from the lab. bootstrap is the cell's bootstrap before the takeover.
 func SeedScript(l *lab.Lab, bootstrap string) (string, error) {
-	params := bootValue(bootstrap, "spooling_params")
+	boot := sge.ParseBootstrap(bootstrap)
+	params := boot.SpoolingParams
 	if params == "" {
 		return "", fmt.Errorf("bootstrap: no spooling_params")
 	}
@@ -41,9 +43,9 @@ func SeedScript(l *lab.Lab, bootstrap string) (string, error) {
 		"@CELL@", l.Cell(),
 		"@SPOOL_BASE@", base,
 		"@FIELD@", strconv.Itoa(field),
-		"@ADMIN_USER@", bootValue(bootstrap, "admin_user"),
-		"@IGNORE_FQDN@", bootValue(bootstrap, "ignore_fqdn"),
-		"@BINARY_PATH@", bootValue(bootstrap, "binary_path"),
+		"@ADMIN_USER@", boot.AdminUser,
+		"@IGNORE_FQDN@", boot.Value("ignore_fqdn"),
+		"@BINARY_PATH@", boot.BinaryPath,
 		"@EXEC_HOSTS@", strings.Join(execs, " "),
 		"@KEY@", l.IdentityPath(),
 		"@KNOWN_HOSTS@", l.KnownHostsPath(),
@@ -71,15 +73,4 @@ func writeSeedScript(l *lab.Lab) (string, error) {
 		return "", fmt.Errorf("write seed script: %w", err)
 	}
 	return p, nil
-}
-
-// bootValue returns the value of the first "key value" line of a
-// bootstrap file, or "".
-func bootValue(text, key string) string {
-	for _, line := range strings.Split(text, "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
-			return f[1]
-		}
-	}
-	return ""
 }
