@@ -6,6 +6,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/sgerun/sgerun/sge"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -36,61 +37,40 @@ func (s *sgeBootstrapSpec) Do(ctx context.Context, t Target, _ Env) (Result, err
 		return Result{}, fmt.Errorf("%s does not exist on %s", p, t.Name())
 	}
 	text := string(f.Data)
-	b := readBootstrap(text)
-	dir := s.SharedDir
-	if dir == "" {
-		dir = path.Dir(b.qmasterSpoolDir)
-	}
+	b := sge.ParseBootstrap(text)
+	dir := sge.RecordDir(s.SharedDir, b)
 	res := Result{Output: Output{Cmd: "read " + p, Stdout: text, StdoutBytes: int64(len(text))}, Data: map[string]any{
-		"spooling_method":    b.method,
-		"spooling_params":    b.params,
-		"qmaster_spool_dir":  b.qmasterSpoolDir,
-		"spool_dir":          b.spoolDir,
+		"spooling_method":    b.SpoolingMethod,
+		"spooling_params":    b.SpoolingParams,
+		"qmaster_spool_dir":  b.QmasterSpoolDir,
+		"spool_dir":          b.SpoolDir(),
 		"record_dir":         dir,
-		"lock_file":          dir + "/" + lockFileName,
-		"antiflap_file":      dir + "/" + antiflapFileName,
-		"pending_fence_file": dir + "/" + pendingFenceFileName,
+		"lock_file":          dir + "/" + sge.LockFile,
+		"antiflap_file":      dir + "/" + sge.AntiflapFile,
+		"pending_fence_file": dir + "/" + sge.PendingFenceFile,
 	}}
 	if s.Copyable {
-		if err := b.copyable(); err != nil {
+		if err := copyable(b); err != nil {
 			return res, fmt.Errorf("%w: %s", ErrRefused, err)
 		}
 	}
 	return res, nil
 }
 
-// bootstrapInfo is what sgerun reads from a bootstrap file.
-type bootstrapInfo struct {
-	text, method, params, qmasterSpoolDir, spoolDir string
-}
-
-func readBootstrap(text string) bootstrapInfo {
-	return bootstrapInfo{text: text, method: BootstrapValue(text, "spooling_method"), params: BootstrapValue(text, "spooling_params"),
-		qmasterSpoolDir: BootstrapValue(text, "qmaster_spool_dir"), spoolDir: SpoolDir(text)}
-}
-
-// respool returns spooling_params naming dir as the spool directory.
-func (b bootstrapInfo) respool(dir string) string { return Respool(b.text, dir) }
-
-// copyable says why sgerun cannot copy this spool, or nil.
-func (b bootstrapInfo) copyable() error {
-	if (b.method != "berkeleydb" && b.method != "classic") || !path.IsAbs(b.spoolDir) || !path.IsAbs(b.qmasterSpoolDir) {
+// copyable says why sgerun cannot copy the spool b names, or nil.
+func copyable(b sge.Bootstrap) error {
+	if (b.SpoolingMethod != "berkeleydb" && b.SpoolingMethod != "classic") || !path.IsAbs(b.SpoolDir()) || !path.IsAbs(b.QmasterSpoolDir) {
 		return fmt.Errorf("sgerun copies local spools, Berkeley DB (spooling_params an absolute path) or classic "+
 			"(spooling_params \"<common dir>;<spool dir>\", absolute paths); this bootstrap uses something else, such as a BDB RPC server "+
-			"(spooling_method %q, spooling_params %q, qmaster_spool_dir %q)", b.method, b.params, b.qmasterSpoolDir)
+			"(spooling_method %q, spooling_params %q, qmaster_spool_dir %q)", b.SpoolingMethod, b.SpoolingParams, b.QmasterSpoolDir)
 	}
 	return nil
 }
 
-// The record files sgerun keeps beside the spool.
-const (
-	lockFileName         = ".sgerun-takeover.lock"
-	antiflapFileName     = ".sgerun-last-takeover.json"
-	pendingFenceFileName = ".sgerun-pending-fence.json"
-)
-
 // cellCommon is $SGE_ROOT/$SGE_CELL/common.
-func cellCommon(root, cell string) string { return strings.TrimRight(root, "/") + "/" + cell + "/common" }
+func cellCommon(root, cell string) string {
+	return sge.Cell{Root: strings.TrimRight(root, "/"), Name: cell}.Common()
+}
 
 // checkCell checks the sge_root and sge_cell parameters.
 func checkCell(n *yaml.Node, root, cell string) error {

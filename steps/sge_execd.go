@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
 	"go.yaml.in/yaml/v3"
 )
@@ -45,7 +46,7 @@ func (s *sgeRestartExecdSpec) Do(ctx context.Context, t Target, _ Env) (Result, 
 }
 
 func restartExecdScript(root, cell, rc string) string {
-	return SGEEnv(root, cell) + "\n" +
+	return sge.Env(root, cell) + "\n" +
 		"rc=" + shell.Quote(rc) + "\n" +
 		`gone() { for p in $1; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
 # softstop: SIGTERM to sge_execd only; running jobs and their shepherds stay
@@ -113,7 +114,7 @@ func (s *sgeExecdReportingSpec) Plan(ctx context.Context, t Target, _ Env) (Resu
 
 func (s *sgeExecdReportingSpec) poll(ctx context.Context, t Target, deadline time.Duration) (Result, error) {
 	hosts := splitList(s.Hosts)
-	cmd := SGEEnv(s.SGERoot, s.SGECell) + "qhost"
+	cmd := sge.Env(s.SGERoot, s.SGECell) + "qhost"
 	return pollUntil(ctx, s.Interval, deadline, func() (Result, string, error) {
 		out, err := t.Query(ctx, cmd, nil)
 		res := Result{Output: out, Data: map[string]any{"not_reporting": []string{}}}
@@ -208,4 +209,3 @@ func sgeExecdReportingKind() Kind {
 		},
 	}
 }
-

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
 	"go.yaml.in/yaml/v3"
 )
@@ -41,7 +42,7 @@ func (s *sgeJobsKnownSpec) poll(ctx context.Context, t Target, deadline time.Dur
 	for _, id := range uniqueIDs(splitList(s.Accounted)) {
 		done[id] = true
 	}
-	env := SGEEnv(s.SGERoot, s.SGECell)
+	env := sge.Env(s.SGERoot, s.SGECell)
 	acct := shell.Quote(cellCommon(s.SGERoot, s.SGECell) + "/accounting")
 	return pollUntil(ctx, s.Interval, deadline, func() (Result, string, error) {
 		res := Result{Data: map[string]any{"lost": []string{}, "known": 0}}
@@ -138,7 +139,7 @@ type sgeJobsInTransferSpec struct {
 func (s *sgeJobsInTransferSpec) Mutates() bool { return false }
 
 func (s *sgeJobsInTransferSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
-	out, err := t.Query(ctx, "date '+%s %z'; "+SGEEnv(s.SGERoot, s.SGECell)+"qstat -u '*' -s r", nil)
+	out, err := t.Query(ctx, "date '+%s %z'; "+sge.Env(s.SGERoot, s.SGECell)+"qstat -u '*' -s r", nil)
 	res := Result{Output: out, Data: map[string]any{"jobs": []string{}}}
 	if err != nil {
 		return res, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
 	"go.yaml.in/yaml/v3"
 )
@@ -37,7 +38,7 @@ func (s *sgeStartQmasterSpec) Do(ctx context.Context, t Target, env Env) (Result
 	if rc == "" {
 		rc = cellCommon(s.SGERoot, s.SGECell) + "/sgemaster"
 	}
-	script := SGEEnv(s.SGERoot, s.SGECell) + "\n" +
+	script := sge.Env(s.SGERoot, s.SGECell) + "\n" +
 		"rc=" + shell.Quote(rc) + "\n" +
 		`if [ -x "$rc" ]; then "$rc" -qmaster start; else sge_qmaster; fi` + "\n"
 	return runScript(ctx, t, script, undo)

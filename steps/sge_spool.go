@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
 	"go.yaml.in/yaml/v3"
 )
@@ -55,29 +56,29 @@ func (s *sgeCopySpoolSpec) Plan(ctx context.Context, t Target, env Env) (Result,
 
 // spoolCopies returns the copies to make: qmaster_spool_dir first, then
 // the spool database when it is a directory of its own.
-func (s *sgeCopySpoolSpec) spoolCopies(b bootstrapInfo) []copyDirSpec {
-	q := copyDirSpec{Src: b.qmasterSpoolDir, Dst: stampedPath(b.qmasterSpoolDir, s.Tag, s.Stamp),
+func (s *sgeCopySpoolSpec) spoolCopies(b sge.Bootstrap) []copyDirSpec {
+	q := copyDirSpec{Src: b.QmasterSpoolDir, Dst: stampedPath(b.QmasterSpoolDir, s.Tag, s.Stamp),
 		// the old qmaster's pid, heartbeat and shutdown lock are not the
 		// new one's; an unfenced master may still append to messages
 		Drop: []string{"qmaster.pid", "heartbeat", "lock"}, Ignore: []string{"messages"}}
 	out := []copyDirSpec{q}
-	if path.Clean(b.spoolDir) != path.Clean(b.qmasterSpoolDir) {
-		out = append(out, copyDirSpec{Src: b.spoolDir, Dst: stampedPath(b.spoolDir, s.Tag, s.Stamp),
-			BDB: b.method == "berkeleydb", Live: s.Live})
+	if path.Clean(b.SpoolDir()) != path.Clean(b.QmasterSpoolDir) {
+		out = append(out, copyDirSpec{Src: b.SpoolDir(), Dst: stampedPath(b.SpoolDir(), s.Tag, s.Stamp),
+			BDB: b.SpoolingMethod == "berkeleydb", Live: s.Live})
 	}
 	return out
 }
 
 func (s *sgeCopySpoolSpec) run(ctx context.Context, t Target, env Env, wet bool) (Result, error) {
-	b := readBootstrap(s.Bootstrap)
-	res := Result{Data: map[string]any{"method": b.method, "qmaster_spool_dir": "", "spool_dir": "",
+	b := sge.ParseBootstrap(s.Bootstrap)
+	res := Result{Data: map[string]any{"method": b.SpoolingMethod, "qmaster_spool_dir": "", "spool_dir": "",
 		"spooling_params": "", "jobs": "", "files": 0, "bytes": int64(0)}}
-	if err := b.copyable(); err != nil {
+	if err := copyable(b); err != nil {
 		return res, err
 	}
 	copies := s.spoolCopies(b)
 	dbDst := copies[len(copies)-1].Dst
-	res.Data["qmaster_spool_dir"], res.Data["spool_dir"], res.Data["spooling_params"] = copies[0].Dst, dbDst, b.respool(dbDst)
+	res.Data["qmaster_spool_dir"], res.Data["spool_dir"], res.Data["spooling_params"] = copies[0].Dst, dbDst, b.Respool(dbDst)
 	var paths []string
 	for _, c := range copies {
 		if err := checkCopyEnds(ctx, t, c.Src, c.Dst); err != nil {
@@ -113,7 +114,7 @@ func (s *sgeCopySpoolSpec) run(ctx context.Context, t Target, env Env, wet bool)
 		log = append(log, fmt.Sprintf("copied %s to %s: %d files, %d bytes", c.Src, c.Dst, n, size))
 	}
 	res.Data["files"], res.Data["bytes"] = files, bytes
-	if b.method == "berkeleydb" {
+	if b.SpoolingMethod == "berkeleydb" {
 		out, err := t.Exec(ctx, "sh -s", []byte(bdbRecoverScript(s.SGERoot, s.SGECell, dbDst, s.Catastrophic)))
 		if err == nil && out.ExitCode != 0 {
 			err = fmt.Errorf("exit status %d%s", out.ExitCode, lastLine(out.Stderr))
@@ -124,7 +125,7 @@ func (s *sgeCopySpoolSpec) run(ctx context.Context, t Target, env Env, wet bool)
 		log = append(log, strings.TrimSpace(out.Stdout))
 	}
 	if wet {
-		jobs, err := s.listJobs(ctx, t, b.method, dbDst)
+		jobs, err := s.listJobs(ctx, t, b.SpoolingMethod, dbDst)
 		if err != nil {
 			return res, err
 		}
@@ -193,7 +194,7 @@ func bdbRecoverScript(root, cell, dir string, catastrophic bool) string {
 		// catastrophic recovery: replay every log the copy holds
 		flag, what = " -c", "db_recover -c"
 	}
-	return "set -e\n" + SGEEnv(root, cell) + "\n" +
+	return "set -e\n" + sge.Env(root, cell) + "\n" +
 		"d=" + shell.Quote(dir) + "\n" +
 		`tool() { for t in "$1" "db5.3_${1#db_}" "db4.8_${1#db_}"; do command -v "$t" >/dev/null 2>&1 && { echo "$t"; return 0; }; done; echo "no $1 found (install db-util)" >&2; return 1; }` + "\n" +
 		`recover=$(tool db_recover); verify=$(tool db_verify)` + "\n" +
@@ -209,7 +210,7 @@ func bdbRecoverScript(root, cell, dir string, catastrophic bool) string {
 func (s *sgeCopySpoolSpec) listJobs(ctx context.Context, t Target, method, dir string) ([]string, error) {
 	var cmd string
 	if method == "berkeleydb" {
-		cmd = SGEEnv(s.SGERoot, s.SGECell) + `d=` + shell.Quote(dir) + `; ` +
+		cmd = sge.Env(s.SGERoot, s.SGECell) + `d=` + shell.Quote(dir) + `; ` +
 			`for t in db_dump db5.3_dump db4.8_dump; do command -v "$t" >/dev/null 2>&1 && break; done; ` +
 			`command -v "$t" >/dev/null 2>&1 || { echo "no db_dump found (install db-util)" >&2; exit 1; }; ` +
 			`out=$("$t" -p -h "$d" "$d/sge_job") || { echo "db_dump of sge_job failed: no job list, so no check that no job is lost" >&2; exit 1; }; ` +
@@ -279,8 +280,8 @@ func stampedPath(p, tag, stamp string) string {
 
 func sgeCopySpoolKind() Kind {
 	return Kind{
-		Name: "sge_copy_spool",
-		Doc:  "copy the spool bootstrap names to <path>.sgerun-<stamp>: qmaster_spool_dir without qmaster.pid, heartbeat and lock, the BDB environment (data files, then logs, no __db.*) or classic spool dir; verify file lists and sizes, db_recover and db_verify a BDB copy, list its job ids; undo removes the copies",
+		Name:     "sge_copy_spool",
+		Doc:      "copy the spool bootstrap names to <path>.sgerun-<stamp>: qmaster_spool_dir without qmaster.pid, heartbeat and lock, the BDB environment (data files, then logs, no __db.*) or classic spool dir; verify file lists and sizes, db_recover and db_verify a BDB copy, list its job ids; undo removes the copies",
 		DataKeys: []string{"method", "qmaster_spool_dir", "spool_dir", "spooling_params", "jobs", "files", "bytes"},
 		New: func(n *yaml.Node) (Spec, error) {
 			s := &sgeCopySpoolSpec{}
