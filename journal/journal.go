@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/internal/version"
-	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 )
 
 // FormatVersion is the version of the journal format this binary writes
@@ -79,29 +79,29 @@ const (
 
 // Event is one line of the journal.
 type Event struct {
-	Seq        int           `json:"seq"`
-	Time       time.Time     `json:"time"`
-	Type       string        `json:"type"`
-	Step       int           `json:"step"`
-	StepName   string        `json:"step_name,omitempty"`
-	Kind       string        `json:"kind,omitempty"`
-	Host       string        `json:"host,omitempty"`
-	Status     string        `json:"status,omitempty"`
-	Mutates    bool          `json:"mutates,omitempty"`
-	Attempt    int           `json:"attempt,omitempty"`
-	Output     *steps.Output `json:"output,omitempty"`
-	DurationMS int64         `json:"duration_ms,omitempty"`
-	Error      string        `json:"error,omitempty"`
+	Seq        int            `json:"seq"`
+	Time       time.Time      `json:"time"`
+	Type       string         `json:"type"`
+	Step       int            `json:"step"`
+	StepName   string         `json:"step_name,omitempty"`
+	Kind       string         `json:"kind,omitempty"`
+	Host       string         `json:"host,omitempty"`
+	Status     string         `json:"status,omitempty"`
+	Mutates    bool           `json:"mutates,omitempty"`
+	Attempt    int            `json:"attempt,omitempty"`
+	Output     *target.Output `json:"output,omitempty"`
+	DurationMS int64          `json:"duration_ms,omitempty"`
+	Error      string         `json:"error,omitempty"`
 	// Warnings are lines the operator must see with a step's result.
-	Warnings   []string          `json:"warnings,omitempty"`
-	Undo       *steps.UndoRecord `json:"undo,omitempty"`
-	Data       map[string]any    `json:"data,omitempty"`
-	Plan       []string          `json:"plan,omitempty"`
-	Registered map[string]any    `json:"registered,omitempty"`
-	Hosts      []string          `json:"hosts,omitempty"`
-	Failed     []string          `json:"failed,omitempty"`
-	Message    string            `json:"message,omitempty"`
-	Undone     *UndoRef          `json:"undone,omitempty"`
+	Warnings   []string           `json:"warnings,omitempty"`
+	Undo       *target.UndoRecord `json:"undo,omitempty"`
+	Data       map[string]any     `json:"data,omitempty"`
+	Plan       []string           `json:"plan,omitempty"`
+	Registered map[string]any     `json:"registered,omitempty"`
+	Hosts      []string           `json:"hosts,omitempty"`
+	Failed     []string           `json:"failed,omitempty"`
+	Message    string             `json:"message,omitempty"`
+	Undone     *UndoRef           `json:"undone,omitempty"`
 }
 
 // UndoRef points an undo event at the host_end event it reverts.

@@ -11,7 +11,7 @@ import (
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
 	"github.com/sgerun/sgerun/runbook"
-	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 )
 
 // The takeback playbook run by the real engine against simulated hosts: a
@@ -42,7 +42,7 @@ const (
 // tbFS is one file system: common/ of one host, or the shared one.
 type tbFS struct {
 	id    int
-	files map[string]steps.File
+	files map[string]target.File
 	mtime map[string]int
 }
 
@@ -61,14 +61,14 @@ type tbCluster struct {
 }
 
 func newTBCluster(t *testing.T, local bool) *tbCluster {
-	c := &tbCluster{t: t, spool: &tbFS{id: 1, files: map[string]steps.File{}, mtime: map[string]int{}},
+	c := &tbCluster{t: t, spool: &tbFS{id: 1, files: map[string]target.File{}, mtime: map[string]int{}},
 		common: map[string]*tbFS{}, qmaster: map[string]bool{"s": true}, down: map[string]bool{},
 		copied: map[string]bool{}}
-	shared := &tbFS{id: 2, files: map[string]steps.File{}, mtime: map[string]int{}}
+	shared := &tbFS{id: 2, files: map[string]target.File{}, mtime: map[string]int{}}
 	for i, h := range []string{"m", "s", "e1", "e2"} {
 		fs := shared
 		if local {
-			fs = &tbFS{id: 10 + i, files: map[string]steps.File{}, mtime: map[string]int{}}
+			fs = &tbFS{id: 10 + i, files: map[string]target.File{}, mtime: map[string]int{}}
 		}
 		c.common[h] = fs
 	}
@@ -97,7 +97,7 @@ func (c *tbCluster) fs(host, path string) *tbFS {
 func (c *tbCluster) write(host, path, data string) {
 	fs := c.fs(host, path)
 	c.ticks++
-	fs.files[path] = steps.File{Data: []byte(data), Mode: 0o644, Exists: true}
+	fs.files[path] = target.File{Data: []byte(data), Mode: 0o644, Exists: true}
 	fs.mtime[path] = c.ticks
 }
 
@@ -106,7 +106,7 @@ func (c *tbCluster) read(host, path string) string {
 }
 
 // Target connects to a host; a host that is down cannot be reached.
-func (c *tbCluster) Target(_ context.Context, host string) (steps.Target, error) {
+func (c *tbCluster) Target(_ context.Context, host string) (target.Target, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.down[host] {
@@ -115,7 +115,7 @@ func (c *tbCluster) Target(_ context.Context, host string) (steps.Target, error)
 	return &tbTarget{c: c, host: host}, nil
 }
 
-func (c *tbCluster) Local() steps.Target { return &tbTarget{c: c, host: "controller"} }
+func (c *tbCluster) Local() target.Target { return &tbTarget{c: c, host: "controller"} }
 
 func (c *tbCluster) Reach(ctx context.Context, host string) error {
 	_, err := c.Target(ctx, host)
@@ -129,21 +129,21 @@ type tbTarget struct {
 
 func (t *tbTarget) Name() string { return t.host }
 
-func (t *tbTarget) Query(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
+func (t *tbTarget) Query(ctx context.Context, cmd string, stdin []byte) (target.Output, error) {
 	return t.run(cmd, stdin)
 }
 
-func (t *tbTarget) Exec(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
+func (t *tbTarget) Exec(ctx context.Context, cmd string, stdin []byte) (target.Output, error) {
 	return t.run(cmd, stdin)
 }
 
-func (t *tbTarget) ReadFile(_ context.Context, path string) (steps.File, error) {
+func (t *tbTarget) ReadFile(_ context.Context, path string) (target.File, error) {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
 	return t.c.fs(t.host, path).files[path], nil
 }
 
-func (t *tbTarget) WriteFile(_ context.Context, path string, f steps.File) error {
+func (t *tbTarget) WriteFile(_ context.Context, path string, f target.File) error {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
 	t.c.write(t.host, path, string(f.Data))
@@ -167,15 +167,15 @@ var (
 )
 
 // run answers the commands of the takeback playbook.
-func (t *tbTarget) run(cmd string, stdin []byte) (steps.Output, error) {
+func (t *tbTarget) run(cmd string, stdin []byte) (target.Output, error) {
 	c := t.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(stdin) > 0 {
 		cmd = string(stdin) // script kind: the script comes on stdin
 	}
-	out := steps.Output{Cmd: cmd}
-	fail := func(msg string) (steps.Output, error) {
+	out := target.Output{Cmd: cmd}
+	fail := func(msg string) (target.Output, error) {
 		out.ExitCode, out.Stderr = 1, msg
 		return out, nil
 	}

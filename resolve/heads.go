@@ -20,18 +20,18 @@ import (
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
-	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 )
 
 // Connector hands out targets for inventory hosts.
 type Connector interface {
-	Target(ctx context.Context, host string) (steps.Target, error)
+	Target(ctx context.Context, host string) (target.Target, error)
 }
 
 // addressConnector is the optional ability to reach a host on another
 // address (its fence network) when its own does not answer.
 type addressConnector interface {
-	TargetAt(ctx context.Context, host, address string) (steps.Target, error)
+	TargetAt(ctx context.Context, host, address string) (target.Target, error)
 }
 
 // readTimeout bounds one host's read.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/inventory"
-	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 )
 
 // fakeHost answers commands by substring; a host without an entry is
@@ -18,25 +18,25 @@ import (
 type fakeHost struct {
 	t       *testing.T
 	name    string
-	answers map[string]steps.Output
+	answers map[string]target.Output
 }
 
 func (f *fakeHost) Name() string { return f.name }
-func (f *fakeHost) Query(_ context.Context, cmd string, _ []byte) (steps.Output, error) {
+func (f *fakeHost) Query(_ context.Context, cmd string, _ []byte) (target.Output, error) {
 	for k, v := range f.answers {
 		if strings.Contains(cmd, k) {
 			return v, nil
 		}
 	}
 	f.t.Errorf("%s: unexpected command %q", f.name, cmd)
-	return steps.Output{ExitCode: 127}, nil
+	return target.Output{ExitCode: 127}, nil
 }
-func (f *fakeHost) Exec(ctx context.Context, cmd string, in []byte) (steps.Output, error) {
+func (f *fakeHost) Exec(ctx context.Context, cmd string, in []byte) (target.Output, error) {
 	f.t.Errorf("%s: Exec %q from a read-only resolver", f.name, cmd)
-	return steps.Output{}, errors.New("exec")
+	return target.Output{}, errors.New("exec")
 }
-func (f *fakeHost) ReadFile(context.Context, string) (steps.File, error) { return steps.File{}, nil }
-func (f *fakeHost) WriteFile(context.Context, string, steps.File) error {
+func (f *fakeHost) ReadFile(context.Context, string) (target.File, error) { return target.File{}, nil }
+func (f *fakeHost) WriteFile(context.Context, string, target.File) error {
 	return errors.New("write")
 }
 
@@ -46,14 +46,14 @@ type fakeConn struct {
 	fence map[string]*fakeHost
 }
 
-func (c *fakeConn) Target(_ context.Context, h string) (steps.Target, error) {
+func (c *fakeConn) Target(_ context.Context, h string) (target.Target, error) {
 	if t, ok := c.hosts[h]; ok {
 		return t, nil
 	}
 	return nil, errors.New("dial " + h + ": no route to host")
 }
 
-func (c *fakeConn) TargetAt(_ context.Context, h, _ string) (steps.Target, error) {
+func (c *fakeConn) TargetAt(_ context.Context, h, _ string) (target.Target, error) {
 	if t, ok := c.fence[h]; ok {
 		return t, nil
 	}
@@ -74,7 +74,7 @@ roles:
 `
 
 func act(t *testing.T, name, value string) *fakeHost {
-	return &fakeHost{t: t, name: name, answers: map[string]steps.Output{"act_qmaster": {Stdout: value + "\n"}}}
+	return &fakeHost{t: t, name: name, answers: map[string]target.Output{"act_qmaster": {Stdout: value + "\n"}}}
 }
 
 func parse(t *testing.T, text string) *inventory.Inventory {
@@ -152,7 +152,7 @@ func TestResolveExec(t *testing.T) {
 	ctx := context.Background()
 	cache := filepath.Join(t.TempDir(), "state", CachePath("x", "inv.yaml")[2:])
 	t0 := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
-	live := &fakeConn{hosts: map[string]*fakeHost{"b": {t: t, name: "b", answers: map[string]steps.Output{
+	live := &fakeConn{hosts: map[string]*fakeHost{"b": {t: t, name: "b", answers: map[string]target.Output{
 		"qconf -sel": {Stdout: "n1\nn2\nn3\nn4\n--\nn1 n2 n3\n"}}}}}
 	e, err := ResolveExec(ctx, inv, live, cache, Readers(inv, "b"), t0)
 	if err != nil {
@@ -166,7 +166,7 @@ func TestResolveExec(t *testing.T) {
 		t.Errorf("view execd %v added %v", v.Role(inventory.RoleExecd), added)
 	}
 	// No qmaster answers: the cache, with its age.
-	down := &fakeConn{hosts: map[string]*fakeHost{"b": {t: t, name: "b", answers: map[string]steps.Output{
+	down := &fakeConn{hosts: map[string]*fakeHost{"b": {t: t, name: "b", answers: map[string]target.Output{
 		"qconf -sel": {ExitCode: 1, Stderr: "error: commlib error: can't connect to service\n"}}}}}
 	e, err = ResolveExec(ctx, inv, down, cache, Readers(inv, "a"), t0.Add(time.Hour))
 	if err != nil {

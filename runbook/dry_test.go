@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/target"
 	"github.com/sgerun/sgerun/ui"
 )
 
@@ -199,7 +200,7 @@ steps:
   - {name: four, on: all, probe: {cmd: "true", ssh: host2}}
   - {name: five, on: all, run: "echo {{ .host.name | q }}"}
 `
-	conn, err := NewSSHConnector(c.inv)
+	conn, err := target.NewSSH(c.inv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
 	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -35,37 +36,76 @@ var (
 	ErrCommittedWithFailures = errors.New("committed with failures")
 )
 
-// Connector hands out the targets steps run on.
-type Connector interface {
-	// Target returns the target for an inventory host; one connection per
-	// host for the connector's life.
-	Target(ctx context.Context, host string) (steps.Target, error)
-	// Local returns the controller.
-	Local() steps.Target
-	// Reach checks that a host answers SSH from the controller.
-	Reach(ctx context.Context, host string) error
-}
-
-// AddressConnector is an optional ability of a Connector: reach a host on
-// another address than its own (a fence network).
-type AddressConnector interface {
-	TargetAt(ctx context.Context, host, address string) (steps.Target, error)
-}
-
 // env returns what steps see of the engine.
 func (e *Engine) env() steps.Env {
-	env := steps.Env{DryRun: e.DryRun, Reach: e.Connector.Reach, Connect: e.connect}
-	if !e.DryRun {
-		env.Confirm = e.Confirm
-	}
-	return env
+	return steps.Env{Reach: e.Connector.Reach, Connect: e.connect, Confirm: e.Confirm}
 }
 
-func (e *Engine) connect(ctx context.Context, host, address string) (steps.Target, error) {
+// mode is what differs between a real run and a dry run. The engine picks
+// it in one place (Engine.mode); the rest of the engine asks it.
+type mode interface {
+	// apply performs spec on t. A dry run returns the plan lines of what
+	// the step would change.
+	apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Env) (steps.Result, []string, error)
+	// changes reports whether steps change hosts; false when changes are
+	// only planned, so that nothing is undone, committed or journaled
+	// ahead.
+	changes() bool
+}
+
+// mode is the one place that decides between a real and a dry run.
+func (e *Engine) mode() mode {
+	if e.DryRun {
+		return dryMode{}
+	}
+	return wetMode{}
+}
+
+// wetMode performs steps.
+type wetMode struct{}
+
+func (wetMode) apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Env) (steps.Result, []string, error) {
+	res, err := spec.Do(ctx, t, env)
+	return res, nil, err
+}
+
+func (wetMode) changes() bool { return true }
+
+// dryMode runs steps on targets that record mutations (see target.Dry), through
+// Plan when a kind has one. Nobody is asked to confirm and nothing is
+// journaled ahead: nothing changes.
+type dryMode struct{}
+
+func (dryMode) apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Env) (steps.Result, []string, error) {
+	p := target.NewPlan(t.Name())
+	env.Prepare, env.Confirm = nil, nil
+	if connect := env.Connect; connect != nil {
+		env.Connect = func(ctx context.Context, host, address string) (target.Target, error) {
+			real, err := connect(ctx, host, address)
+			if err != nil {
+				return nil, err
+			}
+			return target.Dry(real, p), nil
+		}
+	}
+	t = target.Dry(t, p)
+	var res steps.Result
+	var err error
+	if pl, ok := spec.(steps.Planner); ok {
+		res, err = pl.Plan(ctx, t, env)
+	} else {
+		res, err = spec.Do(ctx, t, env)
+	}
+	return res, p.Lines(), err
+}
+
+func (dryMode) changes() bool { return false }
+
+func (e *Engine) connect(ctx context.Context, host, address string) (target.Target, error) {
 	if address == "" {
 		return e.Connector.Target(ctx, host)
 	}
-	ac, ok := e.Connector.(AddressConnector)
+	ac, ok := e.Connector.(target.AddressConnector)
 	if !ok {
 		return nil, fmt.Errorf("connect %s at %s: not supported by this connector", host, address)
 	}
@@ -75,12 +115,12 @@ func (e *Engine) connect(ctx context.Context, host, address string) (steps.Targe
 // Engine executes a validated runbook.
 type Engine struct {
 	Inventory *inventory.Inventory
-	Connector Connector
+	Connector target.Connector
 	// Record writes an event durably (the journal) and returns it stamped.
 	// An error stops the run: nothing may happen that is not recorded.
 	Record func(journal.Event) (journal.Event, error)
-	// DryRun records mutations instead of performing them (the Connector
-	// must then be a dry one); read-only steps still run.
+	// DryRun records mutations instead of performing them; read-only
+	// steps still run (see mode).
 	DryRun bool
 	// Run is the run's identity for templates.
 	Run Run
@@ -160,7 +200,7 @@ type UndoItem struct {
 	Step     int
 	StepName string
 	Host     string
-	Record   steps.UndoRecord
+	Record   target.UndoRecord
 }
 
 // HostResult is the outcome of a step on one host.
@@ -178,7 +218,8 @@ type HostResult struct {
 func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, state *State) error {
 	data := baseData(e.Inventory, vars, e.Run)
 	data["reg"] = state.Registered
-	dryChanged := false
+	m := e.mode()
+	planned := false // a dry run planned a change
 	for _, st := range rb.Steps {
 		if state.Done[st.Index] {
 			continue
@@ -237,7 +278,7 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 				refused = fmt.Errorf("step %q: %w", st.Name, r.cause)
 			}
 		}
-		advisory := e.DryRun && dryChanged && st.ReadOnly
+		advisory := planned && st.ReadOnly
 		tol, err := st.tolerance(data)
 		if err != nil {
 			if ferr := e.fail(ctx, st, state, fmt.Errorf("step %q: %w", st.Name, err), nil); ferr != nil {
@@ -258,8 +299,8 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 		default:
 			status = journal.StatusFailed
 		}
-		if e.DryRun && !st.ReadOnly {
-			dryChanged = true
+		if !m.changes() && !st.ReadOnly {
+			planned = true
 			if status == journal.StatusOK {
 				status = journal.StatusPlanned
 			}
@@ -311,14 +352,14 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 			}
 			continue
 		case journal.StatusTolerated:
-			if state.Committed && !e.DryRun {
+			if state.Committed {
 				// Within tolerance, but after the commit point every
 				// failed host is reported in the run's outcome.
 				state.Failures = append(state.Failures, StepFailure{Step: st.Name, Hosts: hostErrs(), Tolerated: true})
 			}
 		}
 		state.Done[st.Index] = true
-		if st.Commit && !e.DryRun && !state.Committed {
+		if st.Commit && m.changes() && !state.Committed {
 			state.Committed = true
 			if _, err := e.Record(journal.Event{Type: journal.Commit, Step: st.Index, StepName: st.Name, Status: journal.StatusOK,
 				Message: "commit point passed: no later failure is rolled back automatically"}); err != nil {
@@ -340,7 +381,7 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 // found out, such as a lock it took, is undone, and the run ends
 // successfully. Past the commit point nothing is undone.
 func (e *Engine) stopped(ctx context.Context, state *State) error {
-	if e.DryRun || state.Committed || len(state.Undo) == 0 {
+	if state.Committed || len(state.Undo) == 0 {
 		if len(state.Failures) > 0 {
 			return fmt.Errorf("%w: %s", ErrCommittedWithFailures, failuresSummary(state.Failures))
 		}
@@ -369,15 +410,15 @@ func (e *Engine) interrupted(st *Step) error {
 // run ends with. After it, nothing is rolled back: the failure is recorded
 // and fail returns nil, so that the run goes on with its next step.
 func (e *Engine) fail(ctx context.Context, st *Step, state *State, cause error, hosts map[string]string) error {
-	if e.DryRun {
-		return cause
+	if !e.mode().changes() {
+		return cause // nothing to roll back
 	}
 	if ctx.Err() != nil {
 		return e.interrupted(st)
 	}
 	if state.Committed {
 		if hosts == nil {
-			hosts = map[string]string{controllerHost: cause.Error()}
+			hosts = map[string]string{target.Controller: cause.Error()}
 		}
 		state.Failures = append(state.Failures, StepFailure{Step: st.Name, Hosts: hosts})
 		_, err := e.Record(journal.Event{Type: journal.Note, Step: st.Index, StepName: st.Name, Status: journal.StatusFailed,
@@ -446,10 +487,11 @@ func (e *Engine) runStep(ctx context.Context, st *Step, data map[string]any, sta
 // failure only; step failures are in the HostResult.
 func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[string]any) (HostResult, []UndoItem, error) {
 	kind, _ := kindOf(st.Kind)
+	m := e.mode()
 	hr := HostResult{Host: host}
 	hdata := withHost(data, hostData(e.Inventory, host))
 	if kind.Local {
-		hdata["host"] = map[string]any{"name": controllerHost, "address": "", "fence_address": ""}
+		hdata["host"] = map[string]any{"name": target.Controller, "address": "", "fence_address": ""}
 	}
 	start := time.Now()
 	rendered, err := renderParams(st.Name, kind, st.Params, hdata)
@@ -475,7 +517,7 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 	// count when the host fails after a change (a partial copy).
 	var prepared []UndoItem
 	var jerrPrepare error
-	prepare := func(rec *steps.UndoRecord) error {
+	prepare := func(rec *target.UndoRecord) error {
 		ev, err := e.Record(journal.Event{Type: journal.UndoPrepared, Step: st.Index, StepName: st.Name,
 			Kind: rec.Kind, Host: host, Undo: rec})
 		if err != nil {
@@ -485,11 +527,11 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 		prepared = append(prepared, UndoItem{Seq: ev.Seq, Step: st.Index, StepName: st.Name, Host: host, Record: *rec})
 		return nil
 	}
-	if err == nil && st.Undo != nil && !e.DryRun && !st.ReadOnly && !mentions(st.Undo.Params, ".result") {
+	if err == nil && st.Undo != nil && m.changes() && !st.ReadOnly && !mentions(st.Undo.Params, ".result") {
 		// An explicit undo that needs no result is journaled before the
 		// step runs: a timeout, a kill or a failure part-way (a qmaster
 		// start that hangs) still leaves its undo.
-		var rec *steps.UndoRecord
+		var rec *target.UndoRecord
 		if rec, err = e.undoRecord(st, steps.Result{}, hdata); err == nil && rec != nil {
 			err = prepare(rec)
 		}
@@ -498,10 +540,10 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 	if err == nil {
 		for attempt := 0; attempt <= st.Retries; attempt++ {
 			attempts = attempt + 1
-			var target steps.Target
+			var target target.Target
 			target, err = e.target(ctx, kind, host)
 			if err == nil {
-				res, plan, err = e.do(ctx, timeout, spec, target, prepare)
+				res, plan, err = e.do(ctx, m, timeout, spec, target, prepare)
 			}
 			if err == nil || errors.Is(err, steps.ErrRefused) || errors.Is(err, steps.ErrStopRun) || ctx.Err() != nil || attempt == st.Retries {
 				break
@@ -519,7 +561,7 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 	end := journal.Event{Type: journal.HostEnd, Step: st.Index, StepName: st.Name, Kind: st.Kind, Host: host,
 		Mutates: !st.ReadOnly, Attempt: attempts, DurationMS: time.Since(start).Milliseconds(),
 		Data: res.Data, Plan: plan, Status: journal.StatusOK}
-	if res.Output != (steps.Output{}) {
+	if res.Output != (target.Output{}) {
 		out := res.Output
 		end.Output = &out
 	}
@@ -529,11 +571,11 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 		if errors.Is(err, steps.ErrRefused) {
 			end.Status = journal.StatusRefused
 		}
-	} else if e.DryRun && !st.ReadOnly {
+	} else if !m.changes() && !st.ReadOnly {
 		end.Status = journal.StatusPlanned
 	}
 	var item *UndoItem
-	if err == nil && !e.DryRun && !st.ReadOnly {
+	if err == nil && m.changes() && !st.ReadOnly {
 		rec, uerr := e.undoRecord(st, res, hdata)
 		if uerr != nil {
 			end.Message = "undo not recorded: " + uerr.Error()
@@ -558,7 +600,7 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 	return hr, nil, jerr
 }
 
-func (e *Engine) target(ctx context.Context, kind steps.Kind, host string) (steps.Target, error) {
+func (e *Engine) target(ctx context.Context, kind steps.Kind, host string) (target.Target, error) {
 	if kind.Local {
 		return e.Connector.Local(), nil
 	}
@@ -569,20 +611,18 @@ func (e *Engine) target(ctx context.Context, kind steps.Kind, host string) (step
 	return t, nil
 }
 
-// do runs a spec with the step's timeout (0: none), collecting dry-run
-// plan lines.
-func (e *Engine) do(ctx context.Context, timeout time.Duration, spec steps.Spec, t steps.Target,
-	prepare func(*steps.UndoRecord) error) (steps.Result, []string, error) {
+// do applies a spec in mode m with the step's timeout (0: none),
+// returning a dry run's plan lines.
+func (e *Engine) do(ctx context.Context, m mode, timeout time.Duration, spec steps.Spec, t target.Target,
+	prepare func(*target.UndoRecord) error) (steps.Result, []string, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	p := &plan{host: t.Name()}
 	env := e.env()
 	env.Prepare = prepare
-	res, err := spec.Do(withPlan(ctx, p), t, env)
-	plan := p.take()
+	res, plan, err := m.apply(ctx, spec, t, env)
 	if err != nil && timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("timed out after %s: %w", timeout, err)
 	}
@@ -591,7 +631,7 @@ func (e *Engine) do(ctx context.Context, timeout time.Duration, spec steps.Spec,
 
 // undoRecord returns the step's explicit undo, rendered for this host, or
 // the kind's automatic one.
-func (e *Engine) undoRecord(st *Step, res steps.Result, hdata map[string]any) (*steps.UndoRecord, error) {
+func (e *Engine) undoRecord(st *Step, res steps.Result, hdata map[string]any) (*target.UndoRecord, error) {
 	if st.Undo == nil {
 		return res.Undo, nil
 	}
@@ -606,7 +646,7 @@ func (e *Engine) undoRecord(st *Step, res steps.Result, hdata map[string]any) (*
 	if !ok {
 		params = map[string]any{"cmd": rendered.Value}
 	}
-	return &steps.UndoRecord{Kind: st.Undo.Kind, Params: params}, nil
+	return &target.UndoRecord{Kind: st.Undo.Kind, Params: params}, nil
 }
 
 // Rollback reverts items newest first. Items of one step run in parallel
@@ -674,7 +714,7 @@ func (e *Engine) undoOne(ctx context.Context, it UndoItem) error {
 	res, err := e.applyUndo(ctx, it)
 	ev := journal.Event{Type: journal.UndoEnd, Step: it.Step, StepName: it.StepName, Kind: rec.Kind,
 		Host: it.Host, Undone: ref, Status: journal.StatusOK, DurationMS: time.Since(start).Milliseconds()}
-	if res.Output != (steps.Output{}) {
+	if res.Output != (target.Output{}) {
 		out := res.Output
 		ev.Output = &out
 	}
@@ -702,13 +742,14 @@ func (e *Engine) applyUndo(ctx context.Context, it UndoItem) (steps.Result, erro
 	}
 	host := it.Host
 	if kind.Local {
-		host = controllerHost
+		host = target.Controller
 	}
 	t, err := e.target(ctx, kind, host)
 	if err != nil {
 		return steps.Result{}, err
 	}
-	return spec.Do(ctx, t, e.env())
+	res, _, err := wetMode{}.apply(ctx, spec, t, e.env())
+	return res, err
 }
 
 // mentions reports whether any scalar under n contains text.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/target"
 )
 
 // DefaultHookTimeout bounds one hook command when Hooks.Timeout is unset.
@@ -39,7 +40,7 @@ func (s *Session) runHooks(ctx context.Context, record func(journal.Event) (jour
 	if timeout <= 0 {
 		timeout = DefaultHookTimeout
 	}
-	local := &LocalTarget{Env: s.Hooks.Env}
+	local := &target.Local{Environ: s.Hooks.Env}
 	var first error
 	for _, cmd := range cmds {
 		start := time.Now()
@@ -47,7 +48,7 @@ func (s *Session) runHooks(ctx context.Context, record func(journal.Event) (jour
 		out, err := local.Exec(hctx, cmd, stdin)
 		timedOut := hctx.Err() != nil
 		cancel()
-		ev := journal.Event{Type: HookEvent, Step: -1, StepName: phase, Kind: "hook", Host: controllerHost,
+		ev := journal.Event{Type: HookEvent, Step: -1, StepName: phase, Kind: "hook", Host: target.Controller,
 			Output: &out, Status: journal.StatusOK, DurationMS: time.Since(start).Milliseconds()}
 		switch {
 		case timedOut:
@@ -78,7 +79,7 @@ func (s *Session) preHooks(ctx context.Context, e *Engine) error {
 	if len(s.Hooks.Pre) == 0 {
 		return nil
 	}
-	if s.DryRun {
+	if !e.mode().changes() {
 		_, err := e.Record(journal.Event{Type: journal.Note, Step: -1,
 			Message: fmt.Sprintf("dry run: %d pre hook(s) not run", len(s.Hooks.Pre))})
 		return err
@@ -97,7 +98,7 @@ func (s *Session) postHooks(ctx context.Context, e *Engine, dir string, runErr e
 	if runErr != nil {
 		cmds, phase = s.Hooks.PostFail, "post_failure"
 	}
-	if len(cmds) == 0 || s.DryRun {
+	if len(cmds) == 0 || !e.mode().changes() {
 		return
 	}
 	var summary []byte

@@ -13,17 +13,17 @@ import (
 
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
-	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 )
 
 // localOnly is a Connector for runbooks whose steps all run on the
 // controller.
 type localOnly struct{}
 
-func (localOnly) Target(context.Context, string) (steps.Target, error) {
+func (localOnly) Target(context.Context, string) (target.Target, error) {
 	return nil, errors.New("no remote hosts in this test")
 }
-func (localOnly) Local() steps.Target                 { return &LocalTarget{} }
+func (localOnly) Local() target.Target                { return &target.Local{} }
 func (localOnly) Reach(context.Context, string) error { return nil }
 
 func hookSession(t *testing.T, hooks Hooks) (*Session, string) {

@@ -4,11 +4,11 @@ import (
 	"testing"
 
 	"github.com/sgerun/sgerun/journal"
-	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 )
 
-func rec(path string) *steps.UndoRecord {
-	return &steps.UndoRecord{Kind: "restore_file", Params: map[string]any{"path": path}}
+func rec(path string) *target.UndoRecord {
+	return &target.UndoRecord{Kind: "restore_file", Params: map[string]any{"path": path}}
 }
 
 // A kill between a remote write and its host_end leaves only the undo that

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/target"
 )
 
 // LockMaxAge is the age after which a held lock is reported stale.
@@ -34,7 +35,7 @@ type Session struct {
 	// Observe sees every event after it is journaled (the UI).
 	Observe func(journal.Event)
 	// Connector overrides the SSH connector (tests).
-	Connector Connector
+	Connector target.Connector
 	// Args is the command line, kept in the run's meta.
 	Args []string
 	// Now is the clock (tests); default time.Now.
@@ -249,7 +250,7 @@ func (s *Session) execute(ctx context.Context, w *journal.Writer, meta journal.M
 	if runErr == nil {
 		runErr = e.Execute(ctx, s.Runbook, vars, state)
 	}
-	out.Status = StatusOf(runErr, s.DryRun)
+	out.Status = StatusOf(runErr, !e.mode().changes())
 	if errors.Is(runErr, ErrInterrupted) {
 		// The run can be resumed: no run_end.
 		return out, runErr
@@ -284,18 +285,15 @@ func StatusOf(err error, dry bool) string {
 	return journal.StatusFailed
 }
 
-func (s *Session) connector() (Connector, func(), error) {
-	var conn Connector = s.Connector
+func (s *Session) connector() (target.Connector, func(), error) {
+	var conn target.Connector = s.Connector
 	closer := func() {}
 	if conn == nil {
-		sc, err := NewSSHConnector(s.Inventory)
+		sc, err := target.NewSSH(s.Inventory)
 		if err != nil {
 			return nil, nil, err
 		}
 		conn, closer = sc, func() { sc.Close() }
-	}
-	if s.DryRun {
-		conn = &DryConnector{Real: conn}
 	}
 	return conn, closer, nil
 }

@@ -10,11 +10,9 @@ import (
 	"github.com/sgerun/sgerun/diag"
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
-
-// controllerHost is the host name local steps run as.
-const controllerHost = "controller"
 
 // Validate checks a runbook against an inventory and variable overrides
 // before anything connects: hosts resolve, templates quote every value put
@@ -63,7 +61,7 @@ func validateStep(errs *diag.List, st *Step, inv *inventory.Inventory, schema ma
 		st.Hosts = hosts
 	}
 	if kind.Local {
-		st.Hosts = []string{controllerHost}
+		st.Hosts = []string{target.Controller}
 	}
 	data := withHost(schema, placeholderHost())
 	if st.When != "" {

@@ -20,17 +20,18 @@ import (
 	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
 	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 )
 
 // Connector hands out targets for inventory hosts.
 type Connector interface {
-	Target(ctx context.Context, host string) (steps.Target, error)
+	Target(ctx context.Context, host string) (target.Target, error)
 }
 
 // addressConnector is the optional ability to reach a host on its fence
 // address, used when its own address does not answer.
 type addressConnector interface {
-	TargetAt(ctx context.Context, host, address string) (steps.Target, error)
+	TargetAt(ctx context.Context, host, address string) (target.Target, error)
 }
 
 // Host is what one of master and shadow shows.
@@ -106,7 +107,7 @@ func Gather(ctx context.Context, inv *inventory.Inventory, conn Connector) *Repo
 		}
 	}
 	r.Hosts = make([]Host, len(names))
-	targets := make([]steps.Target, len(names))
+	targets := make([]target.Target, len(names))
 	var wg sync.WaitGroup
 	for i, n := range names {
 		wg.Add(1)
@@ -129,7 +130,7 @@ func Gather(ctx context.Context, inv *inventory.Inventory, conn Connector) *Repo
 		}()
 	}
 	wg.Wait()
-	var reader steps.Target
+	var reader target.Target
 	acts := map[string]bool{}
 	for i, h := range r.Hosts {
 		if !h.Reachable {
@@ -166,11 +167,11 @@ func Gather(ctx context.Context, inv *inventory.Inventory, conn Connector) *Repo
 	return r
 }
 
-func probeHost(ctx context.Context, conn any, c inventory.Cluster, name, role, address string) (Host, steps.Target) {
+func probeHost(ctx context.Context, conn any, c inventory.Cluster, name, role, address string) (Host, target.Target) {
 	h := Host{Name: name, Role: role, Qping: -1}
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	var t steps.Target
+	var t target.Target
 	var err error
 	if address == "" {
 		t, err = conn.(Connector).Target(cctx, name)
@@ -209,7 +210,7 @@ func probeHost(ctx context.Context, conn any, c inventory.Cluster, name, role, a
 	return h, t
 }
 
-func (r *Report) readShared(ctx context.Context, t steps.Target, c inventory.Cluster) {
+func (r *Report) readShared(ctx context.Context, t target.Target, c inventory.Cluster) {
 	f, err := t.ReadFile(ctx, sge.Cell{Root: c.SGERoot, Name: c.SGECell}.BootstrapPath())
 	if err != nil || !f.Exists {
 		r.Problems = append(r.Problems, "cannot read bootstrap")
@@ -244,7 +245,7 @@ func (r *Report) readShared(ctx context.Context, t steps.Target, c inventory.Clu
 }
 
 // readExec counts the exec hosts that report load to the active qmaster.
-func (r *Report) readExec(ctx context.Context, t steps.Target, c inventory.Cluster, execd []string) {
+func (r *Report) readExec(ctx context.Context, t target.Target, c inventory.Cluster, execd []string) {
 	if len(execd) == 0 || len(r.Serving) == 0 {
 		r.NotReporting = execd
 		return

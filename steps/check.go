@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -24,7 +25,18 @@ type waitSpec struct {
 
 func (s *waitSpec) Mutates() bool { return false }
 
-func (s *waitSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
+// Do polls until the condition holds or the deadline passes.
+func (s *waitSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
+	return s.poll(ctx, t, false)
+}
+
+// Plan tries once: in a dry run the change a wait waits for was only
+// planned, so polling until the deadline would only delay the plan.
+func (s *waitSpec) Plan(ctx context.Context, t target.Target, _ Env) (Result, error) {
+	return s.poll(ctx, t, true)
+}
+
+func (s *waitSpec) poll(ctx context.Context, t target.Target, once bool) (Result, error) {
 	start := time.Now()
 	deadline := start.Add(s.Deadline)
 	attempts := 0
@@ -40,7 +52,7 @@ func (s *waitSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
 		if ok {
 			return res, nil
 		}
-		if env.DryRun || !time.Now().Add(s.Interval).Before(deadline) {
+		if once || !time.Now().Add(s.Interval).Before(deadline) {
 			return res, fmt.Errorf("condition not met after %d attempt(s) in %s, deadline %s (last exit status %d%s)",
 				attempts, time.Since(start).Round(100*time.Millisecond), s.Deadline, out.ExitCode, lastLine(out.Stderr+"\n"+out.Stdout))
 		}
@@ -54,7 +66,7 @@ func (s *waitSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
 
 // matches reports whether out succeeded and, when re is set, its stdout
 // matched; it returns the first capture group (or the whole match).
-func matches(re *regexp.Regexp, out Output) (string, bool) {
+func matches(re *regexp.Regexp, out target.Output) (string, bool) {
 	if out.ExitCode != 0 {
 		return "", false
 	}
@@ -126,7 +138,7 @@ type probeSpec struct {
 
 func (s *probeSpec) Mutates() bool { return false }
 
-func (s *probeSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
+func (s *probeSpec) Do(ctx context.Context, t target.Target, env Env) (Result, error) {
 	res := Result{Data: map[string]any{"ok": true}}
 	var failed []string
 	record := func(name string, ok bool, detail string) {
@@ -213,7 +225,7 @@ type assertSpec struct {
 
 func (s *assertSpec) Mutates() bool { return false }
 
-func (s *assertSpec) Do(context.Context, Target, Env) (Result, error) {
+func (s *assertSpec) Do(context.Context, target.Target, Env) (Result, error) {
 	switch strings.TrimSpace(s.That) {
 	case "true":
 		return Result{Data: map[string]any{"ok": true}}, nil

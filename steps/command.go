@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -22,7 +23,7 @@ type commandSpec struct {
 
 func (s *commandSpec) Mutates() bool { return !s.ReadOnly }
 
-func (s *commandSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *commandSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
 	cmd, stdin := s.Cmd, []byte(nil)
 	if s.script {
 		cmd, stdin = s.Shell, []byte(s.Cmd)

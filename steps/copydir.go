@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -38,7 +39,17 @@ type copyDirSpec struct {
 
 func (s *copyDirSpec) Mutates() bool { return true }
 
-func (s *copyDirSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
+// Do copies the tree and verifies the copy.
+func (s *copyDirSpec) Do(ctx context.Context, t target.Target, env Env) (Result, error) {
+	return s.copy(ctx, t, env, true)
+}
+
+// Plan records the copy; there is no copy to verify in a dry run.
+func (s *copyDirSpec) Plan(ctx context.Context, t target.Target, env Env) (Result, error) {
+	return s.copy(ctx, t, env, false)
+}
+
+func (s *copyDirSpec) copy(ctx context.Context, t target.Target, env Env, verify bool) (Result, error) {
 	res := Result{Data: map[string]any{"src": s.Src, "dst": s.Dst, "files": 0, "bytes": 0}}
 	out, err := t.Query(ctx, "test -d "+shell.Quote(s.Src), nil)
 	if err != nil {
@@ -55,7 +66,7 @@ func (s *copyDirSpec) Do(ctx context.Context, t Target, env Env) (Result, error)
 		return res, fmt.Errorf("destination %s already exists on %s; copy_dir never overwrites", s.Dst, t.Name())
 	}
 	// dst did not exist: removing it undoes the copy, whole or partial.
-	undo := &UndoRecord{Kind: "remove_dir", Params: map[string]any{"path": s.Dst}}
+	undo := &target.UndoRecord{Kind: "remove_dir", Params: map[string]any{"path": s.Dst}}
 	if err := env.prepare(undo); err != nil {
 		return res, err
 	}
@@ -69,7 +80,7 @@ func (s *copyDirSpec) Do(ctx context.Context, t Target, env Env) (Result, error)
 		return res, fmt.Errorf("copy %s: exit status %d%s", s.Src, out.ExitCode, lastLine(out.Stderr))
 	}
 	res.Changed = true
-	if env.DryRun {
+	if !verify {
 		return res, nil
 	}
 	src, err := listTree(ctx, t, s.Src)
@@ -148,7 +159,7 @@ type entry struct {
 }
 
 // listTree lists every entry below dir with its type and size (GNU find).
-func listTree(ctx context.Context, t Target, dir string) (map[string]entry, error) {
+func listTree(ctx context.Context, t target.Target, dir string) (map[string]entry, error) {
 	cmd := "cd " + shell.Quote(dir) + " && find . -mindepth 1 -printf '%P\\t%y\\t%s\\n'"
 	out, err := t.Query(ctx, cmd, nil)
 	if err != nil {
@@ -257,7 +268,7 @@ type removeDirSpec struct {
 
 func (s *removeDirSpec) Mutates() bool { return true }
 
-func (s *removeDirSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *removeDirSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
 	out, err := t.Exec(ctx, "rm -rf -- "+shell.Quote(s.Path), nil)
 	if err == nil && out.ExitCode != 0 {
 		err = fmt.Errorf("rm -rf %s: exit status %d%s", s.Path, out.ExitCode, lastLine(out.Stderr))

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sgerun/sgerun/target"
 )
 
 // fakeTarget is a Target for unit tests. Exec and Query answer from
@@ -17,7 +19,7 @@ type fakeTarget struct {
 	name    string
 	mu      sync.Mutex
 	replies []fakeReply
-	files   map[string]File
+	files   map[string]target.File
 	calls   []fakeCall
 }
 
@@ -26,9 +28,9 @@ type fakeTarget struct {
 type fakeReply struct {
 	sub string
 	re  *regexp.Regexp
-	out Output
+	out target.Output
 	err error
-	do  func(f *fakeTarget, cmd string) Output
+	do  func(f *fakeTarget, cmd string) target.Output
 }
 
 // fakeCall is one logged call: op is "exec", "query" or "write".
@@ -36,27 +38,27 @@ type fakeCall struct {
 	op, cmd string
 	stdin   []byte
 	path    string
-	file    File
+	file    target.File
 }
 
 func newFake(t testing.TB, name string) *fakeTarget {
-	return &fakeTarget{t: t, name: name, files: map[string]File{}}
+	return &fakeTarget{t: t, name: name, files: map[string]target.File{}}
 }
 
 // on answers commands containing sub with out.
-func (f *fakeTarget) on(sub string, out Output) *fakeTarget {
+func (f *fakeTarget) on(sub string, out target.Output) *fakeTarget {
 	f.replies = append(f.replies, fakeReply{sub: sub, out: out})
 	return f
 }
 
 // onRE answers commands matching the regexp expr with out.
-func (f *fakeTarget) onRE(expr string, out Output) *fakeTarget {
+func (f *fakeTarget) onRE(expr string, out target.Output) *fakeTarget {
 	f.replies = append(f.replies, fakeReply{re: regexp.MustCompile(expr), out: out})
 	return f
 }
 
 // onDo answers commands containing sub by calling do (without f's lock).
-func (f *fakeTarget) onDo(sub string, do func(f *fakeTarget, cmd string) Output) *fakeTarget {
+func (f *fakeTarget) onDo(sub string, do func(f *fakeTarget, cmd string) target.Output) *fakeTarget {
 	f.replies = append(f.replies, fakeReply{sub: sub, do: do})
 	return f
 }
@@ -68,7 +70,7 @@ func (f *fakeTarget) onErr(sub string, err error) *fakeTarget {
 }
 
 // put stores a file as if it were on the host.
-func (f *fakeTarget) put(path, data string, file File) *fakeTarget {
+func (f *fakeTarget) put(path, data string, file target.File) *fakeTarget {
 	file.Data, file.Exists = []byte(data), true
 	f.files[path] = file
 	return f
@@ -76,7 +78,7 @@ func (f *fakeTarget) put(path, data string, file File) *fakeTarget {
 
 func (f *fakeTarget) Name() string { return f.name }
 
-func (f *fakeTarget) run(op, cmd string, stdin []byte) (Output, error) {
+func (f *fakeTarget) run(op, cmd string, stdin []byte) (target.Output, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, fakeCall{op: op, cmd: cmd, stdin: stdin})
 	f.mu.Unlock()
@@ -89,24 +91,24 @@ func (f *fakeTarget) run(op, cmd string, stdin []byte) (Output, error) {
 		}
 	}
 	f.t.Errorf("%s: unexpected %s %q", f.name, op, cmd)
-	return Output{ExitCode: 127}, nil
+	return target.Output{ExitCode: 127}, nil
 }
 
-func (f *fakeTarget) Query(_ context.Context, cmd string, stdin []byte) (Output, error) {
+func (f *fakeTarget) Query(_ context.Context, cmd string, stdin []byte) (target.Output, error) {
 	return f.run("query", cmd, stdin)
 }
 
-func (f *fakeTarget) Exec(_ context.Context, cmd string, stdin []byte) (Output, error) {
+func (f *fakeTarget) Exec(_ context.Context, cmd string, stdin []byte) (target.Output, error) {
 	return f.run("exec", cmd, stdin)
 }
 
-func (f *fakeTarget) ReadFile(_ context.Context, p string) (File, error) {
+func (f *fakeTarget) ReadFile(_ context.Context, p string) (target.File, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.files[p], nil
 }
 
-func (f *fakeTarget) WriteFile(_ context.Context, p string, file File) error {
+func (f *fakeTarget) WriteFile(_ context.Context, p string, file target.File) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	file.Exists = true

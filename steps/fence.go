@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -78,7 +79,7 @@ type fenceWay struct {
 	method, address string
 }
 
-func (s *fenceSpec) Do(ctx context.Context, local Target, env Env) (Result, error) {
+func (s *fenceSpec) Do(ctx context.Context, local target.Target, env Env) (Result, error) {
 	res := Result{Changed: true, Data: map[string]any{"method": "", "detail": "", "tried": []string{}}}
 	var reasons []string
 	var ways []fenceWay
@@ -154,12 +155,12 @@ func (s *fenceSpec) Do(ctx context.Context, local Target, env Env) (Result, erro
 // wait for its timeout) and runs the fence script over the first that
 // connects, then over the next ones as they connect, until one proves the
 // master's daemons are gone.
-func (s *fenceSpec) overSSH(ctx context.Context, env Env, ways []fenceWay) (Output, fenceWay, error) {
+func (s *fenceSpec) overSSH(ctx context.Context, env Env, ways []fenceWay) (target.Output, fenceWay, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	type conn struct {
 		way fenceWay
-		t   Target
+		t   target.Target
 		err error
 	}
 	conns := make(chan conn, len(ways))
@@ -170,7 +171,7 @@ func (s *fenceSpec) overSSH(ctx context.Context, env Env, ways []fenceWay) (Outp
 		}()
 	}
 	var errs []string
-	var last Output
+	var last target.Output
 	for range ways {
 		c := <-conns
 		label := "ssh to " + s.Master
@@ -214,7 +215,7 @@ func (s *fenceSpec) recordPending(ctx context.Context, env Env, res Result, rec 
 		}
 	}
 	data, _ := json.Marshal(rec)
-	if err := t.WriteFile(ctx, s.Pending, File{Data: append(data, '\n'), Mode: 0o644, UID: -1, GID: -1, Exists: true}); err != nil {
+	if err := t.WriteFile(ctx, s.Pending, target.File{Data: append(data, '\n'), Mode: 0o644, UID: -1, GID: -1, Exists: true}); err != nil {
 		return res, fmt.Errorf("record pending fence: %w", err)
 	}
 	return res, nil

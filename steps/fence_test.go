@@ -6,18 +6,20 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/sgerun/sgerun/target"
 )
 
 var errNoRoute = errors.New("dial tcp: connect: no route to host")
 
 func TestFence(t *testing.T) {
-	fenced := Output{Stdout: "qmaster pids: 42; shadowd pids: none\nfenced: no sge_qmaster or sge_shadowd runs on m\n"}
+	fenced := target.Output{Stdout: "qmaster pids: 42; shadowd pids: none\nfenced: no sge_qmaster or sge_shadowd runs on m\n"}
 	tests := []struct {
 		name string
 		// reach maps "" (own address) and the fence address to whether
 		// SSH connects there.
 		reach    map[string]bool
-		command  Output // the fence_command's result; zero: no command
+		command  target.Output // the fence_command's result; zero: no command
 		unfenced bool
 		confirm  *bool // nil: nobody to ask
 		pending  bool
@@ -26,8 +28,8 @@ func TestFence(t *testing.T) {
 	}{
 		{name: "own address", reach: map[string]bool{"": true}, method: FenceSSH},
 		{name: "fence address when the own one is cut", reach: map[string]bool{"10.1.0.1": true}, method: FenceAddress},
-		{name: "command when no SSH works", command: Output{Stdout: "Chassis Power Control: Down/Off"}, method: FenceCommand},
-		{name: "no way: refused", command: Output{ExitCode: 1, Stderr: "ipmi timeout"}, refused: true},
+		{name: "command when no SSH works", command: target.Output{Stdout: "Chassis Power Control: Down/Off"}, method: FenceCommand},
+		{name: "no way: refused", command: target.Output{ExitCode: 1, Stderr: "ipmi timeout"}, refused: true},
 		{name: "no way, --unfenced", unfenced: true, method: FenceUnfenced},
 		{name: "no way, operator says yes", confirm: ptr(true), method: FenceUnfenced},
 		{name: "no way, operator says no", confirm: ptr(false), refused: true},
@@ -35,10 +37,10 @@ func TestFence(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			local := &tableTarget{t: t, name: "controller", out: map[string]Output{"SGERUN_FENCE_HOST": tc.command}}
-			master := &tableTarget{t: t, name: "m", out: map[string]Output{"pgrep -x sge_qmaster": fenced}}
+			local := &tableTarget{t: t, name: "controller", out: map[string]target.Output{"SGERUN_FENCE_HOST": tc.command}}
+			master := &tableTarget{t: t, name: "m", out: map[string]target.Output{"pgrep -x sge_qmaster": fenced}}
 			shadow := &tableTarget{t: t, name: "s"}
-			env := Env{Connect: func(_ context.Context, host, address string) (Target, error) {
+			env := Env{Connect: func(_ context.Context, host, address string) (target.Target, error) {
 				if host == "s" {
 					return shadow, nil
 				}
@@ -57,7 +59,7 @@ func TestFence(t *testing.T) {
 			}
 			s := &fenceSpec{Master: "m", Address: "10.1.0.1", PIDFile: "/spool/qmaster/qmaster.pid", RunID: "r1",
 				Unfenced: tc.unfenced, Timeout: 10e9}
-			if tc.command != (Output{}) {
+			if tc.command != (target.Output{}) {
 				s.Command = "ipmitool power off"
 			}
 			if tc.pending {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -29,12 +30,12 @@ type putSpec struct {
 
 func (s *putSpec) Mutates() bool { return true }
 
-func (s *putSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
+func (s *putSpec) Do(ctx context.Context, t target.Target, env Env) (Result, error) {
 	old, err := t.ReadFile(ctx, s.Path)
 	if err != nil {
 		return Result{}, fmt.Errorf("read %s: %w", s.Path, err)
 	}
-	want := File{Data: []byte(s.Content), Mode: 0o644, UID: -1, GID: -1, Exists: true}
+	want := target.File{Data: []byte(s.Content), Mode: 0o644, UID: -1, GID: -1, Exists: true}
 	if old.Exists {
 		want.Mode, want.UID, want.GID = old.Mode, old.UID, old.GID
 	}
@@ -55,7 +56,7 @@ func (s *putSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
 }
 
 // writeWithUndo writes want over old and returns the undo that restores old.
-func writeWithUndo(ctx context.Context, t Target, env Env, p string, old, want File) (Result, error) {
+func writeWithUndo(ctx context.Context, t target.Target, env Env, p string, old, want target.File) (Result, error) {
 	res := Result{Data: map[string]any{"path": p, "existed": old.Exists}}
 	if old.Exists && bytes.Equal(old.Data, want.Data) && old.Mode.Perm() == want.Mode.Perm() &&
 		(want.UID < 0 || want.UID == old.UID) && (want.GID < 0 || want.GID == old.GID) {
@@ -73,8 +74,8 @@ func writeWithUndo(ctx context.Context, t Target, env Env, p string, old, want F
 	return res, nil
 }
 
-func restoreRecord(p string, old File) *UndoRecord {
-	return &UndoRecord{Kind: "restore_file", Params: map[string]any{
+func restoreRecord(p string, old target.File) *target.UndoRecord {
+	return &target.UndoRecord{Kind: "restore_file", Params: map[string]any{
 		"path":    p,
 		"existed": old.Exists,
 		"data":    base64.StdEncoding.EncodeToString(old.Data),
@@ -93,7 +94,7 @@ func parseMode(s string) (fs.FileMode, error) {
 }
 
 // lookupID turns a user or group name into its number on the target.
-func lookupID(ctx context.Context, t Target, name, what string, def int) (int, error) {
+func lookupID(ctx context.Context, t target.Target, name, what string, def int) (int, error) {
 	if name == "" {
 		return def, nil
 	}
@@ -159,7 +160,7 @@ type editKVSpec struct {
 
 func (s *editKVSpec) Mutates() bool { return true }
 
-func (s *editKVSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
+func (s *editKVSpec) Do(ctx context.Context, t target.Target, env Env) (Result, error) {
 	old, err := t.ReadFile(ctx, s.Path)
 	if err != nil {
 		return Result{}, fmt.Errorf("read %s: %w", s.Path, err)
@@ -307,7 +308,7 @@ type restoreFileSpec struct {
 
 func (s *restoreFileSpec) Mutates() bool { return true }
 
-func (s *restoreFileSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *restoreFileSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
 	if !s.Existed {
 		out, err := t.Exec(ctx, "rm -f -- "+shell.Quote(s.Path), nil)
 		if err == nil && out.ExitCode != 0 {
@@ -323,7 +324,7 @@ func (s *restoreFileSpec) Do(ctx context.Context, t Target, _ Env) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	f := File{Data: data, Mode: mode, UID: s.UID, GID: s.GID, Exists: true}
+	f := target.File{Data: data, Mode: mode, UID: s.UID, GID: s.GID, Exists: true}
 	if err := t.WriteFile(ctx, s.Path, f); err != nil {
 		return Result{}, fmt.Errorf("restore %s: %w", s.Path, err)
 	}

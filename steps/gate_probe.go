@@ -14,6 +14,7 @@ import (
 
 	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/target"
 )
 
 // GateConfig is what the partition gate probes, and its policy.
@@ -169,7 +170,7 @@ func CollectGate(ctx context.Context, cfg GateConfig, env Env) (GateEvidence, er
 	}
 	voters := cfg.Voters()
 	ev.Voters = make([]VoterEvidence, len(voters))
-	targets := make([]Target, len(voters))
+	targets := make([]target.Target, len(voters))
 	var wg sync.WaitGroup
 	for i, v := range voters {
 		wg.Add(1)
@@ -216,7 +217,7 @@ func CollectGate(ctx context.Context, cfg GateConfig, env Env) (GateEvidence, er
 }
 
 // probeVoter runs the probe script on one voter.
-func probeVoter(ctx context.Context, cfg GateConfig, env Env, voter string) (VoterEvidence, Target) {
+func probeVoter(ctx context.Context, cfg GateConfig, env Env, voter string) (VoterEvidence, target.Target) {
 	ve := VoterEvidence{Host: voter, Master: HostProbe{Host: cfg.Master, TCP: TCPUnknown}}
 	cctx, cancel := context.WithTimeout(ctx, cfg.Timeout+cfg.retryTimeout()+15*time.Second)
 	defer cancel()
@@ -492,7 +493,7 @@ func classifyTCP(code, detail string) (string, string) {
 
 // readShared reads bootstrap (for the spool and shared dirs), the
 // heartbeat age, act_qmaster and the anti-flap record through t.
-func readShared(ctx context.Context, cfg GateConfig, t Target, ev *GateEvidence) {
+func readShared(ctx context.Context, cfg GateConfig, t target.Target, ev *GateEvidence) {
 	cell := sge.Cell{Root: cfg.SGERoot, Name: cfg.SGECell}
 	var boot sge.Bootstrap
 	if f, err := t.ReadFile(ctx, cell.BootstrapPath()); err == nil && f.Exists {

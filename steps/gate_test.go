@@ -9,6 +9,7 @@ import (
 
 	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -552,7 +553,7 @@ func TestGateDataKeys(t *testing.T) {
 	}
 }
 
-// fakeVoter is a Target that answers the gate's probe with canned output
+// fakeVoter is a target.Target that answers the gate's probe with canned output
 // and serves files.
 type fakeVoter struct {
 	name, probe string
@@ -561,28 +562,28 @@ type fakeVoter struct {
 
 func (f *fakeVoter) Name() string { return f.name }
 
-func (f *fakeVoter) Query(_ context.Context, cmd string, _ []byte) (Output, error) {
+func (f *fakeVoter) Query(_ context.Context, cmd string, _ []byte) (target.Output, error) {
 	switch {
 	case strings.Contains(cmd, gateMark):
-		return Output{Stdout: f.probe}, nil
+		return target.Output{Stdout: f.probe}, nil
 	case strings.Contains(cmd, "/heartbeat"):
-		return Output{Stdout: "12 00042\n"}, nil
+		return target.Output{Stdout: "12 00042\n"}, nil
 	}
-	return Output{}, nil
+	return target.Output{}, nil
 }
 
-func (f *fakeVoter) Exec(context.Context, string, []byte) (Output, error) {
-	return Output{}, errors.New("the gate must not mutate")
+func (f *fakeVoter) Exec(context.Context, string, []byte) (target.Output, error) {
+	return target.Output{}, errors.New("the gate must not mutate")
 }
 
-func (f *fakeVoter) ReadFile(_ context.Context, p string) (File, error) {
+func (f *fakeVoter) ReadFile(_ context.Context, p string) (target.File, error) {
 	if d, ok := f.files[p]; ok {
-		return File{Data: []byte(d), Exists: true}, nil
+		return target.File{Data: []byte(d), Exists: true}, nil
 	}
-	return File{}, nil
+	return target.File{}, nil
 }
 
-func (f *fakeVoter) WriteFile(context.Context, string, File) error {
+func (f *fakeVoter) WriteFile(context.Context, string, target.File) error {
 	return errors.New("the gate must not mutate")
 }
 
@@ -645,7 +646,7 @@ func TestGateStep(t *testing.T) {
 			if len(files) == 0 {
 				files = map[string]string{"/sge/c/common/bootstrap": "qmaster_spool_dir " + spool + "\n"}
 			}
-			env := Env{Connect: func(_ context.Context, host, _ string) (Target, error) {
+			env := Env{Connect: func(_ context.Context, host, _ string) (target.Target, error) {
 				out, ok := c.probes[host]
 				if !ok {
 					return nil, errors.New("ssh dial " + host + ": no route to host")

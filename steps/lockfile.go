@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -24,7 +25,7 @@ type lockFileSpec struct {
 
 func (s *lockFileSpec) Mutates() bool { return true }
 
-func (s *lockFileSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
+func (s *lockFileSpec) Do(ctx context.Context, t target.Target, env Env) (Result, error) {
 	res := Result{Data: map[string]any{"path": s.Path, "previous": ""}}
 	old, err := t.ReadFile(ctx, s.Path)
 	if err != nil {
@@ -47,7 +48,7 @@ func (s *lockFileSpec) Do(ctx context.Context, t Target, env Env) (Result, error
 		if err := env.prepare(undo); err != nil {
 			return res, err
 		}
-		if err := t.WriteFile(ctx, s.Path, File{Data: []byte(s.Holder + "\n"), Mode: old.Mode, UID: old.UID, GID: old.GID}); err != nil {
+		if err := t.WriteFile(ctx, s.Path, target.File{Data: []byte(s.Holder + "\n"), Mode: old.Mode, UID: old.UID, GID: old.GID}); err != nil {
 			return res, fmt.Errorf("take over lock %s: %w", s.Path, err)
 		}
 		res.Changed, res.Undo = true, undo
@@ -70,8 +71,8 @@ func (s *lockFileSpec) Do(ctx context.Context, t Target, env Env) (Result, error
 	return res, nil
 }
 
-func unlockRecord(path, holder string) *UndoRecord {
-	return &UndoRecord{Kind: "unlock_file", Params: map[string]any{"path": path, "holder": holder}}
+func unlockRecord(path, holder string) *target.UndoRecord {
+	return &target.UndoRecord{Kind: "unlock_file", Params: map[string]any{"path": path, "holder": holder}}
 }
 
 // unlockFileSpec is lock_file's undo: remove the lock file while it holds
@@ -83,7 +84,7 @@ type unlockFileSpec struct {
 
 func (s *unlockFileSpec) Mutates() bool { return true }
 
-func (s *unlockFileSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *unlockFileSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
 	res := Result{Data: map[string]any{"path": s.Path}}
 	cur, err := t.ReadFile(ctx, s.Path)
 	if err != nil {

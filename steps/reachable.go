@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -22,7 +23,7 @@ type reachableSpec struct {
 
 func (s *reachableSpec) Mutates() bool { return false }
 
-func (s *reachableSpec) Do(ctx context.Context, _ Target, env Env) (Result, error) {
+func (s *reachableSpec) Do(ctx context.Context, _ target.Target, env Env) (Result, error) {
 	res := Result{Data: map[string]any{"unreachable": []string{}}}
 	if env.Reach == nil {
 		return res, fmt.Errorf("reachable needs an SSH transport")

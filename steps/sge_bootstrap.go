@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sgerun/sgerun/sge"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -27,7 +28,7 @@ type sgeBootstrapSpec struct {
 
 func (s *sgeBootstrapSpec) Mutates() bool { return false }
 
-func (s *sgeBootstrapSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *sgeBootstrapSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
 	p := cellCommon(s.SGERoot, s.SGECell) + "/bootstrap"
 	f, err := t.ReadFile(ctx, p)
 	if err != nil {
@@ -39,7 +40,7 @@ func (s *sgeBootstrapSpec) Do(ctx context.Context, t Target, _ Env) (Result, err
 	text := string(f.Data)
 	b := sge.ParseBootstrap(text)
 	dir := sge.RecordDir(s.SharedDir, b)
-	res := Result{Output: Output{Cmd: "read " + p, Stdout: text, StdoutBytes: int64(len(text))}, Data: map[string]any{
+	res := Result{Output: target.Output{Cmd: "read " + p, Stdout: text, StdoutBytes: int64(len(text))}, Data: map[string]any{
 		"spooling_method":    b.SpoolingMethod,
 		"spooling_params":    b.SpoolingParams,
 		"qmaster_spool_dir":  b.QmasterSpoolDir,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -31,7 +32,7 @@ type sgeCommonSharedSpec struct {
 
 func (s *sgeCommonSharedSpec) Mutates() bool { return false }
 
-func (s *sgeCommonSharedSpec) Do(ctx context.Context, _ Target, env Env) (Result, error) {
+func (s *sgeCommonSharedSpec) Do(ctx context.Context, _ target.Target, env Env) (Result, error) {
 	res := Result{Data: map[string]any{"shared": true, "differ": []string{}, "unreachable": []string{}}}
 	switch s.Override {
 	case "yes", "no":
@@ -56,7 +57,7 @@ func (s *sgeCommonSharedSpec) Do(ctx context.Context, _ Target, env Env) (Result
 			defer wg.Done()
 			t, err := env.Connect(cctx, h, "")
 			if err == nil {
-				var out Output
+				var out target.Output
 				out, err = t.Query(cctx, cmd, nil)
 				if err == nil && out.ExitCode != 0 {
 					err = fmt.Errorf("stat: exit status %d%s", out.ExitCode, lastLine(out.Stderr))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -28,7 +29,7 @@ type sgeRestartExecdSpec struct {
 
 func (s *sgeRestartExecdSpec) Mutates() bool { return true }
 
-func (s *sgeRestartExecdSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *sgeRestartExecdSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
 	rc := s.RC
 	if rc == "" {
 		rc = cellCommon(s.SGERoot, s.SGECell) + "/sgeexecd"
@@ -103,16 +104,16 @@ type sgeExecdReportingSpec struct {
 
 func (s *sgeExecdReportingSpec) Mutates() bool { return false }
 
-func (s *sgeExecdReportingSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *sgeExecdReportingSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
 	return s.poll(ctx, t, s.Deadline)
 }
 
 // Plan checks once: in a dry run the execds were not restarted.
-func (s *sgeExecdReportingSpec) Plan(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *sgeExecdReportingSpec) Plan(ctx context.Context, t target.Target, _ Env) (Result, error) {
 	return s.poll(ctx, t, 0)
 }
 
-func (s *sgeExecdReportingSpec) poll(ctx context.Context, t Target, deadline time.Duration) (Result, error) {
+func (s *sgeExecdReportingSpec) poll(ctx context.Context, t target.Target, deadline time.Duration) (Result, error) {
 	hosts := splitList(s.Hosts)
 	cmd := sge.Env(s.SGERoot, s.SGECell) + "qhost"
 	return pollUntil(ctx, s.Interval, deadline, func() (Result, string, error) {

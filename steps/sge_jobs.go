@@ -9,6 +9,7 @@ import (
 
 	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -27,16 +28,16 @@ type sgeJobsKnownSpec struct {
 
 func (s *sgeJobsKnownSpec) Mutates() bool { return false }
 
-func (s *sgeJobsKnownSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *sgeJobsKnownSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
 	return s.poll(ctx, t, s.Deadline)
 }
 
 // Plan checks once: in a dry run no new qmaster runs.
-func (s *sgeJobsKnownSpec) Plan(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *sgeJobsKnownSpec) Plan(ctx context.Context, t target.Target, _ Env) (Result, error) {
 	return s.poll(ctx, t, 0)
 }
 
-func (s *sgeJobsKnownSpec) poll(ctx context.Context, t Target, deadline time.Duration) (Result, error) {
+func (s *sgeJobsKnownSpec) poll(ctx context.Context, t target.Target, deadline time.Duration) (Result, error) {
 	want := uniqueIDs(splitList(s.Jobs))
 	done := map[string]bool{}
 	for _, id := range uniqueIDs(splitList(s.Accounted)) {
@@ -138,7 +139,7 @@ type sgeJobsInTransferSpec struct {
 
 func (s *sgeJobsInTransferSpec) Mutates() bool { return false }
 
-func (s *sgeJobsInTransferSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *sgeJobsInTransferSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
 	out, err := t.Query(ctx, "date '+%s %z'; "+sge.Env(s.SGERoot, s.SGECell)+"qstat -u '*' -s r", nil)
 	res := Result{Output: out, Data: map[string]any{"jobs": []string{}}}
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -28,8 +29,8 @@ type sgeStartQmasterSpec struct {
 
 func (s *sgeStartQmasterSpec) Mutates() bool { return true }
 
-func (s *sgeStartQmasterSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
-	undo := &UndoRecord{Kind: "sge_stop_qmaster", Params: map[string]any{
+func (s *sgeStartQmasterSpec) Do(ctx context.Context, t target.Target, env Env) (Result, error) {
+	undo := &target.UndoRecord{Kind: "sge_stop_qmaster", Params: map[string]any{
 		"sge_root": s.SGERoot, "sge_cell": s.SGECell, "spool_dir": s.SpoolDir}}
 	if err := env.prepare(undo); err != nil {
 		return Result{}, err
@@ -46,7 +47,7 @@ func (s *sgeStartQmasterSpec) Do(ctx context.Context, t Target, env Env) (Result
 
 // runScript sends script to sh -s and fails on a non-zero exit; the result
 // carries undo.
-func runScript(ctx context.Context, t Target, script string, undo *UndoRecord) (Result, error) {
+func runScript(ctx context.Context, t target.Target, script string, undo *target.UndoRecord) (Result, error) {
 	out, err := t.Exec(ctx, "sh -s", []byte(script))
 	res := Result{Output: out, Changed: true, Undo: undo, Warning: warnings(out.Stdout)}
 	res.Output.Cmd = "sh -s <<script\n" + script + "script"
@@ -69,7 +70,7 @@ type sgeStopQmasterSpec struct {
 
 func (s *sgeStopQmasterSpec) Mutates() bool { return true }
 
-func (s *sgeStopQmasterSpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *sgeStopQmasterSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
 	return runScript(ctx, t, stopQmasterScript(s.SGERoot, s.SGECell, s.SpoolDir), nil)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -44,13 +45,13 @@ type sgeCopySpoolSpec struct {
 func (s *sgeCopySpoolSpec) Mutates() bool { return true }
 
 // Do copies, verifies, recovers and lists the jobs.
-func (s *sgeCopySpoolSpec) Do(ctx context.Context, t Target, env Env) (Result, error) {
+func (s *sgeCopySpoolSpec) Do(ctx context.Context, t target.Target, env Env) (Result, error) {
 	return s.run(ctx, t, env, true)
 }
 
 // Plan checks the sources and destinations and records the copies and the
 // recovery; there is no copy to verify or list.
-func (s *sgeCopySpoolSpec) Plan(ctx context.Context, t Target, env Env) (Result, error) {
+func (s *sgeCopySpoolSpec) Plan(ctx context.Context, t target.Target, env Env) (Result, error) {
 	return s.run(ctx, t, env, false)
 }
 
@@ -69,7 +70,7 @@ func (s *sgeCopySpoolSpec) spoolCopies(b sge.Bootstrap) []copyDirSpec {
 	return out
 }
 
-func (s *sgeCopySpoolSpec) run(ctx context.Context, t Target, env Env, wet bool) (Result, error) {
+func (s *sgeCopySpoolSpec) run(ctx context.Context, t target.Target, env Env, wet bool) (Result, error) {
 	b := sge.ParseBootstrap(s.Bootstrap)
 	res := Result{Data: map[string]any{"method": b.SpoolingMethod, "qmaster_spool_dir": "", "spool_dir": "",
 		"spooling_params": "", "jobs": "", "files": 0, "bytes": int64(0)}}
@@ -88,7 +89,7 @@ func (s *sgeCopySpoolSpec) run(ctx context.Context, t Target, env Env, wet bool)
 	}
 	// The destinations did not exist: removing them undoes the copy,
 	// whole or partial.
-	undo := &UndoRecord{Kind: "sge_remove_spool_copy", Params: map[string]any{"paths": paths}}
+	undo := &target.UndoRecord{Kind: "sge_remove_spool_copy", Params: map[string]any{"paths": paths}}
 	if err := env.prepare(undo); err != nil {
 		return res, err
 	}
@@ -137,7 +138,7 @@ func (s *sgeCopySpoolSpec) run(ctx context.Context, t Target, env Env, wet bool)
 }
 
 // checkCopyEnds makes sure src is a directory and dst does not exist.
-func checkCopyEnds(ctx context.Context, t Target, src, dst string) error {
+func checkCopyEnds(ctx context.Context, t target.Target, src, dst string) error {
 	out, err := t.Query(ctx, "test -d "+shell.Quote(src), nil)
 	if err != nil {
 		return err
@@ -156,7 +157,7 @@ func checkCopyEnds(ctx context.Context, t Target, src, dst string) error {
 }
 
 // verifyCopy compares the copy's file list and sizes with the source's.
-func verifyCopy(ctx context.Context, t Target, c copyDirSpec) (int, int64, error) {
+func verifyCopy(ctx context.Context, t target.Target, c copyDirSpec) (int, int64, error) {
 	src, err := listTree(ctx, t, c.Src)
 	if err != nil {
 		return 0, 0, err
@@ -207,7 +208,7 @@ func bdbRecoverScript(root, cell, dir string, catastrophic bool) string {
 // listJobs lists the job ids of a spool copy: the sge_job database of a
 // BDB copy (db_dump), the jobs/ tree of a classic one. A copy whose jobs
 // cannot be listed fails the step: no list, no check that no job is lost.
-func (s *sgeCopySpoolSpec) listJobs(ctx context.Context, t Target, method, dir string) ([]string, error) {
+func (s *sgeCopySpoolSpec) listJobs(ctx context.Context, t target.Target, method, dir string) ([]string, error) {
 	var cmd string
 	if method == "berkeleydb" {
 		cmd = sge.Env(s.SGERoot, s.SGECell) + `d=` + shell.Quote(dir) + `; ` +
@@ -311,7 +312,7 @@ type sgeRemoveSpoolCopySpec struct {
 
 func (s *sgeRemoveSpoolCopySpec) Mutates() bool { return true }
 
-func (s *sgeRemoveSpoolCopySpec) Do(ctx context.Context, t Target, _ Env) (Result, error) {
+func (s *sgeRemoveSpoolCopySpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
 	var q []string
 	for _, p := range s.Paths {
 		q = append(q, shell.Quote(p))

@@ -1,16 +1,16 @@
 // Package steps holds sgerun's built-in step kinds. A kind turns the
-// parameters written in a runbook into an action on one Target. Steps never
-// talk SSH themselves: a Target is all they see, and a dry run hands them a
-// Target that records mutations instead of performing them.
+// parameters written in a runbook into an action on one target.Target.
+// Steps never talk SSH themselves: a Target is all they see, and a dry run
+// hands them a Target that records mutations instead of performing them.
 package steps
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"sort"
 
+	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -18,60 +18,19 @@ import (
 // (a failed assert) rather than a broken command. The CLI maps it to exit 3.
 var ErrRefused = errors.New("refused")
 
-// Output is what one command produced. Stdout and Stderr may be capped; the
-// byte counts are the full sizes.
-type Output struct {
-	Cmd         string `json:"cmd,omitempty"`
-	Stdout      string `json:"stdout,omitempty"`
-	Stderr      string `json:"stderr,omitempty"`
-	StdoutBytes int64  `json:"stdout_bytes,omitempty"`
-	StderrBytes int64  `json:"stderr_bytes,omitempty"`
-	ExitCode    int    `json:"exit_code"`
-}
-
-// File is a remote file's content with its metadata.
-type File struct {
-	Data   []byte      `json:"data"`
-	Mode   fs.FileMode `json:"mode"`
-	UID    int         `json:"uid"`
-	GID    int         `json:"gid"`
-	Exists bool        `json:"exists"`
-}
-
-// Target is one host as a step sees it. Query and ReadFile only read and run
-// for real in a dry run; Exec and WriteFile change the host and are recorded
-// instead of performed in a dry run.
-type Target interface {
-	Name() string
-	// Query runs a read-only shell command. A non-zero exit is not an error:
-	// it is reported in Output.ExitCode. Errors are transport failures.
-	Query(ctx context.Context, cmd string, stdin []byte) (Output, error)
-	// Exec runs a shell command that changes the host.
-	Exec(ctx context.Context, cmd string, stdin []byte) (Output, error)
-	// ReadFile returns the file; a missing file gives File{Exists: false}
-	// and no error.
-	ReadFile(ctx context.Context, path string) (File, error)
-	// WriteFile replaces path atomically (temp file + rename) with f's data,
-	// mode and owner.
-	WriteFile(ctx context.Context, path string, f File) error
-}
-
 // Env is what a step may need beyond its target.
 type Env struct {
-	// DryRun is set when mutations are only recorded; steps skip checks
-	// that depend on a mutation having happened.
-	DryRun bool
 	// Reach checks SSH reachability of an inventory host from the controller.
 	Reach func(ctx context.Context, host string) error
 	// Prepare journals the undo of a change before the change is made
 	// (write-ahead), so that a crash between the change and the end of the
 	// step still leaves `sgerun rollback` what it needs. Nil in dry runs
 	// and tests: then nothing is journaled ahead.
-	Prepare func(rec *UndoRecord) error
+	Prepare func(rec *target.UndoRecord) error
 	// Connect returns the target of another inventory host, for kinds that
 	// gather evidence from several hosts. A non-empty address dials that
 	// address instead of the host's own (its fence network).
-	Connect func(ctx context.Context, host, address string) (Target, error)
+	Connect func(ctx context.Context, host, address string) (target.Target, error)
 	// Confirm asks the operator a question mid-run and reports whether
 	// they typed answer. Nil when nobody can answer (--yes, watch, cron):
 	// then a step that needs a yes refuses.
@@ -82,21 +41,14 @@ type Env struct {
 // a takeover finds the shadow already serving as master.
 var ErrStopRun = errors.New("stop run")
 
-// UndoRecord says how to revert what a step did on one host. It is stored in
-// the journal, so that `sgerun rollback` can replay it later.
-type UndoRecord struct {
-	Kind   string         `json:"kind"`
-	Params map[string]any `json:"params"`
-}
-
 // Result is what a step did on one host.
 type Result struct {
-	Output
+	target.Output
 	// Data holds kind-specific values, visible to later steps through
 	// register (see each kind's DataKeys).
 	Data map[string]any `json:"data,omitempty"`
 	// Undo reverts the change on this host; nil when nothing needs undoing.
-	Undo *UndoRecord `json:"undo,omitempty"`
+	Undo *target.UndoRecord `json:"undo,omitempty"`
 	// Changed is false when the step found the host already as wanted.
 	Changed bool `json:"changed"`
 	// Warning is a line the operator must see in the step's result, such
@@ -109,7 +61,16 @@ type Spec interface {
 	// Mutates reports whether the step changes a host.
 	Mutates() bool
 	// Do performs the step on t.
-	Do(ctx context.Context, t Target, env Env) (Result, error)
+	Do(ctx context.Context, t target.Target, env Env) (Result, error)
+}
+
+// Planner is an optional ability of a Spec: in a dry run the engine calls
+// Plan instead of Do, with a Target that records mutations instead of
+// performing them. A kind implements it when its dry run must differ from
+// Do on a recording target, e.g. to skip checks of a change that was only
+// planned. Kinds without it run Do on the recording target.
+type Planner interface {
+	Plan(ctx context.Context, t target.Target, env Env) (Result, error)
 }
 
 // Kind describes one built-in step kind.
@@ -216,8 +177,8 @@ func require(node *yaml.Node, key, value string) error {
 }
 
 // prepare journals rec ahead of a change when the engine asks for it.
-func (env Env) prepare(rec *UndoRecord) error {
-	if env.Prepare == nil || env.DryRun {
+func (env Env) prepare(rec *target.UndoRecord) error {
+	if env.Prepare == nil {
 		return nil
 	}
 	if err := env.Prepare(rec); err != nil {

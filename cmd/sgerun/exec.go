@@ -8,9 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/sshexec"
-	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 	"github.com/sgerun/sgerun/ui"
 	"github.com/spf13/cobra"
 )
@@ -86,7 +85,7 @@ error_class.`,
 			if fanout <= 0 {
 				fanout = inv.Policy.Fanout
 			}
-			conn, err := runbook.NewSSHConnector(inv)
+			conn, err := target.NewSSH(inv)
 			if err != nil {
 				return err
 			}
@@ -114,7 +113,7 @@ error_class.`,
 }
 
 // fanOut runs cmd on hosts with a bounded pool of workers.
-func fanOut(ctx context.Context, conn *runbook.SSHConnector, hosts []string, fanout int, cmd string,
+func fanOut(ctx context.Context, conn *target.SSH, hosts []string, fanout int, cmd string,
 	progress func(ok bool)) []hostRun {
 	results := make([]hostRun, len(hosts))
 	idx := make(chan int)
@@ -137,13 +136,13 @@ func fanOut(ctx context.Context, conn *runbook.SSHConnector, hosts []string, fan
 	return results
 }
 
-func runOne(ctx context.Context, conn *runbook.SSHConnector, host, cmd string) hostRun {
+func runOne(ctx context.Context, conn *target.SSH, host, cmd string) hostRun {
 	start := time.Now()
 	r := hostRun{Host: host}
-	var t steps.Target
+	var t target.Target
 	t, err := conn.Target(ctx, host)
 	if err == nil {
-		var out steps.Output
+		var out target.Output
 		out, err = t.Exec(ctx, cmd, nil)
 		r.ExitCode, r.Stdout, r.Stderr = out.ExitCode, out.Stdout, out.Stderr
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/status"
 	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 	"github.com/sgerun/sgerun/ui"
 	"github.com/sgerun/sgerun/watch"
 )
@@ -33,7 +34,7 @@ func (a *app) runView(ctx context.Context, inv *inventory.Inventory, playbook, t
 	if !heads && inv.ExecFromSGE == nil {
 		return inv, nil, nil
 	}
-	conn, err := runbook.NewSSHConnector(inv)
+	conn, err := target.NewSSH(inv)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -104,7 +105,7 @@ func (a *app) resumeView(ctx context.Context, inv *inventory.Inventory, events [
 	if inv.ExecFromSGE == nil {
 		return view, nil, nil
 	}
-	conn, err := runbook.NewSSHConnector(view)
+	conn, err := target.NewSSH(view)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -145,7 +146,7 @@ func watchSelf(inv *inventory.Inventory, on string) (string, error) {
 // more; elsewhere it runs the gate against the active head, with this
 // head (or, on a third machine, the other head) as the target.
 func (a *app) watchProbe(ctx context.Context, inv *inventory.Inventory, self string) watch.Observation {
-	conn, err := runbook.NewSSHConnector(inv)
+	conn, err := target.NewSSH(inv)
 	if err != nil {
 		return watch.Observation{Err: err}
 	}
@@ -225,7 +226,7 @@ func (a *app) gatherInv(ctx context.Context, inv *inventory.Inventory) (*status.
 	var added []string
 	var execErr error
 	if inv.ExecFromSGE != nil {
-		conn, err := runbook.NewSSHConnector(inv)
+		conn, err := target.NewSSH(inv)
 		if err != nil {
 			return nil, err
 		}
@@ -235,7 +236,7 @@ func (a *app) gatherInv(ctx context.Context, inv *inventory.Inventory) (*status.
 			view, added = inv.WithExecHosts(e.List.Hosts)
 		}
 	}
-	conn, err := runbook.NewSSHConnector(view)
+	conn, err := target.NewSSH(view)
 	if err != nil {
 		return nil, err
 	}

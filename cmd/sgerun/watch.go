@@ -17,6 +17,7 @@ import (
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 	"github.com/sgerun/sgerun/ui"
 	"github.com/sgerun/sgerun/watch"
 	"github.com/spf13/cobra"
@@ -197,12 +198,12 @@ func gateConfig(inv *inventory.Inventory) steps.GateConfig {
 // probeGate runs the takeover's partition gate once, read-only, over fresh
 // connections (a connection from before a partition may hang).
 func probeGate(ctx context.Context, inv *inventory.Inventory) watch.Observation {
-	conn, err := runbook.NewSSHConnector(inv)
+	conn, err := target.NewSSH(inv)
 	if err != nil {
 		return watch.Observation{Err: err}
 	}
 	defer conn.Close()
-	env := steps.Env{Reach: conn.Reach, Connect: func(ctx context.Context, host, address string) (steps.Target, error) {
+	env := steps.Env{Reach: conn.Reach, Connect: func(ctx context.Context, host, address string) (target.Target, error) {
 		if address != "" {
 			return conn.TargetAt(ctx, host, address)
 		}

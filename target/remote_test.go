@@ -1,4 +1,4 @@
-package runbook
+package target
 
 import (
 	"testing"
@@ -24,7 +24,7 @@ func TestPoolConfigPassesOnlyExplicit(t *testing.T) {
 	if cfg.User != "" || cfg.Port != 0 || cfg.KnownHostsFiles != nil || cfg.ConnectTimeout != 0 {
 		t.Errorf("defaults passed as explicit: %+v", cfg)
 	}
-	c := &SSHConnector{Inventory: inv}
+	c := &SSH{Inventory: inv}
 	m, err := c.host("m")
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func TestPoolConfigPassesOnlyExplicit(t *testing.T) {
 	if cfg.User != "ops" || cfg.Port != 22 || len(cfg.KnownHostsFiles) != 1 || cfg.ConnectTimeout != 3*time.Second {
 		t.Errorf("explicit ssh: values lost: %+v", cfg)
 	}
-	c = &SSHConnector{Inventory: inv}
+	c = &SSH{Inventory: inv}
 	if m, _ = c.host("m"); m.User != "ops" || m.Port != 22 {
 		t.Errorf("host m: ssh: values are explicit for every host: %+v", m)
 	}

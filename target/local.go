@@ -1,4 +1,4 @@
-package runbook
+package target
 
 import (
 	"bytes"
@@ -13,44 +13,45 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/sshexec"
-	"github.com/sgerun/sgerun/steps"
 )
 
-// LocalTarget runs steps on the controller itself.
-type LocalTarget struct {
+// Local is the local executor: it runs commands on the controller itself
+// with sh -c.
+type Local struct {
 	// Cap bounds kept output per stream.
 	Cap int
-	// Env is added to the environment of every command.
-	Env []string
+	// Environ is added to the environment of every command, as
+	// "KEY=value" strings.
+	Environ []string
 }
 
 // Name is the controller's host name in runbooks.
-func (t *LocalTarget) Name() string { return controllerHost }
+func (t *Local) Name() string { return Controller }
 
 // Query runs a read-only command with sh -c.
-func (t *LocalTarget) Query(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
+func (t *Local) Query(ctx context.Context, cmd string, stdin []byte) (Output, error) {
 	return t.run(ctx, cmd, stdin)
 }
 
 // Exec runs a command with sh -c.
-func (t *LocalTarget) Exec(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
+func (t *Local) Exec(ctx context.Context, cmd string, stdin []byte) (Output, error) {
 	return t.run(ctx, cmd, stdin)
 }
 
-func (t *LocalTarget) run(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
+func (t *Local) run(ctx context.Context, cmd string, stdin []byte) (Output, error) {
 	capn := t.Cap
 	if capn == 0 {
 		capn = DefaultOutputCap
 	}
 	stdout, stderr := sshexec.NewCappedBuffer(capn), sshexec.NewCappedBuffer(capn)
 	c := exec.Command("sh", "-c", cmd)
-	c.Env = append(os.Environ(), t.Env...)
+	c.Env = append(os.Environ(), t.Environ...)
 	c.Stdout, c.Stderr = stdout, stderr
 	if stdin != nil {
 		c.Stdin = bytes.NewReader(stdin)
 	}
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := steps.Output{Cmd: cmd}
+	out := Output{Cmd: cmd}
 	if err := c.Start(); err != nil {
 		return out, fmt.Errorf("start local command: %w", err)
 	}
@@ -84,19 +85,19 @@ func (t *LocalTarget) run(ctx context.Context, cmd string, stdin []byte) (steps.
 }
 
 // ReadFile reads a local file.
-func (t *LocalTarget) ReadFile(_ context.Context, path string) (steps.File, error) {
+func (t *Local) ReadFile(_ context.Context, path string) (File, error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return steps.File{}, nil
+		return File{}, nil
 	}
 	if err != nil {
-		return steps.File{}, fmt.Errorf("stat %s: %w", path, err)
+		return File{}, fmt.Errorf("stat %s: %w", path, err)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return steps.File{}, fmt.Errorf("read %s: %w", path, err)
+		return File{}, fmt.Errorf("read %s: %w", path, err)
 	}
-	f := steps.File{Data: data, Mode: fi.Mode().Perm(), UID: -1, GID: -1, Exists: true}
+	f := File{Data: data, Mode: fi.Mode().Perm(), UID: -1, GID: -1, Exists: true}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		f.UID, f.GID = int(st.Uid), int(st.Gid)
 	}
@@ -104,7 +105,7 @@ func (t *LocalTarget) ReadFile(_ context.Context, path string) (steps.File, erro
 }
 
 // WriteFile replaces a local file atomically, keeping mode and owner.
-func (t *LocalTarget) WriteFile(_ context.Context, path string, f steps.File) error {
+func (t *Local) WriteFile(_ context.Context, path string, f File) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".sgerun-tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

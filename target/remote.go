@@ -1,4 +1,4 @@
-package runbook
+package target
 
 import (
 	"bytes"
@@ -9,30 +9,29 @@ import (
 
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/sshexec"
-	"github.com/sgerun/sgerun/steps"
 )
 
 // DefaultOutputCap is how many bytes of each stream a step keeps; the
 // journal records the full size.
 const DefaultOutputCap = 64 << 10
 
-// SSHConnector connects to inventory hosts through one sshexec.Pool, so
-// every step of a run reuses one connection per host.
-type SSHConnector struct {
+// SSH is the remote executor: it connects to inventory hosts through one
+// sshexec.Pool, so every step of a run reuses one connection per host.
+type SSH struct {
 	Inventory *inventory.Inventory
 	Pool      *sshexec.Pool
 	// OutputCap bounds kept output per stream (0: DefaultOutputCap).
 	OutputCap int
-	local     *LocalTarget
+	local     *Local
 }
 
-// NewSSHConnector builds a connector from the inventory's ssh settings.
-func NewSSHConnector(inv *inventory.Inventory) (*SSHConnector, error) {
+// NewSSH builds a connector from the inventory's ssh settings.
+func NewSSH(inv *inventory.Inventory) (*SSH, error) {
 	pool, err := sshexec.NewPool(PoolConfig(inv))
 	if err != nil {
 		return nil, fmt.Errorf("ssh: %w", err)
 	}
-	return &SSHConnector{Inventory: inv, Pool: pool}, nil
+	return &SSH{Inventory: inv, Pool: pool}, nil
 }
 
 // PoolConfig maps the inventory's ssh section onto the transport. Only
@@ -64,8 +63,8 @@ func PoolConfig(inv *inventory.Inventory) sshexec.Config {
 	return cfg
 }
 
-// Host maps an inventory host onto the transport.
-func (c *SSHConnector) host(name string) (sshexec.Host, error) {
+// host maps an inventory host onto the transport.
+func (c *SSH) host(name string) (sshexec.Host, error) {
 	h, ok := c.Inventory.Host(name)
 	if !ok {
 		return sshexec.Host{}, fmt.Errorf("host %q is not in the inventory", name)
@@ -84,7 +83,7 @@ func (c *SSHConnector) host(name string) (sshexec.Host, error) {
 }
 
 // Target returns the host's target over its pooled connection.
-func (c *SSHConnector) Target(ctx context.Context, name string) (steps.Target, error) {
+func (c *SSH) Target(ctx context.Context, name string) (Target, error) {
 	h, err := c.host(name)
 	if err != nil {
 		return nil, err
@@ -98,7 +97,7 @@ func (c *SSHConnector) Target(ctx context.Context, name string) (steps.Target, e
 
 // TargetAt returns a target for host reached at another address (its fence
 // network), over a connection of its own.
-func (c *SSHConnector) TargetAt(ctx context.Context, name, address string) (steps.Target, error) {
+func (c *SSH) TargetAt(ctx context.Context, name, address string) (Target, error) {
 	h, err := c.host(name)
 	if err != nil {
 		return nil, err
@@ -113,7 +112,7 @@ func (c *SSHConnector) TargetAt(ctx context.Context, name, address string) (step
 
 // Reach checks SSH reachability by opening (or reusing) the connection and
 // running `true`.
-func (c *SSHConnector) Reach(ctx context.Context, name string) error {
+func (c *SSH) Reach(ctx context.Context, name string) error {
 	t, err := c.Target(ctx, name)
 	if err != nil {
 		return err
@@ -128,25 +127,25 @@ func (c *SSHConnector) Reach(ctx context.Context, name string) error {
 	return nil
 }
 
-// Local returns the controller target.
-func (c *SSHConnector) Local() steps.Target {
+// Local returns the controller target (see Local).
+func (c *SSH) Local() Target {
 	if c.local == nil {
-		c.local = &LocalTarget{Cap: c.cap()}
+		c.local = &Local{Cap: c.cap()}
 	}
 	return c.local
 }
 
 // Close closes every connection.
-func (c *SSHConnector) Close() error { return c.Pool.Close() }
+func (c *SSH) Close() error { return c.Pool.Close() }
 
-func (c *SSHConnector) cap() int {
+func (c *SSH) cap() int {
 	if c.OutputCap > 0 {
 		return c.OutputCap
 	}
 	return DefaultOutputCap
 }
 
-// remoteTarget is a steps.Target over one SSH connection.
+// remoteTarget is a Target over one SSH connection.
 type remoteTarget struct {
 	name   string
 	client *sshexec.Client
@@ -155,15 +154,15 @@ type remoteTarget struct {
 
 func (t *remoteTarget) Name() string { return t.name }
 
-func (t *remoteTarget) Query(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
+func (t *remoteTarget) Query(ctx context.Context, cmd string, stdin []byte) (Output, error) {
 	return t.run(ctx, cmd, stdin)
 }
 
-func (t *remoteTarget) Exec(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
+func (t *remoteTarget) Exec(ctx context.Context, cmd string, stdin []byte) (Output, error) {
 	return t.run(ctx, cmd, stdin)
 }
 
-func (t *remoteTarget) run(ctx context.Context, cmd string, stdin []byte) (steps.Output, error) {
+func (t *remoteTarget) run(ctx context.Context, cmd string, stdin []byte) (Output, error) {
 	stdout, stderr := sshexec.NewCappedBuffer(t.cap), sshexec.NewCappedBuffer(t.cap)
 	var in *bytes.Reader
 	if stdin != nil {
@@ -175,7 +174,7 @@ func (t *remoteTarget) run(ctx context.Context, cmd string, stdin []byte) (steps
 	} else {
 		err = t.client.Run(ctx, cmd, nil, stdout, stderr)
 	}
-	out := steps.Output{Cmd: cmd, Stdout: stdout.String(), Stderr: stderr.String(),
+	out := Output{Cmd: cmd, Stdout: stdout.String(), Stderr: stderr.String(),
 		StdoutBytes: stdout.Total(), StderrBytes: stderr.Total()}
 	var ee *sshexec.ExitError
 	if errors.As(err, &ee) {
@@ -191,17 +190,17 @@ func (t *remoteTarget) run(ctx context.Context, cmd string, stdin []byte) (steps
 	return out, nil
 }
 
-func (t *remoteTarget) ReadFile(ctx context.Context, path string) (steps.File, error) {
+func (t *remoteTarget) ReadFile(ctx context.Context, path string) (File, error) {
 	data, fi, err := t.client.ReadFile(ctx, path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return steps.File{}, nil
+		return File{}, nil
 	}
 	if err != nil {
-		return steps.File{}, err
+		return File{}, err
 	}
-	return steps.File{Data: data, Mode: fi.Mode.Perm(), UID: fi.UID, GID: fi.GID, Exists: true}, nil
+	return File{Data: data, Mode: fi.Mode.Perm(), UID: fi.UID, GID: fi.GID, Exists: true}, nil
 }
 
-func (t *remoteTarget) WriteFile(ctx context.Context, path string, f steps.File) error {
+func (t *remoteTarget) WriteFile(ctx context.Context, path string, f File) error {
 	return t.client.WriteFileAtomic(ctx, path, f.Data, f.Mode.Perm(), f.UID, f.GID)
 }
