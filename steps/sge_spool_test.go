@@ -58,7 +58,7 @@ func TestSGECopySpool(t *testing.T) {
 			wantExec: []string{"cp -a -- /spool/q /spool/q.sgerun-"},
 			wantData: map[string]any{"spool_dir": "/spool/q.sgerun-" + skStamp}, wantUndo: []string{"/spool/q.sgerun-" + skStamp}},
 		{name: "a copy that differs fails", boot: skBootBDB, tree: "sge_job\tf\t100\n", copyTree: "sge_job\tf\t99\n",
-			wantErr: "verify copy /spool/spooldb.sgerun-" + skStamp + ": sge_job: 99 bytes, want 100",
+			wantErr:  "verify copy /spool/spooldb.sgerun-" + skStamp + ": sge_job: 99 bytes, want 100",
 			wantUndo: []string{"/spool/qmaster.sgerun-" + skStamp, "/spool/spooldb.sgerun-" + skStamp}},
 		{name: "rpc server", boot: skBootRPC, wantErr: "sgerun copies local spools"},
 	}
