@@ -59,6 +59,12 @@ func QpingInfo(host string, port int) string {
 	return "qping -info " + shell.Quote(host) + " " + strconv.Itoa(port) + " qmaster 1"
 }
 
+// QpingRepliedSh defines the sh function qping_replied FILE, which
+// succeeds when FILE holds a qping reply: a "status: <number>" line, as
+// ParseQping reads it. Scripts that must decide on the host (retry a qping
+// that got no reply) use it, so that the shell and ParseQping agree.
+const QpingRepliedSh = `qping_replied() { grep -Eq '^[[:space:]]*status:[[:space:]]*[0-9]+[[:space:]]*$' "$1"; }` + "\n"
+
 // ParseQping returns the status of a `qping -info` reply, or -1 when the
 // output holds no reply. The first line that reads "status: <number>",
 // indented or not, counts. qping exits 1 for every error, so its exit code

@@ -1,6 +1,9 @@
 package sge
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -98,9 +101,22 @@ func TestParseQping(t *testing.T) {
 		{"first number wins", "status: x\nstatus: 1\nstatus: 0\n", 1},
 		{"status inside a line", "info: status: 0\n", -1},
 	}
+	sh, shErr := exec.LookPath("sh")
 	for _, tt := range tests {
 		if got := ParseQping(tt.out); got != tt.want {
 			t.Errorf("%s: ParseQping = %d, want %d", tt.name, got, tt.want)
+		}
+		if shErr != nil {
+			continue
+		}
+		// The shell's test agrees with ParseQping.
+		file := filepath.Join(t.TempDir(), "q")
+		if err := os.WriteFile(file, []byte(tt.out), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := exec.Command(sh, "-c", QpingRepliedSh+`qping_replied "$0"`, file).Run()
+		if replied := err == nil; replied != (tt.want >= 0) {
+			t.Errorf("%s: qping_replied %v (%v), ParseQping %d", tt.name, replied, err, tt.want)
 		}
 	}
 }

@@ -2,10 +2,13 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/sgerun/sgerun/target"
 )
@@ -140,4 +143,48 @@ func (f *fakeTarget) ran(sub string) bool {
 		}
 	}
 	return false
+}
+
+// kindSpec decodes params (YAML) with kind's New and fails the test on an
+// error.
+func kindSpec(t testing.TB, kind, params string) Spec {
+	t.Helper()
+	s, err := newSpecErr(kind, params)
+	if err != nil {
+		t.Fatalf("%s %s: %v", kind, params, err)
+	}
+	return s
+}
+
+// newSpecErr decodes params (YAML) with kind's New.
+func newSpecErr(kind, params string) (Spec, error) {
+	k, ok := Kinds()[kind]
+	if !ok {
+		return nil, errors.New("no kind " + kind)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(params), &doc); err != nil {
+		return nil, err
+	}
+	return k.New(doc.Content[0])
+}
+
+// journal is an Env.Prepare that keeps every record, with how many calls
+// the target had logged when it was journaled (to check write-ahead).
+type journal struct {
+	f       *fakeTarget
+	records []*target.UndoRecord
+	at      []int
+	err     error
+}
+
+func (j *journal) prepare(rec *target.UndoRecord) error {
+	if j.err != nil {
+		return j.err
+	}
+	j.f.mu.Lock()
+	j.at = append(j.at, len(j.f.calls))
+	j.f.mu.Unlock()
+	j.records = append(j.records, rec)
+	return nil
 }

@@ -37,9 +37,9 @@ func TestFence(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			local := &tableTarget{t: t, name: "controller", out: map[string]target.Output{"SGERUN_FENCE_HOST": tc.command}}
-			master := &tableTarget{t: t, name: "m", out: map[string]target.Output{"pgrep -x sge_qmaster": fenced}}
-			shadow := &tableTarget{t: t, name: "s"}
+			local := newFake(t, "controller").on("SGERUN_FENCE_HOST", tc.command)
+			master := newFake(t, "m").on("pgrep -x sge_qmaster", fenced)
+			shadow := newFake(t, "s")
 			env := Env{Connect: func(_ context.Context, host, address string) (target.Target, error) {
 				if host == "s" {
 					return shadow, nil
@@ -83,9 +83,10 @@ func TestFence(t *testing.T) {
 			}
 			switch tc.method {
 			case FenceSSH, FenceAddress:
-				if len(master.execs) != 1 || !strings.Contains(master.execs[0], "kill -KILL $pids $shadow") ||
-					!strings.Contains(master.execs[0], "pgrep -x sge_shadowd") || !strings.Contains(master.execs[0], "update-rc.d") {
-					t.Errorf("fence script %q: want SIGKILL of qmaster and shadowd and autostart disabled", master.execs)
+				execs := master.cmds("exec")
+				if len(execs) != 1 || !strings.Contains(execs[0], "kill -KILL $pids $shadow") ||
+					!strings.Contains(execs[0], "pgrep -x sge_shadowd") || !strings.Contains(execs[0], "update-rc.d") {
+					t.Errorf("fence script %q: want SIGKILL of qmaster and shadowd and autostart disabled", execs)
 				}
 			case FenceUnfenced:
 				var rec PendingFence

@@ -265,6 +265,7 @@ const gateMark = "@sgerun-gate"
 func GateProbeScript(cfg GateConfig) string {
 	t1, t2, tc := secs(cfg.Timeout), secs(cfg.retryTimeout()), secs(min(cfg.Timeout, MaxGateTCPTimeout))
 	return sge.Env(cfg.SGERoot, cfg.SGECell) +
+		sge.QpingRepliedSh +
 		"m=" + shell.Quote(cfg.Master) + "; p=" + strconv.Itoa(cfg.Port) + "; t1=" + t1 + "; t2=" + t2 + "; tc=" + tc + "\n" + gateScriptBody
 }
 
@@ -318,7 +319,7 @@ if [ "$tq" = 1 ] && [ "$tt" = 1 ]; then
     fi
     wait "$ap"
     tcp=x; [ -f "$d/$1.t" ] && tcp=$(cat "$d/$1.t")
-    if ! grep -q '^[[:space:]]*status:' "$d/$1.q1" && { [ "$tcp" = 0 ] || [ "$tcp" = x ]; }; then
+    if ! qping_replied "$d/$1.q1" && { [ "$tcp" = 0 ] || [ "$tcp" = x ]; }; then
       attempt "$1" 2 "$t2" "$2"
     fi
   }

@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
-	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sgerun/sgerun/target"
 )
 
 // Evidence builders for DecideGate's table. Hosts: m (master), s (shadow),
@@ -553,40 +555,6 @@ func TestGateDataKeys(t *testing.T) {
 	}
 }
 
-// fakeVoter is a target.Target that answers the gate's probe with canned output
-// and serves files.
-type fakeVoter struct {
-	name, probe string
-	files       map[string]string
-}
-
-func (f *fakeVoter) Name() string { return f.name }
-
-func (f *fakeVoter) Query(_ context.Context, cmd string, _ []byte) (target.Output, error) {
-	switch {
-	case strings.Contains(cmd, gateMark):
-		return target.Output{Stdout: f.probe}, nil
-	case strings.Contains(cmd, "/heartbeat"):
-		return target.Output{Stdout: "12 00042\n"}, nil
-	}
-	return target.Output{}, nil
-}
-
-func (f *fakeVoter) Exec(context.Context, string, []byte) (target.Output, error) {
-	return target.Output{}, errors.New("the gate must not mutate")
-}
-
-func (f *fakeVoter) ReadFile(_ context.Context, p string) (target.File, error) {
-	if d, ok := f.files[p]; ok {
-		return target.File{Data: []byte(d), Exists: true}, nil
-	}
-	return target.File{}, nil
-}
-
-func (f *fakeVoter) WriteFile(context.Context, string, target.File) error {
-	return errors.New("the gate must not mutate")
-}
-
 func gateStep(t *testing.T, params string) Spec {
 	t.Helper()
 	var doc yaml.Node
@@ -646,14 +614,28 @@ func TestGateStep(t *testing.T) {
 			if len(files) == 0 {
 				files = map[string]string{"/sge/c/common/bootstrap": "qmaster_spool_dir " + spool + "\n"}
 			}
+			var mu sync.Mutex
+			var dialled []*fakeTarget
 			env := Env{Connect: func(_ context.Context, host, _ string) (target.Target, error) {
 				out, ok := c.probes[host]
 				if !ok {
 					return nil, errors.New("ssh dial " + host + ": no route to host")
 				}
-				return &fakeVoter{name: host, probe: out, files: files}, nil
+				f := voterFake(t, host, out)
+				for p, d := range files {
+					f.put(p, d, target.File{})
+				}
+				mu.Lock()
+				dialled = append(dialled, f)
+				mu.Unlock()
+				return f, nil
 			}}
 			res, err := gateStep(t, c.params).Do(context.Background(), nil, env)
+			for _, f := range dialled {
+				if len(f.cmds("exec")) != 0 || len(f.cmds("write")) != 0 {
+					t.Errorf("the gate must not mutate: %s got %+v", f.name, f.calls)
+				}
+			}
 			if c.err == nil && err != nil || c.err != nil && !errors.Is(err, c.err) {
 				t.Fatalf("err %v, want %v; data %v", err, c.err, res.Data)
 			}
