@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/plan"
 	"github.com/sgerun/sgerun/runbook"
 )
 
@@ -38,8 +39,8 @@ func TestPlaybooksValidate(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parse: %v", err)
 			}
-			if err := runbook.Validate(rb, inv, nil); err != nil {
-				t.Fatalf("validate: %v", err)
+			if _, err := plan.Compile(rb, inv, nil); err != nil {
+				t.Fatalf("compile: %v", err)
 			}
 			if rb.Name != name {
 				t.Errorf("runbook name %q, file %s", rb.Name, name)

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/sgerun/sgerun/engine"
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/plan"
 	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/target"
 )
@@ -315,15 +318,16 @@ func tbRunVars(t *testing.T, c *tbCluster, commonShared string, restore bool) ([
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := runbook.Validate(rb, inv, nil); err != nil {
+	p, err := plan.Compile(rb, inv, map[string]string{"restore_spool": strconv.FormatBool(restore)})
+	if err != nil {
 		t.Fatal(err)
 	}
 	var (
 		mu     sync.Mutex
 		events []journal.Event
 	)
-	e := &runbook.Engine{Inventory: inv, Connector: c,
-		Run: runbook.Run{ID: "20261201-010000-aaaaaa", Stamp: "20261201010000", Time: "2026-12-01T01:00:00Z"},
+	e := &engine.Engine{Inventory: inv, Connector: c,
+		Run: plan.Run{ID: "20261201-010000-aaaaaa", Stamp: "20261201010000", Time: "2026-12-01T01:00:00Z"},
 		Record: func(ev journal.Event) (journal.Event, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -331,7 +335,7 @@ func tbRunVars(t *testing.T, c *tbCluster, commonShared string, restore bool) ([
 			events = append(events, ev)
 			return ev, nil
 		}}
-	err = e.Execute(context.Background(), rb, map[string]any{"restore_spool": restore}, runbook.NewState())
+	err = e.Execute(context.Background(), p, engine.NewState())
 	return events, err
 }
 

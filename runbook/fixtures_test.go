@@ -1,4 +1,4 @@
-package runbook
+package runbook_test
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/sgerun/sgerun/diag"
 	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/plan"
+	"github.com/sgerun/sgerun/runbook"
 )
 
 // fixture is one file of testdata/bad with its expectation header:
@@ -100,9 +102,9 @@ func TestBadFixtures(t *testing.T) {
 	}
 	for _, f := range loadFixtures(t) {
 		t.Run(filepath.Base(f.Path), func(t *testing.T) {
-			rb, err := Load(f.Path)
+			rb, err := runbook.Load(f.Path)
 			if err == nil {
-				err = Validate(rb, inv, f.Vars)
+				_, err = plan.Compile(rb, inv, f.Vars)
 			}
 			if err == nil {
 				t.Fatalf("%s: no error", f.Path)
@@ -131,9 +133,9 @@ func TestGoodFixtures(t *testing.T) {
 		t.Fatal("no good fixtures")
 	}
 	for _, p := range paths {
-		rb, err := Load(p)
+		rb, err := runbook.Load(p)
 		if err == nil {
-			err = Validate(rb, inv, nil)
+			_, err = plan.Compile(rb, inv, nil)
 		}
 		if err != nil {
 			t.Errorf("%s: %v", p, err)

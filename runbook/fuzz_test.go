@@ -1,4 +1,4 @@
-package runbook
+package runbook_test
 
 import (
 	"errors"
@@ -8,9 +8,11 @@ import (
 
 	"github.com/sgerun/sgerun/diag"
 	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/plan"
+	"github.com/sgerun/sgerun/runbook"
 )
 
-// FuzzParse: Parse and Validate never panic, and every error they return
+// FuzzParse: Parse and plan.Compile never panic, and every error they return
 // is a positioned input error.
 func FuzzParse(f *testing.F) {
 	for _, pattern := range []string{"testdata/bad/*.yaml", "testdata/good/*.yaml"} {
@@ -23,14 +25,13 @@ func FuzzParse(f *testing.F) {
 			f.Add(b, "")
 		}
 	}
-	f.Add([]byte(rollbackRunbook), "dir=/tmp")
-	f.Add([]byte(dryRunbook), "dir=/x")
+	// testdata/fuzz/FuzzParse holds the engine tests' runbooks as seeds.
 	inv, err := inventory.Load("testdata/inv.yaml")
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, kv string) {
-		rb, err := Parse("fuzz.yaml", data)
+		rb, err := runbook.Parse("fuzz.yaml", data)
 		if err != nil {
 			if !errors.Is(err, diag.ErrInvalid) {
 				t.Fatalf("Parse error %v is not diag.ErrInvalid", err)
@@ -41,8 +42,8 @@ func FuzzParse(f *testing.F) {
 		if k, v, ok := cutEq(kv); ok {
 			overrides = map[string]string{k: v}
 		}
-		if err := Validate(rb, inv, overrides); err != nil && !errors.Is(err, diag.ErrInvalid) {
-			t.Fatalf("Validate error %v is not diag.ErrInvalid", err)
+		if _, err := plan.Compile(rb, inv, overrides); err != nil && !errors.Is(err, diag.ErrInvalid) {
+			t.Fatalf("Compile error %v is not diag.ErrInvalid", err)
 		}
 	})
 }

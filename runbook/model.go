@@ -1,6 +1,7 @@
-// Package runbook parses, validates, renders and executes sgerun runbooks:
-// an ordered list of steps, each of a built-in kind, run over SSH on the
-// hosts an inventory names.
+// Package runbook is sgerun's runbook language: the model of a runbook (an
+// ordered list of steps, each of a built-in kind, on hosts an inventory
+// names), its strict parser and its templates. Package plan compiles a
+// runbook against an inventory; package engine runs the plan.
 package runbook
 
 import (
@@ -36,8 +37,6 @@ type Step struct {
 	// On selects the hosts: roles, host names, pdsh ranges or "all".
 	// Empty for controller-side kinds (local, assert).
 	On []string
-	// Hosts are the selected hosts, resolved by Validate.
-	Hosts []string
 	// Kind is the built-in kind; Params its parameters as written.
 	Kind   string
 	Params *yaml.Node
@@ -69,9 +68,6 @@ type Step struct {
 	// later failure is rolled back automatically; the run goes on with
 	// its remaining steps and ends committed with failures.
 	Commit bool
-	// ReadOnly is true when no host is changed by this step (derived from
-	// the kind and its parameters at validation).
-	ReadOnly bool
 	// Line and Col locate the step in the runbook.
 	Line, Col int
 }
@@ -82,7 +78,8 @@ type Undo struct {
 	Params *yaml.Node
 }
 
-// kind returns the step's kind descriptor.
+// kindOf returns a runbook kind's descriptor; undo-only kinds are not
+// runbook kinds.
 func kindOf(name string) (steps.Kind, bool) {
 	k, ok := steps.Kinds()[name]
 	return k, ok && !k.UndoOnly

@@ -1,7 +1,6 @@
 package runbook
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
-	"go.yaml.in/yaml/v3"
 )
 
 // quoteFuncs are the functions whose output is safe to put into shell text.
@@ -121,22 +119,6 @@ func parseTemplate(name, text string) (*template.Template, error) {
 	return template.New(name).Option("missingkey=error").Funcs(funcs()).Parse(text)
 }
 
-// render executes text against data. Text without "{{" is returned as is.
-func render(name, text string, data map[string]any) (string, error) {
-	if !strings.Contains(text, "{{") {
-		return text, nil
-	}
-	t, err := parseTemplate(name, text)
-	if err != nil {
-		return "", err
-	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, data); err != nil {
-		return "", cleanTemplateErr(err)
-	}
-	return b.String(), nil
-}
-
 // cleanTemplateErr drops text/template's internal prefix.
 func cleanTemplateErr(err error) error {
 	msg := err.Error()
@@ -148,81 +130,28 @@ func cleanTemplateErr(err error) error {
 	return err
 }
 
-// renderCond renders a condition: a bare expression ("eq .reg.x.rc 0") or
-// a template; the result must be true or false.
-func renderCond(name, expr string, data map[string]any) (bool, error) {
-	out, err := render(name, condText(expr), data)
-	if err != nil {
-		return false, err
-	}
-	switch strings.TrimSpace(out) {
-	case "true":
-		return true, nil
-	case "false":
-		return false, nil
-	}
-	return false, fmt.Errorf("condition rendered %q, want true or false", strings.TrimSpace(out))
+// TemplateIssue is a static problem found in a template.
+type TemplateIssue struct {
+	Msg string
 }
 
-func condText(expr string) string {
-	if strings.Contains(expr, "{{") {
-		return expr
-	}
-	return "{{ " + expr + " }}"
-}
-
-// renderNode returns a deep copy of n with every scalar rendered.
-func renderNode(name string, n *yaml.Node, data map[string]any) (*yaml.Node, error) {
-	if n == nil {
-		return nil, nil
-	}
-	c := *n
-	if n.Kind == yaml.ScalarNode {
-		out, err := render(name, n.Value, data)
-		if err != nil {
-			return nil, posErrf(n, "%v", err)
-		}
-		if out != n.Value {
-			// A rendered value is resolved by its content, so that
-			// "{{ .vars.force }}" can fill a boolean and "{{ .x }}" a number;
-			// string fields still get the text as is.
-			c.Value, c.Tag, c.Style = out, "", 0
-		}
-		return &c, nil
-	}
-	c.Content = make([]*yaml.Node, len(n.Content))
-	for i, ch := range n.Content {
-		r, err := renderNode(name, ch, data)
-		if err != nil {
-			return nil, err
-		}
-		c.Content[i] = r
-	}
-	return &c, nil
-}
-
-// templateIssue is a static problem found in a template.
-type templateIssue struct {
-	msg string
-}
-
-// checkTemplate statically checks a template: in shell text every value must
+// CheckTemplate statically checks a template: in shell text every value must
 // pass through q or qjoin, and every name must be known to schema.
-func checkTemplate(text string, shellText bool, schema map[string]any) []templateIssue {
+func CheckTemplate(text string, shellText bool, schema map[string]any) []TemplateIssue {
 	if !strings.Contains(text, "{{") {
 		return nil
 	}
 	t, err := parseTemplate("t", text)
 	if err != nil {
-		return []templateIssue{{msg: "template: " + stripTemplatePrefix(err.Error())}}
+		return []TemplateIssue{{Msg: "template: " + stripTemplatePrefix(err.Error())}}
 	}
-	var issues []templateIssue
+	var issues []TemplateIssue
 	for _, tt := range t.Templates() {
 		if tt.Tree == nil {
 			continue
 		}
 		if tt.Name() != "t" {
-			issues = append(issues, templateIssue{msg: "template definitions are not allowed"})
+			issues = append(issues, TemplateIssue{Msg: "template definitions are not allowed"})
 			continue
 		}
 		w := &walker{shell: shellText, schema: schema}
@@ -231,7 +160,7 @@ func checkTemplate(text string, shellText bool, schema map[string]any) []templat
 	}
 	if shellText {
 		for _, a := range quotedActions(text) {
-			issues = append(issues, templateIssue{msg: fmt.Sprintf(
+			issues = append(issues, TemplateIssue{Msg: fmt.Sprintf(
 				"value %s stands inside shell quotes, where q cannot protect it (\"$(...)\" would still run); put it outside the quotes", a)})
 		}
 	}
@@ -305,11 +234,11 @@ func stripTemplatePrefix(msg string) string {
 type walker struct {
 	shell  bool
 	schema map[string]any
-	issues []templateIssue
+	issues []TemplateIssue
 }
 
 func (w *walker) add(format string, args ...any) {
-	w.issues = append(w.issues, templateIssue{msg: fmt.Sprintf(format, args...)})
+	w.issues = append(w.issues, TemplateIssue{Msg: fmt.Sprintf(format, args...)})
 }
 
 // list walks a list; rebound is >0 inside range/with, where "." is not the

@@ -22,12 +22,12 @@ func TestSGETemplateFuncs(t *testing.T) {
 		{`{{ sgerecord "lock" .shared "" }}`, ""},
 	}
 	for _, tt := range tests {
-		got, err := render("t", tt.text, data)
+		got, err := Render("t", tt.text, data)
 		if err != nil || got != tt.want {
 			t.Errorf("%s = %q, %v; want %q", tt.text, got, err, tt.want)
 		}
 	}
-	got, err := render("t", `{{ sgeenv "/opt/sge" "default" }}`, data)
+	got, err := Render("t", `{{ sgeenv "/opt/sge" "default" }}`, data)
 	if err != nil || !strings.HasPrefix(got, "SGE_ROOT=/opt/sge; SGE_CELL=default;") {
 		t.Errorf("sgeenv = %q, %v", got, err)
 	}

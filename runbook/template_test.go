@@ -21,7 +21,7 @@ func TestQuoteRoundTrip(t *testing.T) {
 		if err != nil || string(out) != v {
 			t.Errorf("Quote(%q) through sh = %q, %v", v, out, err)
 		}
-		text, err := render("t", "printf %s {{ .v | q }}", map[string]any{"v": v})
+		text, err := Render("t", "printf %s {{ .v | q }}", map[string]any{"v": v})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,7 +30,7 @@ func TestQuoteRoundTrip(t *testing.T) {
 			t.Errorf("q(%q) through sh = %q, %v", v, out, err)
 		}
 	}
-	text, err := render("t", `for w in {{ .v | qjoin }}; do printf '%s|' "$w"; done`, map[string]any{"v": hostile})
+	text, err := Render("t", `for w in {{ .v | qjoin }}; do printf '%s|' "$w"; done`, map[string]any{"v": hostile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestQuoteRoundTrip(t *testing.T) {
 }
 
 func TestCheckTemplate(t *testing.T) {
-	schema := map[string]any{"vars": map[string]any{"x": "1", "l": []any{"a"}}, "host": placeholderHost()}
+	schema := map[string]any{"vars": map[string]any{"x": "1", "l": []any{"a"}}, "host": map[string]any{"name": "HOST", "address": "ADDRESS", "fence_address": "FENCE_ADDRESS"}}
 	tests := []struct {
 		text  string
 		shell bool
@@ -66,12 +66,37 @@ func TestCheckTemplate(t *testing.T) {
 		{"{{ .vars.x", false, "template:"},
 	}
 	for _, tc := range tests {
-		issues := checkTemplate(tc.text, tc.shell, schema)
+		issues := CheckTemplate(tc.text, tc.shell, schema)
 		switch {
 		case tc.want == "" && len(issues) > 0:
 			t.Errorf("%q: unexpected %v", tc.text, issues)
-		case tc.want != "" && (len(issues) == 0 || !strings.Contains(issues[0].msg, tc.want)):
+		case tc.want != "" && (len(issues) == 0 || !strings.Contains(issues[0].Msg, tc.want)):
 			t.Errorf("%q: issues %v, want %q", tc.text, issues, tc.want)
 		}
+	}
+}
+
+// TestTemplatesParsedOnce: a filled set renders from its parsed templates,
+// as a fresh parse would, and keeps nothing that does not parse.
+func TestTemplatesParsedOnce(t *testing.T) {
+	ts := &Templates{}
+	ts.Add("s", "echo {{ .v | q }}")
+	ts.Add("s", "plain text")
+	ts.Add("s", "{{ .v ")
+	ts.AddCond("s", "eq .v \"a b\"")
+	if len(ts.parsed) != 2 {
+		t.Fatalf("parsed %d templates, want 2", len(ts.parsed))
+	}
+	data := map[string]any{"v": "a b"}
+	got, err := ts.Render("s", "echo {{ .v | q }}", data)
+	want, _ := Render("s", "echo {{ .v | q }}", data)
+	if err != nil || got != want {
+		t.Errorf("Render = %q, %v; want %q", got, err, want)
+	}
+	if ok, err := ts.RenderCond("s", "eq .v \"a b\"", data); err != nil || !ok {
+		t.Errorf("RenderCond = %v, %v", ok, err)
+	}
+	if _, err := ts.Render("s", "{{ .v ", data); err == nil {
+		t.Errorf("a template that does not parse rendered")
 	}
 }

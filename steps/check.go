@@ -26,13 +26,13 @@ type waitSpec struct {
 func (s *waitSpec) Mutates() bool { return false }
 
 // Do polls until the condition holds or the deadline passes.
-func (s *waitSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
+func (s *waitSpec) Do(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
 	return s.poll(ctx, t, false)
 }
 
 // Plan tries once: in a dry run the change a wait waits for was only
 // planned, so polling until the deadline would only delay the plan.
-func (s *waitSpec) Plan(ctx context.Context, t target.Target, _ Env) (Result, error) {
+func (s *waitSpec) Plan(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
 	return s.poll(ctx, t, true)
 }
 
@@ -138,7 +138,7 @@ type probeSpec struct {
 
 func (s *probeSpec) Mutates() bool { return false }
 
-func (s *probeSpec) Do(ctx context.Context, t target.Target, env Env) (Result, error) {
+func (s *probeSpec) Do(ctx context.Context, t target.Target, env Runtime) (Result, error) {
 	res := Result{Data: map[string]any{"ok": true}}
 	var failed []string
 	record := func(name string, ok bool, detail string) {
@@ -225,7 +225,7 @@ type assertSpec struct {
 
 func (s *assertSpec) Mutates() bool { return false }
 
-func (s *assertSpec) Do(context.Context, target.Target, Env) (Result, error) {
+func (s *assertSpec) Do(context.Context, target.Target, Runtime) (Result, error) {
 	switch strings.TrimSpace(s.That) {
 	case "true":
 		return Result{Data: map[string]any{"ok": true}}, nil

@@ -39,7 +39,7 @@ func TestWait(t *testing.T) {
 			if s.Mutates() {
 				t.Error("wait mutates")
 			}
-			res, err := s.Do(context.Background(), f, Env{})
+			res, err := s.Do(context.Background(), f, Runtime{})
 			if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
 				t.Fatalf("err = %v, want %q", err, tt.err)
 			}
@@ -57,7 +57,7 @@ func TestWait(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := newFake(t, "h").onDo("x", func(*fakeTarget, string) target.Output { cancel(); return target.Output{ExitCode: 1} })
-	if _, err := kindSpec(t, "wait", "{cmd: x, interval: 1h, deadline: 2h}").Do(ctx, f, Env{}); !errors.Is(err, context.Canceled) {
+	if _, err := kindSpec(t, "wait", "{cmd: x, interval: 1h, deadline: 2h}").Do(ctx, f, Runtime{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled wait: %v", err)
 	}
 	for _, bad := range []string{"{}", "{cmd: x, interval: 0s}", "{cmd: x, deadline: -1s}", "{cmd: x, match: '('}"} {
@@ -96,7 +96,7 @@ func TestProbe(t *testing.T) {
 			for sub, out := range tt.replies {
 				f.on(sub, out)
 			}
-			env := Env{}
+			env := Runtime{}
 			if tt.reach != nil {
 				env.Reach = func(_ context.Context, host string) error { return tt.reach[host] }
 			}
@@ -142,7 +142,7 @@ func TestAssertAndStop(t *testing.T) {
 			t.Fatalf("%s %s: %v", tt.kind, tt.params, err)
 		}
 		// Neither needs a target: they read only their rendered condition.
-		res, err := s.Do(context.Background(), nil, Env{})
+		res, err := s.Do(context.Background(), nil, Runtime{})
 		switch {
 		case tt.is != nil && !errors.Is(err, tt.is):
 			t.Errorf("%s %s: err %v, want %v", tt.kind, tt.params, err, tt.is)
@@ -184,22 +184,22 @@ func TestReachable(t *testing.T) {
 		}
 	}
 	s := kindSpec(t, "reachable", "{hosts: [s, w1, w2], msg: the shadow must be reachable}")
-	res, err := s.Do(context.Background(), nil, Env{Reach: reach()})
+	res, err := s.Do(context.Background(), nil, Runtime{Reach: reach()})
 	if err != nil || len(asked) != 3 || len(res.Data["unreachable"].([]string)) != 0 {
 		t.Errorf("all up: err %v asked %v data %v", err, asked, res.Data)
 	}
-	res, err = s.Do(context.Background(), nil, Env{Reach: reach("w2", "s")})
+	res, err = s.Do(context.Background(), nil, Runtime{Reach: reach("w2", "s")})
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "the shadow must be reachable: s: ssh dial s: i/o timeout; w2: ") {
 		t.Errorf("down: err %v", err)
 	}
 	if u := res.Data["unreachable"].([]string); len(u) != 2 || !strings.HasPrefix(u[0], "s:") || !strings.HasPrefix(u[1], "w2:") {
 		t.Errorf("unreachable %v, want s and w2 sorted", u)
 	}
-	if _, err := s.Do(context.Background(), nil, Env{}); err == nil || errors.Is(err, ErrRefused) {
+	if _, err := s.Do(context.Background(), nil, Runtime{}); err == nil || errors.Is(err, ErrRefused) {
 		t.Errorf("no transport: %v, want an error that is no refusal", err)
 	}
 	slow := kindSpec(t, "reachable", "{hosts: [s], msg: m, timeout: 10ms}")
-	_, err = slow.Do(context.Background(), nil, Env{Reach: func(ctx context.Context, _ string) error {
+	_, err = slow.Do(context.Background(), nil, Runtime{Reach: func(ctx context.Context, _ string) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -23,7 +23,7 @@ type commandSpec struct {
 
 func (s *commandSpec) Mutates() bool { return !s.ReadOnly }
 
-func (s *commandSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
+func (s *commandSpec) Do(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
 	cmd, stdin := s.Cmd, []byte(nil)
 	if s.script {
 		cmd, stdin = s.Shell, []byte(s.Cmd)

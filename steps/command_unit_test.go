@@ -49,7 +49,7 @@ func TestCommandKinds(t *testing.T) {
 			if s.Mutates() != tt.changed {
 				t.Errorf("Mutates = %v, want %v", s.Mutates(), tt.changed)
 			}
-			res, err := s.Do(context.Background(), f, Env{})
+			res, err := s.Do(context.Background(), f, Runtime{})
 			if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
 				t.Fatalf("err = %v, want %q", err, tt.err)
 			}

@@ -40,16 +40,16 @@ type copyDirSpec struct {
 func (s *copyDirSpec) Mutates() bool { return true }
 
 // Do copies the tree and verifies the copy.
-func (s *copyDirSpec) Do(ctx context.Context, t target.Target, env Env) (Result, error) {
+func (s *copyDirSpec) Do(ctx context.Context, t target.Target, env Runtime) (Result, error) {
 	return s.copy(ctx, t, env, true)
 }
 
 // Plan records the copy; there is no copy to verify in a dry run.
-func (s *copyDirSpec) Plan(ctx context.Context, t target.Target, env Env) (Result, error) {
+func (s *copyDirSpec) Plan(ctx context.Context, t target.Target, env Runtime) (Result, error) {
 	return s.copy(ctx, t, env, false)
 }
 
-func (s *copyDirSpec) copy(ctx context.Context, t target.Target, env Env, verify bool) (Result, error) {
+func (s *copyDirSpec) copy(ctx context.Context, t target.Target, env Runtime, verify bool) (Result, error) {
 	res := Result{Data: map[string]any{"src": s.Src, "dst": s.Dst, "files": 0, "bytes": 0}}
 	out, err := t.Query(ctx, "test -d "+shell.Quote(s.Src), nil)
 	if err != nil {
@@ -268,7 +268,7 @@ type removeDirSpec struct {
 
 func (s *removeDirSpec) Mutates() bool { return true }
 
-func (s *removeDirSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
+func (s *removeDirSpec) Do(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
 	out, err := t.Exec(ctx, "rm -rf -- "+shell.Quote(s.Path), nil)
 	if err == nil && out.ExitCode != 0 {
 		err = fmt.Errorf("rm -rf %s: exit status %d%s", s.Path, out.ExitCode, lastLine(out.Stderr))

@@ -62,7 +62,7 @@ func TestCopyDir(t *testing.T) {
 				on("cd "+s.Dst+" && find", tt.dstList).
 				on("cp -a", target.Output{ExitCode: tt.copyExit, Stderr: "cp: error"})
 			j := &journal{f: f}
-			res, err := s.Do(context.Background(), f, Env{Prepare: j.prepare})
+			res, err := s.Do(context.Background(), f, Runtime{Prepare: j.prepare})
 			if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
 				t.Fatalf("err = %v, want %q", err, tt.err)
 			}
@@ -120,7 +120,7 @@ func TestCopyDirRefuses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := tt.f(t)
 			j := &journal{f: f, err: tt.jerr}
-			res, err := kindSpec(t, "copy_dir", params).Do(context.Background(), f, Env{Prepare: j.prepare})
+			res, err := kindSpec(t, "copy_dir", params).Do(context.Background(), f, Runtime{Prepare: j.prepare})
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Fatalf("err = %v, want %q", err, tt.err)
 			}
@@ -149,12 +149,12 @@ func TestCopyDirQuotes(t *testing.T) {
 
 func TestRemoveDir(t *testing.T) {
 	f := newFake(t, "h").on("rm -rf", target.Output{})
-	res, err := kindSpec(t, "remove_dir", "{path: /spool/qmaster.new}").Do(context.Background(), f, Env{})
+	res, err := kindSpec(t, "remove_dir", "{path: /spool/qmaster.new}").Do(context.Background(), f, Runtime{})
 	if c := f.cmds("exec"); err != nil || len(c) != 1 || c[0] != "rm -rf -- /spool/qmaster.new" || !res.Changed {
 		t.Errorf("remove_dir: %v %q", err, c)
 	}
 	f = newFake(t, "h").on("rm -rf", target.Output{ExitCode: 1, Stderr: "busy"})
-	if _, err := kindSpec(t, "remove_dir", "{path: /spool/x}").Do(context.Background(), f, Env{}); err == nil || !strings.Contains(err.Error(), "busy") {
+	if _, err := kindSpec(t, "remove_dir", "{path: /spool/x}").Do(context.Background(), f, Runtime{}); err == nil || !strings.Contains(err.Error(), "busy") {
 		t.Errorf("failed rm: %v", err)
 	}
 	for _, bad := range []string{"{path: /}", "{path: /spool}", "{path: /spool/}", "{path: spool/x}", "{}"} {

@@ -79,7 +79,7 @@ type fenceWay struct {
 	method, address string
 }
 
-func (s *fenceSpec) Do(ctx context.Context, local target.Target, env Env) (Result, error) {
+func (s *fenceSpec) Do(ctx context.Context, local target.Target, env Runtime) (Result, error) {
 	res := Result{Changed: true, Data: map[string]any{"method": "", "detail": "", "tried": []string{}}}
 	var reasons []string
 	var ways []fenceWay
@@ -155,7 +155,7 @@ func (s *fenceSpec) Do(ctx context.Context, local target.Target, env Env) (Resul
 // wait for its timeout) and runs the fence script over the first that
 // connects, then over the next ones as they connect, until one proves the
 // master's daemons are gone.
-func (s *fenceSpec) overSSH(ctx context.Context, env Env, ways []fenceWay) (target.Output, fenceWay, error) {
+func (s *fenceSpec) overSSH(ctx context.Context, env Runtime, ways []fenceWay) (target.Output, fenceWay, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	type conn struct {
@@ -196,7 +196,7 @@ func (s *fenceSpec) overSSH(ctx context.Context, env Env, ways []fenceWay) (targ
 	return last, fenceWay{}, errors.New(strings.Join(errs, "; "))
 }
 
-func (s *fenceSpec) recordPending(ctx context.Context, env Env, res Result, rec PendingFence) (Result, error) {
+func (s *fenceSpec) recordPending(ctx context.Context, env Runtime, res Result, rec PendingFence) (Result, error) {
 	res.Data["method"], res.Data["detail"] = FencePendingSaved, rec.Reason
 	if s.PendingHost == "" || env.Connect == nil {
 		return res, fmt.Errorf("cannot fence %s and nowhere to record it: %s", s.Master, rec.Reason)

@@ -40,7 +40,7 @@ func TestFence(t *testing.T) {
 			local := newFake(t, "controller").on("SGERUN_FENCE_HOST", tc.command)
 			master := newFake(t, "m").on("pgrep -x sge_qmaster", fenced)
 			shadow := newFake(t, "s")
-			env := Env{Connect: func(_ context.Context, host, address string) (target.Target, error) {
+			env := Runtime{Connect: func(_ context.Context, host, address string) (target.Target, error) {
 				if host == "s" {
 					return shadow, nil
 				}

@@ -14,9 +14,9 @@ import (
 
 // fenceEnv connects the master's own address ("") and its fence address to
 // the given targets; a missing one does not connect. It logs every dial.
-func fenceEnv(targets map[string]target.Target, dials *[]string) Env {
+func fenceEnv(targets map[string]target.Target, dials *[]string) Runtime {
 	var mu sync.Mutex
-	return Env{Connect: func(_ context.Context, host, address string) (target.Target, error) {
+	return Runtime{Connect: func(_ context.Context, host, address string) (target.Target, error) {
 		mu.Lock()
 		*dials = append(*dials, host+"@"+address)
 		mu.Unlock()
@@ -119,7 +119,7 @@ func TestFenceProof(t *testing.T) {
 func TestFenceQuotesTheCommandsEnvironment(t *testing.T) {
 	local := newFake(t, "controller").on("poweroff", target.Output{})
 	s := &fenceSpec{Master: "m;rm", Address: "$(x)", Command: "poweroff", OwnAddress: ptr(false), Timeout: time.Second}
-	if _, err := s.Do(context.Background(), local, Env{}); err != nil {
+	if _, err := s.Do(context.Background(), local, Runtime{}); err != nil {
 		t.Fatal(err)
 	}
 	if c := local.cmds("exec"); len(c) != 1 || !strings.HasPrefix(c[0], "SGERUN_FENCE_HOST='m;rm' SGERUN_FENCE_ADDRESS='$(x)' ;") {
@@ -131,7 +131,7 @@ func TestFenceNoWay(t *testing.T) {
 	// Nothing can fence: no connections, no fence address, no command.
 	local := newFake(t, "controller")
 	s := &fenceSpec{Master: "m", Timeout: time.Second}
-	_, err := s.Do(context.Background(), local, Env{})
+	_, err := s.Do(context.Background(), local, Runtime{})
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "no fence_address") || !strings.Contains(err.Error(), "no fence_command") {
 		t.Fatalf("err = %v, want a refusal naming what is missing", err)
 	}
@@ -139,12 +139,12 @@ func TestFenceNoWay(t *testing.T) {
 		t.Errorf("ran %v", local.calls)
 	}
 	s.Unfenced = true
-	res, err := s.Do(context.Background(), local, Env{})
+	res, err := s.Do(context.Background(), local, Runtime{})
 	if err != nil || res.Data["method"] != FenceUnfenced || res.Data["allowed"] != "allowed by --unfenced or policy.allow_unfenced" {
 		t.Errorf("unfenced allowed: %v %v", err, res.Data)
 	}
 	s.Unfenced = false
-	_, err = s.Do(context.Background(), local, Env{Confirm: func(context.Context, string, string) (bool, error) {
+	_, err = s.Do(context.Background(), local, Runtime{Confirm: func(context.Context, string, string) (bool, error) {
 		return false, errors.New("stdin closed")
 	}})
 	if err == nil || errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "stdin closed") {

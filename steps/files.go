@@ -30,7 +30,7 @@ type putSpec struct {
 
 func (s *putSpec) Mutates() bool { return true }
 
-func (s *putSpec) Do(ctx context.Context, t target.Target, env Env) (Result, error) {
+func (s *putSpec) Do(ctx context.Context, t target.Target, env Runtime) (Result, error) {
 	old, err := t.ReadFile(ctx, s.Path)
 	if err != nil {
 		return Result{}, fmt.Errorf("read %s: %w", s.Path, err)
@@ -56,7 +56,7 @@ func (s *putSpec) Do(ctx context.Context, t target.Target, env Env) (Result, err
 }
 
 // writeWithUndo writes want over old and returns the undo that restores old.
-func writeWithUndo(ctx context.Context, t target.Target, env Env, p string, old, want target.File) (Result, error) {
+func writeWithUndo(ctx context.Context, t target.Target, env Runtime, p string, old, want target.File) (Result, error) {
 	res := Result{Data: map[string]any{"path": p, "existed": old.Exists}}
 	if old.Exists && bytes.Equal(old.Data, want.Data) && old.Mode.Perm() == want.Mode.Perm() &&
 		(want.UID < 0 || want.UID == old.UID) && (want.GID < 0 || want.GID == old.GID) {
@@ -160,7 +160,7 @@ type editKVSpec struct {
 
 func (s *editKVSpec) Mutates() bool { return true }
 
-func (s *editKVSpec) Do(ctx context.Context, t target.Target, env Env) (Result, error) {
+func (s *editKVSpec) Do(ctx context.Context, t target.Target, env Runtime) (Result, error) {
 	old, err := t.ReadFile(ctx, s.Path)
 	if err != nil {
 		return Result{}, fmt.Errorf("read %s: %w", s.Path, err)
@@ -308,7 +308,7 @@ type restoreFileSpec struct {
 
 func (s *restoreFileSpec) Mutates() bool { return true }
 
-func (s *restoreFileSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
+func (s *restoreFileSpec) Do(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
 	if !s.Existed {
 		out, err := t.Exec(ctx, "rm -f -- "+shell.Quote(s.Path), nil)
 		if err == nil && out.ExitCode != 0 {

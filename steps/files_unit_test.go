@@ -28,7 +28,7 @@ func undoRestores(t *testing.T, f *fakeTarget, rec *target.UndoRecord, path stri
 	if !old.Exists {
 		f.on("rm -f -- "+path, target.Output{})
 	}
-	if _, err := s.Do(context.Background(), f, Env{}); err != nil {
+	if _, err := s.Do(context.Background(), f, Runtime{}); err != nil {
 		t.Fatalf("undo: %v", err)
 	}
 	if !old.Exists {
@@ -79,7 +79,7 @@ func TestPut(t *testing.T) {
 				old.Exists = true
 			}
 			j := &journal{f: f}
-			res, err := kindSpec(t, "put", tt.params).Do(context.Background(), f, Env{Prepare: j.prepare})
+			res, err := kindSpec(t, "put", tt.params).Do(context.Background(), f, Runtime{Prepare: j.prepare})
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want %q", err, tt.err)
@@ -126,7 +126,7 @@ func TestPut(t *testing.T) {
 func TestPutJournalFailureWritesNothing(t *testing.T) {
 	f := newFake(t, "h")
 	j := &journal{f: f, err: errors.New("disk full")}
-	_, err := kindSpec(t, "put", "{path: /etc/x, content: a}").Do(context.Background(), f, Env{Prepare: j.prepare})
+	_, err := kindSpec(t, "put", "{path: /etc/x, content: a}").Do(context.Background(), f, Runtime{Prepare: j.prepare})
 	if err == nil || !strings.Contains(err.Error(), "journal undo: disk full") {
 		t.Fatalf("err = %v", err)
 	}
@@ -148,7 +148,7 @@ func TestEditKVStep(t *testing.T) {
 	old := target.File{Data: []byte(boot), Mode: 0o644, UID: 0, GID: 398, Exists: true}
 	f := newFake(t, "h").put("/sge/common/bootstrap", boot, old)
 	j := &journal{f: f}
-	res, err := kindSpec(t, "edit_kv", "{path: /sge/common/bootstrap, set: {spooling_params: /new/db}}").Do(context.Background(), f, Env{Prepare: j.prepare})
+	res, err := kindSpec(t, "edit_kv", "{path: /sge/common/bootstrap, set: {spooling_params: /new/db}}").Do(context.Background(), f, Runtime{Prepare: j.prepare})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestEditKVStep(t *testing.T) {
 
 	// Again with the same value: nothing to do.
 	f2 := newFake(t, "h").put("/b", "k v\n", target.File{Mode: 0o644})
-	res, err = kindSpec(t, "edit_kv", "{path: /b, set: {k: v}}").Do(context.Background(), f2, Env{})
+	res, err = kindSpec(t, "edit_kv", "{path: /b, set: {k: v}}").Do(context.Background(), f2, Runtime{})
 	if err != nil || res.Changed || res.Undo != nil || len(f2.calls) != 0 {
 		t.Errorf("same value: err %v changed %v undo %v calls %v", err, res.Changed, res.Undo, f2.calls)
 	}
@@ -177,13 +177,13 @@ func TestEditKVStep(t *testing.T) {
 
 func TestEditKVStepRefuses(t *testing.T) {
 	f := newFake(t, "h").put("/b", "k v\n", target.File{Mode: 0o644})
-	if _, err := kindSpec(t, "edit_kv", "{path: /missing, set: {k: v}}").Do(context.Background(), f, Env{}); err == nil || !strings.Contains(err.Error(), "does not exist") {
+	if _, err := kindSpec(t, "edit_kv", "{path: /missing, set: {k: v}}").Do(context.Background(), f, Runtime{}); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("missing file: %v", err)
 	}
-	if _, err := kindSpec(t, "edit_kv", "{path: /b, set: {typo: v}}").Do(context.Background(), f, Env{}); err == nil || !strings.Contains(err.Error(), "typo") {
+	if _, err := kindSpec(t, "edit_kv", "{path: /b, set: {typo: v}}").Do(context.Background(), f, Runtime{}); err == nil || !strings.Contains(err.Error(), "typo") {
 		t.Errorf("missing key: %v", err)
 	}
-	res, err := kindSpec(t, "edit_kv", "{path: /b, set: {new: x}, append: true}").Do(context.Background(), f, Env{})
+	res, err := kindSpec(t, "edit_kv", "{path: /b, set: {new: x}, append: true}").Do(context.Background(), f, Runtime{})
 	if err != nil || string(f.files["/b"].Data) != "k v\nnew x\n" || !res.Changed {
 		t.Errorf("append: %v %q", err, f.files["/b"].Data)
 	}
@@ -197,13 +197,13 @@ func TestEditKVStepRefuses(t *testing.T) {
 func TestRestoreFile(t *testing.T) {
 	f := newFake(t, "h").put("/etc/x", "changed", target.File{Mode: 0o600, UID: 1, GID: 1})
 	s := kindSpec(t, "restore_file", "{path: /etc/x, existed: true, data: b2xkCg==, mode: '0640', uid: 5, gid: 6}")
-	res, err := s.Do(context.Background(), f, Env{})
+	res, err := s.Do(context.Background(), f, Runtime{})
 	if got := f.files["/etc/x"]; err != nil || string(got.Data) != "old\n" || got.Mode != 0o640 || got.UID != 5 || got.GID != 6 || !res.Changed {
 		t.Errorf("restore: %v %q %v %d:%d", err, got.Data, got.Mode, got.UID, got.GID)
 	}
 
 	f = newFake(t, "h").on("rm -f -- '/etc/new file'", target.Output{})
-	if _, err := kindSpec(t, "restore_file", "{path: /etc/new file, existed: false}").Do(context.Background(), f, Env{}); err != nil {
+	if _, err := kindSpec(t, "restore_file", "{path: /etc/new file, existed: false}").Do(context.Background(), f, Runtime{}); err != nil {
 		t.Fatal(err)
 	}
 	if c := f.cmds("exec"); len(c) != 1 || c[0] != "rm -f -- '/etc/new file'" {
@@ -211,11 +211,11 @@ func TestRestoreFile(t *testing.T) {
 	}
 
 	f = newFake(t, "h").on("rm -f", target.Output{ExitCode: 1, Stderr: "Permission denied"})
-	if _, err := kindSpec(t, "restore_file", "{path: /etc/x, existed: false}").Do(context.Background(), f, Env{}); err == nil || !strings.Contains(err.Error(), "Permission denied") {
+	if _, err := kindSpec(t, "restore_file", "{path: /etc/x, existed: false}").Do(context.Background(), f, Runtime{}); err == nil || !strings.Contains(err.Error(), "Permission denied") {
 		t.Errorf("failed rm: %v", err)
 	}
 	f = newFake(t, "h")
-	if _, err := kindSpec(t, "restore_file", "{path: /etc/x, existed: true, data: '!!', mode: '0644'}").Do(context.Background(), f, Env{}); err == nil || len(f.calls) != 0 {
+	if _, err := kindSpec(t, "restore_file", "{path: /etc/x, existed: true, data: '!!', mode: '0644'}").Do(context.Background(), f, Runtime{}); err == nil || len(f.calls) != 0 {
 		t.Errorf("bad undo data: err %v, calls %v", err, f.calls)
 	}
 	if !Kinds()["restore_file"].UndoOnly {

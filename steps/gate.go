@@ -57,7 +57,7 @@ func (s *gateSpec) config() GateConfig {
 
 func (s *gateSpec) Mutates() bool { return false }
 
-func (s *gateSpec) Do(ctx context.Context, _ target.Target, env Env) (Result, error) {
+func (s *gateSpec) Do(ctx context.Context, _ target.Target, env Runtime) (Result, error) {
 	cfg := s.config()
 	ev, err := CollectGate(ctx, cfg, env)
 	if err != nil {

@@ -163,7 +163,7 @@ type GateEvidence struct {
 // parallel, each one shell round trip; the controller's SSH to the master;
 // the shared state through the shadow (or the first voter that answers).
 // It returns an error only when ctx ends.
-func CollectGate(ctx context.Context, cfg GateConfig, env Env) (GateEvidence, error) {
+func CollectGate(ctx context.Context, cfg GateConfig, env Runtime) (GateEvidence, error) {
 	ev := GateEvidence{Time: time.Now().UTC(), Master: cfg.Master, Shadow: cfg.Shadow, HeartbeatAgeSeconds: -1}
 	if env.Connect == nil {
 		return ev, errors.New("sge_gate needs connections to other hosts")
@@ -217,7 +217,7 @@ func CollectGate(ctx context.Context, cfg GateConfig, env Env) (GateEvidence, er
 }
 
 // probeVoter runs the probe script on one voter.
-func probeVoter(ctx context.Context, cfg GateConfig, env Env, voter string) (VoterEvidence, target.Target) {
+func probeVoter(ctx context.Context, cfg GateConfig, env Runtime, voter string) (VoterEvidence, target.Target) {
 	ve := VoterEvidence{Host: voter, Master: HostProbe{Host: cfg.Master, TCP: TCPUnknown}}
 	cctx, cancel := context.WithTimeout(ctx, cfg.Timeout+cfg.retryTimeout()+15*time.Second)
 	defer cancel()

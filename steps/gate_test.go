@@ -616,7 +616,7 @@ func TestGateStep(t *testing.T) {
 			}
 			var mu sync.Mutex
 			var dialled []*fakeTarget
-			env := Env{Connect: func(_ context.Context, host, _ string) (target.Target, error) {
+			env := Runtime{Connect: func(_ context.Context, host, _ string) (target.Target, error) {
 				out, ok := c.probes[host]
 				if !ok {
 					return nil, errors.New("ssh dial " + host + ": no route to host")

@@ -61,7 +61,7 @@ func TestCollectGate(t *testing.T) {
 					put("/shared/.sgerun-last-takeover.json", record, target.File{})
 				voters[name] = f
 			}
-			env := Env{Connect: func(_ context.Context, host, address string) (target.Target, error) {
+			env := Runtime{Connect: func(_ context.Context, host, address string) (target.Target, error) {
 				if address != "" {
 					t.Errorf("the gate dialled %s at %s", host, address)
 				}
@@ -126,7 +126,7 @@ func TestCollectGate(t *testing.T) {
 // is unknown, which the gate reports (and DecideGate refuses on).
 func TestCollectGateNoRecordDir(t *testing.T) {
 	s := voterFake(t, "s", probeCut)
-	env := Env{Connect: func(context.Context, string, string) (target.Target, error) { return s, nil }}
+	env := Runtime{Connect: func(context.Context, string, string) (target.Target, error) { return s, nil }}
 	ev, err := CollectGate(context.Background(), GateConfig{Master: "m", Shadow: "s", SGERoot: "/sge", SGECell: "c", Port: 6444, Timeout: time.Second}, env)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestCollectGateNoRecordDir(t *testing.T) {
 	if ev.AntiflapFile != "" || !strings.Contains(ev.AntiflapError, "directory is unknown") || ev.HeartbeatAgeSeconds != -1 {
 		t.Errorf("evidence %+v", ev)
 	}
-	if _, err := CollectGate(context.Background(), GateConfig{Master: "m", Shadow: "s"}, Env{}); err == nil {
+	if _, err := CollectGate(context.Background(), GateConfig{Master: "m", Shadow: "s"}, Runtime{}); err == nil {
 		t.Error("a gate without connections collected")
 	}
 }

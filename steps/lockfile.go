@@ -25,7 +25,7 @@ type lockFileSpec struct {
 
 func (s *lockFileSpec) Mutates() bool { return true }
 
-func (s *lockFileSpec) Do(ctx context.Context, t target.Target, env Env) (Result, error) {
+func (s *lockFileSpec) Do(ctx context.Context, t target.Target, env Runtime) (Result, error) {
 	res := Result{Data: map[string]any{"path": s.Path, "previous": ""}}
 	old, err := t.ReadFile(ctx, s.Path)
 	if err != nil {
@@ -84,7 +84,7 @@ type unlockFileSpec struct {
 
 func (s *unlockFileSpec) Mutates() bool { return true }
 
-func (s *unlockFileSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
+func (s *unlockFileSpec) Do(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
 	res := Result{Data: map[string]any{"path": s.Path}}
 	cur, err := t.ReadFile(ctx, s.Path)
 	if err != nil {

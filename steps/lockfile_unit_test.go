@@ -36,7 +36,7 @@ func TestLockFile(t *testing.T) {
 				f.put(lockPath, tt.held, target.File{Mode: 0o640, UID: 398, GID: 398})
 			}
 			j := &journal{f: f}
-			res, err := kindSpec(t, "lock_file", tt.params).Do(context.Background(), f, Env{Prepare: j.prepare})
+			res, err := kindSpec(t, "lock_file", tt.params).Do(context.Background(), f, Runtime{Prepare: j.prepare})
 			if tt.refused != errors.Is(err, ErrRefused) || !tt.refused && err != nil {
 				t.Fatalf("err = %v, refused %v", err, tt.refused)
 			}
@@ -80,7 +80,7 @@ func TestLockFile(t *testing.T) {
 func TestLockFileJournalFirst(t *testing.T) {
 	f := newFake(t, "s")
 	j := &journal{f: f, err: errors.New("no journal")}
-	if _, err := kindSpec(t, "lock_file", "{path: /l, holder: r1}").Do(context.Background(), f, Env{Prepare: j.prepare}); err == nil {
+	if _, err := kindSpec(t, "lock_file", "{path: /l, holder: r1}").Do(context.Background(), f, Runtime{Prepare: j.prepare}); err == nil {
 		t.Fatal("lock taken although its undo could not be journaled")
 	}
 	if len(f.cmds("exec")) != 0 {
@@ -112,7 +112,7 @@ func TestUnlockFile(t *testing.T) {
 			if tt.held != "" {
 				f.put(lockPath, tt.held, target.File{Mode: 0o644})
 			}
-			res, err := kindSpec(t, "unlock_file", "{path: "+lockPath+", holder: run r1}").Do(context.Background(), f, Env{})
+			res, err := kindSpec(t, "unlock_file", "{path: "+lockPath+", holder: run r1}").Do(context.Background(), f, Runtime{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +125,7 @@ func TestUnlockFile(t *testing.T) {
 		})
 	}
 	f := newFake(t, "s").put("/l", "r1", target.File{}).on("rm -f", target.Output{ExitCode: 1, Stderr: "read-only file system"})
-	if _, err := kindSpec(t, "unlock_file", "{path: /l, holder: r1}").Do(context.Background(), f, Env{}); err == nil || !strings.Contains(err.Error(), "read-only") {
+	if _, err := kindSpec(t, "unlock_file", "{path: /l, holder: r1}").Do(context.Background(), f, Runtime{}); err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Errorf("failed removal: %v", err)
 	}
 }

@@ -23,7 +23,7 @@ type reachableSpec struct {
 
 func (s *reachableSpec) Mutates() bool { return false }
 
-func (s *reachableSpec) Do(ctx context.Context, _ target.Target, env Env) (Result, error) {
+func (s *reachableSpec) Do(ctx context.Context, _ target.Target, env Runtime) (Result, error) {
 	res := Result{Data: map[string]any{"unreachable": []string{}}}
 	if env.Reach == nil {
 		return res, fmt.Errorf("reachable needs an SSH transport")

@@ -28,7 +28,7 @@ type sgeBootstrapSpec struct {
 
 func (s *sgeBootstrapSpec) Mutates() bool { return false }
 
-func (s *sgeBootstrapSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
+func (s *sgeBootstrapSpec) Do(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
 	p := cellCommon(s.SGERoot, s.SGECell) + "/bootstrap"
 	f, err := t.ReadFile(ctx, p)
 	if err != nil {

@@ -65,7 +65,7 @@ func TestSGEBootstrap(t *testing.T) {
 			if s.Mutates() {
 				t.Error("sge_bootstrap mutates")
 			}
-			res, err := s.Do(context.Background(), f, Env{})
+			res, err := s.Do(context.Background(), f, Runtime{})
 			if tc.refused {
 				if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "RPC server") {
 					t.Fatalf("err %v, want a refusal naming the RPC server", err)
@@ -91,7 +91,7 @@ func TestSGEBootstrap(t *testing.T) {
 }
 
 func TestSGEBootstrapMissing(t *testing.T) {
-	_, err := skMust(t, "sge_bootstrap", "{sge_root: /opt/sge, sge_cell: prod}").Do(context.Background(), newFake(t, "s"), Env{})
+	_, err := skMust(t, "sge_bootstrap", "{sge_root: /opt/sge, sge_cell: prod}").Do(context.Background(), newFake(t, "s"), Runtime{})
 	if err == nil || !strings.Contains(err.Error(), "/opt/sge/prod/common/bootstrap does not exist on s") {
 		t.Fatalf("err %v, want the missing file named", err)
 	}

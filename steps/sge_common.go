@@ -32,7 +32,7 @@ type sgeCommonSharedSpec struct {
 
 func (s *sgeCommonSharedSpec) Mutates() bool { return false }
 
-func (s *sgeCommonSharedSpec) Do(ctx context.Context, _ target.Target, env Env) (Result, error) {
+func (s *sgeCommonSharedSpec) Do(ctx context.Context, _ target.Target, env Runtime) (Result, error) {
 	res := Result{Data: map[string]any{"shared": true, "differ": []string{}, "unreachable": []string{}}}
 	switch s.Override {
 	case "yes", "no":

@@ -27,7 +27,7 @@ func TestSGECommonShared(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env := Env{Connect: func(_ context.Context, host, address string) (target.Target, error) {
+			env := Runtime{Connect: func(_ context.Context, host, address string) (target.Target, error) {
 				if tc.override == "yes" || tc.override == "no" {
 					t.Errorf("connected to %s although common_shared is %s", host, tc.override)
 				}

@@ -29,7 +29,7 @@ type sgeRestartExecdSpec struct {
 
 func (s *sgeRestartExecdSpec) Mutates() bool { return true }
 
-func (s *sgeRestartExecdSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
+func (s *sgeRestartExecdSpec) Do(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
 	rc := s.RC
 	if rc == "" {
 		rc = cellCommon(s.SGERoot, s.SGECell) + "/sgeexecd"
@@ -104,12 +104,12 @@ type sgeExecdReportingSpec struct {
 
 func (s *sgeExecdReportingSpec) Mutates() bool { return false }
 
-func (s *sgeExecdReportingSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
+func (s *sgeExecdReportingSpec) Do(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
 	return s.poll(ctx, t, s.Deadline)
 }
 
 // Plan checks once: in a dry run the execds were not restarted.
-func (s *sgeExecdReportingSpec) Plan(ctx context.Context, t target.Target, _ Env) (Result, error) {
+func (s *sgeExecdReportingSpec) Plan(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
 	return s.poll(ctx, t, 0)
 }
 

@@ -31,7 +31,7 @@ func TestSGERestartExecd(t *testing.T) {
 			if !s.Mutates() {
 				t.Error("sge_restart_execd does not mutate")
 			}
-			res, err := s.Do(context.Background(), f, Env{})
+			res, err := s.Do(context.Background(), f, Runtime{})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err %v, want %q", err, tc.wantErr)
@@ -101,7 +101,7 @@ func TestSGEExecdReporting(t *testing.T) {
 				return target.Output{Stdout: out}
 			})
 			s := skMust(t, "sge_execd_reporting", "{sge_root: /opt/sge, sge_cell: prod, hosts: '"+tc.hosts+"', interval: 1ms, deadline: 30ms}")
-			res, err := s.Do(context.Background(), f, Env{})
+			res, err := s.Do(context.Background(), f, Runtime{})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err %v, want %q", err, tc.wantErr)
@@ -120,7 +120,7 @@ func TestSGEExecdReportingPlan(t *testing.T) {
 	f := newFake(t, "s").on("qhost", target.Output{Stdout: skQhost})
 	s := skMust(t, "sge_execd_reporting", "{sge_root: /opt/sge, sge_cell: prod, hosts: e2, deadline: 1h}")
 	start := time.Now()
-	if _, err := s.(Planner).Plan(context.Background(), f, Env{}); err == nil || time.Since(start) > time.Second || len(f.cmds("query")) != 1 {
+	if _, err := s.(Planner).Plan(context.Background(), f, Runtime{}); err == nil || time.Since(start) > time.Second || len(f.cmds("query")) != 1 {
 		t.Fatalf("plan: err %v after %s and %d queries, want one failed look", err, time.Since(start), len(f.cmds("query")))
 	}
 }

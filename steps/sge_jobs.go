@@ -28,12 +28,12 @@ type sgeJobsKnownSpec struct {
 
 func (s *sgeJobsKnownSpec) Mutates() bool { return false }
 
-func (s *sgeJobsKnownSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
+func (s *sgeJobsKnownSpec) Do(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
 	return s.poll(ctx, t, s.Deadline)
 }
 
 // Plan checks once: in a dry run no new qmaster runs.
-func (s *sgeJobsKnownSpec) Plan(ctx context.Context, t target.Target, _ Env) (Result, error) {
+func (s *sgeJobsKnownSpec) Plan(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
 	return s.poll(ctx, t, 0)
 }
 
@@ -139,7 +139,7 @@ type sgeJobsInTransferSpec struct {
 
 func (s *sgeJobsInTransferSpec) Mutates() bool { return false }
 
-func (s *sgeJobsInTransferSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
+func (s *sgeJobsInTransferSpec) Do(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
 	out, err := t.Query(ctx, "date '+%s %z'; "+sge.Env(s.SGERoot, s.SGECell)+"qstat -u '*' -s r", nil)
 	res := Result{Output: out, Data: map[string]any{"jobs": []string{}}}
 	if err != nil {

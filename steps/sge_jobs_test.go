@@ -36,7 +36,7 @@ func TestSGEJobsKnown(t *testing.T) {
 			if s.Mutates() {
 				t.Error("sge_jobs_known mutates")
 			}
-			res, err := s.Do(context.Background(), f, Env{})
+			res, err := s.Do(context.Background(), f, Runtime{})
 			if tc.wantLost != nil {
 				if err == nil || !strings.Contains(err.Error(), "jobs neither queued nor accounted: "+strings.Join(tc.wantLost, " ")) {
 					t.Fatalf("err %v, want %v lost", err, tc.wantLost)
@@ -65,7 +65,7 @@ func TestSGEJobsKnown(t *testing.T) {
 // job known".
 func TestSGEJobsKnownQstatFails(t *testing.T) {
 	f := newFake(t, "s").on("qstat -u '*'", target.Output{ExitCode: 1, Stderr: "error: commlib error"})
-	_, err := skMust(t, "sge_jobs_known", "{sge_root: /r, sge_cell: c, jobs: '1', interval: 1ms, deadline: 5ms}").Do(context.Background(), f, Env{})
+	_, err := skMust(t, "sge_jobs_known", "{sge_root: /r, sge_cell: c, jobs: '1', interval: 1ms, deadline: 5ms}").Do(context.Background(), f, Runtime{})
 	if err == nil || !strings.Contains(err.Error(), "qstat failed") || len(f.cmds("query")) < 2 {
 		t.Fatalf("err %v after %d queries, want retried qstat failures", err, len(f.cmds("query")))
 	}
@@ -80,7 +80,7 @@ func TestSGEJobsInTransfer(t *testing.T) {
 	// 01:01:40 at +0100 on the host: 100 s after the dispatch
 	f := newFake(t, "s").on("qstat -u '*' -s r", target.Output{Stdout: "1796083300 +0100\n" + qstat})
 	s := skMust(t, "sge_jobs_in_transfer", "{sge_root: /opt/sge, sge_cell: prod}")
-	res, err := s.Do(context.Background(), f, Env{})
+	res, err := s.Do(context.Background(), f, Runtime{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestSGEJobsInTransfer(t *testing.T) {
 	}
 	// no job in transfer, or no qstat: no warning, no failure
 	f = newFake(t, "s").on("qstat", target.Output{ExitCode: 1, Stdout: "1796083300 +0000\n"})
-	if res, err := s.Do(context.Background(), f, Env{}); err != nil || res.Warning != "" {
+	if res, err := s.Do(context.Background(), f, Runtime{}); err != nil || res.Warning != "" {
 		t.Errorf("failed qstat: warning %q, err %v; want neither", res.Warning, err)
 	}
 }

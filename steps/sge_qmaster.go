@@ -29,7 +29,7 @@ type sgeStartQmasterSpec struct {
 
 func (s *sgeStartQmasterSpec) Mutates() bool { return true }
 
-func (s *sgeStartQmasterSpec) Do(ctx context.Context, t target.Target, env Env) (Result, error) {
+func (s *sgeStartQmasterSpec) Do(ctx context.Context, t target.Target, env Runtime) (Result, error) {
 	undo := &target.UndoRecord{Kind: "sge_stop_qmaster", Params: map[string]any{
 		"sge_root": s.SGERoot, "sge_cell": s.SGECell, "spool_dir": s.SpoolDir}}
 	if err := env.prepare(undo); err != nil {
@@ -70,7 +70,7 @@ type sgeStopQmasterSpec struct {
 
 func (s *sgeStopQmasterSpec) Mutates() bool { return true }
 
-func (s *sgeStopQmasterSpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
+func (s *sgeStopQmasterSpec) Do(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
 	return runScript(ctx, t, stopQmasterScript(s.SGERoot, s.SGECell, s.SpoolDir), nil)
 }
 

@@ -27,7 +27,7 @@ func TestSGEStartQmaster(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t, "s").on("sh -s", tc.out)
 			var prepared []*target.UndoRecord
-			env := Env{Prepare: func(r *target.UndoRecord) error {
+			env := Runtime{Prepare: func(r *target.UndoRecord) error {
 				if tc.prepareErr != "" {
 					return errors.New(tc.prepareErr)
 				}
@@ -68,7 +68,7 @@ func TestSGEStartQmaster(t *testing.T) {
 // SIGKILLs it by pid, and never reads a pid file.
 func TestSGEStopQmaster(t *testing.T) {
 	f := newFake(t, "s").on("sh -s", target.Output{Stdout: "stopping qmaster 42\n"})
-	if _, err := skMust(t, "sge_stop_qmaster", "{sge_root: /opt/sge, sge_cell: prod, spool_dir: /spool/q.sgerun-1}").Do(context.Background(), f, Env{}); err != nil {
+	if _, err := skMust(t, "sge_stop_qmaster", "{sge_root: /opt/sge, sge_cell: prod, spool_dir: /spool/q.sgerun-1}").Do(context.Background(), f, Runtime{}); err != nil {
 		t.Fatal(err)
 	}
 	script := string(f.calls[0].stdin)
@@ -82,7 +82,7 @@ func TestSGEStopQmaster(t *testing.T) {
 		t.Errorf("stop script uses a pid file, pkill or a process group:\n%s", script)
 	}
 	f = newFake(t, "s").on("sh -s", target.Output{ExitCode: 1, Stderr: "qmaster still runs: 42"})
-	if _, err := skMust(t, "sge_stop_qmaster", "{sge_root: /opt/sge, sge_cell: prod}").Do(context.Background(), f, Env{}); err == nil {
+	if _, err := skMust(t, "sge_stop_qmaster", "{sge_root: /opt/sge, sge_cell: prod}").Do(context.Background(), f, Runtime{}); err == nil {
 		t.Error("a qmaster that survived its stop was not an error")
 	}
 }

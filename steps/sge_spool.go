@@ -45,13 +45,13 @@ type sgeCopySpoolSpec struct {
 func (s *sgeCopySpoolSpec) Mutates() bool { return true }
 
 // Do copies, verifies, recovers and lists the jobs.
-func (s *sgeCopySpoolSpec) Do(ctx context.Context, t target.Target, env Env) (Result, error) {
+func (s *sgeCopySpoolSpec) Do(ctx context.Context, t target.Target, env Runtime) (Result, error) {
 	return s.run(ctx, t, env, true)
 }
 
 // Plan checks the sources and destinations and records the copies and the
 // recovery; there is no copy to verify or list.
-func (s *sgeCopySpoolSpec) Plan(ctx context.Context, t target.Target, env Env) (Result, error) {
+func (s *sgeCopySpoolSpec) Plan(ctx context.Context, t target.Target, env Runtime) (Result, error) {
 	return s.run(ctx, t, env, false)
 }
 
@@ -70,7 +70,7 @@ func (s *sgeCopySpoolSpec) spoolCopies(b sge.Bootstrap) []copyDirSpec {
 	return out
 }
 
-func (s *sgeCopySpoolSpec) run(ctx context.Context, t target.Target, env Env, wet bool) (Result, error) {
+func (s *sgeCopySpoolSpec) run(ctx context.Context, t target.Target, env Runtime, wet bool) (Result, error) {
 	b := sge.ParseBootstrap(s.Bootstrap)
 	res := Result{Data: map[string]any{"method": b.SpoolingMethod, "qmaster_spool_dir": "", "spool_dir": "",
 		"spooling_params": "", "jobs": "", "files": 0, "bytes": int64(0)}}
@@ -312,7 +312,7 @@ type sgeRemoveSpoolCopySpec struct {
 
 func (s *sgeRemoveSpoolCopySpec) Mutates() bool { return true }
 
-func (s *sgeRemoveSpoolCopySpec) Do(ctx context.Context, t target.Target, _ Env) (Result, error) {
+func (s *sgeRemoveSpoolCopySpec) Do(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
 	var q []string
 	for _, p := range s.Paths {
 		q = append(q, shell.Quote(p))

@@ -66,7 +66,7 @@ func TestSGECopySpool(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := skSpoolFake(t, tc.tree, tc.copyTree)
 			var prepared []*target.UndoRecord
-			env := Env{Prepare: func(r *target.UndoRecord) error { prepared = append(prepared, r); return nil }}
+			env := Runtime{Prepare: func(r *target.UndoRecord) error { prepared = append(prepared, r); return nil }}
 			res, err := skMust(t, "sge_copy_spool", fmt.Sprintf(params, tc.boot)).Do(context.Background(), f, env)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -132,7 +132,7 @@ func TestSGECopySpoolPlan(t *testing.T) {
 		on("set -e; mkdir -- ", target.Output{}).
 		on("sh -s", target.Output{})
 	spec := skMust(t, "sge_copy_spool", fmt.Sprintf("{sge_root: /opt/sge, sge_cell: prod, stamp: '1', tag: orig, bootstrap: %q}", skBootBDB))
-	res, err := spec.(Planner).Plan(context.Background(), f, Env{})
+	res, err := spec.(Planner).Plan(context.Background(), f, Runtime{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestSGECopySpoolPlan(t *testing.T) {
 
 func TestSGECopySpoolNeverOverwrites(t *testing.T) {
 	f := newFake(t, "s").on("test -d ", target.Output{}).on("test -e ", target.Output{})
-	_, err := skMust(t, "sge_copy_spool", fmt.Sprintf("{sge_root: /r, sge_cell: c, stamp: '1', bootstrap: %q}", skBootBDB)).Do(context.Background(), f, Env{})
+	_, err := skMust(t, "sge_copy_spool", fmt.Sprintf("{sge_root: /r, sge_cell: c, stamp: '1', bootstrap: %q}", skBootBDB)).Do(context.Background(), f, Runtime{})
 	if err == nil || !strings.Contains(err.Error(), "already exists") || len(f.cmds("exec")) != 0 {
 		t.Fatalf("err %v, exec %q; want a refusal before any copy", err, f.cmds("exec"))
 	}
@@ -167,7 +167,7 @@ func TestStampedPath(t *testing.T) {
 
 func TestSGERemoveSpoolCopy(t *testing.T) {
 	f := newFake(t, "s").on("rm -rf -- /spool/q.sgerun-1 /spool/db.sgerun-1", target.Output{})
-	if _, err := skMust(t, "sge_remove_spool_copy", "{paths: [/spool/q.sgerun-1, /spool/db.sgerun-1]}").Do(context.Background(), f, Env{}); err != nil {
+	if _, err := skMust(t, "sge_remove_spool_copy", "{paths: [/spool/q.sgerun-1, /spool/db.sgerun-1]}").Do(context.Background(), f, Runtime{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, bad := range []string{"{paths: []}", "{paths: [/spool]}", "{paths: [spool/x/y]}"} {

@@ -18,8 +18,11 @@ import (
 // (a failed assert) rather than a broken command. The CLI maps it to exit 3.
 var ErrRefused = errors.New("refused")
 
-// Env is what a step may need beyond its target.
-type Env struct {
+// Runtime is what a step may need from the engine beyond its target:
+// callbacks into the run (reach or connect another host, journal an undo
+// ahead, ask the operator). In a dry run the engine hands a Runtime whose
+// Connect targets record too, and without Prepare and Confirm.
+type Runtime struct {
 	// Reach checks SSH reachability of an inventory host from the controller.
 	Reach func(ctx context.Context, host string) error
 	// Prepare journals the undo of a change before the change is made
@@ -61,7 +64,7 @@ type Spec interface {
 	// Mutates reports whether the step changes a host.
 	Mutates() bool
 	// Do performs the step on t.
-	Do(ctx context.Context, t target.Target, env Env) (Result, error)
+	Do(ctx context.Context, t target.Target, env Runtime) (Result, error)
 }
 
 // Planner is an optional ability of a Spec: in a dry run the engine calls
@@ -70,7 +73,7 @@ type Spec interface {
 // Do on a recording target, e.g. to skip checks of a change that was only
 // planned. Kinds without it run Do on the recording target.
 type Planner interface {
-	Plan(ctx context.Context, t target.Target, env Env) (Result, error)
+	Plan(ctx context.Context, t target.Target, env Runtime) (Result, error)
 }
 
 // Kind describes one built-in step kind.
@@ -168,7 +171,7 @@ func posErr(n *yaml.Node, format string, args ...any) error {
 	return &PosError{Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Require returns an error naming key when value is empty.
+// require returns an error naming key when value is empty.
 func require(node *yaml.Node, key, value string) error {
 	if value == "" {
 		return posErr(node, "%q is required", key)
@@ -177,7 +180,7 @@ func require(node *yaml.Node, key, value string) error {
 }
 
 // prepare journals rec ahead of a change when the engine asks for it.
-func (env Env) prepare(rec *target.UndoRecord) error {
+func (env Runtime) prepare(rec *target.UndoRecord) error {
 	if env.Prepare == nil {
 		return nil
 	}

@@ -18,7 +18,7 @@ type stopSpec struct {
 
 func (s *stopSpec) Mutates() bool { return false }
 
-func (s *stopSpec) Do(context.Context, target.Target, Env) (Result, error) {
+func (s *stopSpec) Do(context.Context, target.Target, Runtime) (Result, error) {
 	switch strings.TrimSpace(s.If) {
 	case "true":
 		return Result{Data: map[string]any{"stopped": true}}, fmt.Errorf("%w: %s", ErrStopRun, s.Msg)

@@ -28,12 +28,13 @@ type Local struct {
 // Name is the controller's host name in runbooks.
 func (t *Local) Name() string { return Controller }
 
-// Query runs a read-only command with sh -c.
+// Query runs a read-only command with sh -c, as Exec does: whether a
+// command changes the host is the caller's promise (see Target).
 func (t *Local) Query(ctx context.Context, cmd string, stdin []byte) (Output, error) {
 	return t.run(ctx, cmd, stdin)
 }
 
-// Exec runs a command with sh -c.
+// Exec runs a command that changes the controller with sh -c.
 func (t *Local) Exec(ctx context.Context, cmd string, stdin []byte) (Output, error) {
 	return t.run(ctx, cmd, stdin)
 }

@@ -154,6 +154,9 @@ type remoteTarget struct {
 
 func (t *remoteTarget) Name() string { return t.name }
 
+// Query and Exec run a command the same way on a host: whether it changes
+// the host is the caller's promise, which only a dry run acts on (see
+// Dry).
 func (t *remoteTarget) Query(ctx context.Context, cmd string, stdin []byte) (Output, error) {
 	return t.run(ctx, cmd, stdin)
 }

@@ -7,6 +7,7 @@ package target
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 )
 
@@ -77,4 +78,17 @@ type Connector interface {
 // another address than its own (a fence network).
 type AddressConnector interface {
 	TargetAt(ctx context.Context, host, address string) (Target, error)
+}
+
+// Connect returns c's target for host, reached at address when one is
+// given (a fence network) and c can (AddressConnector).
+func Connect(ctx context.Context, c Connector, host, address string) (Target, error) {
+	if address == "" {
+		return c.Target(ctx, host)
+	}
+	ac, ok := c.(AddressConnector)
+	if !ok {
+		return nil, fmt.Errorf("connect %s at %s: not supported by this connector", host, address)
+	}
+	return ac.TargetAt(ctx, host, address)
 }

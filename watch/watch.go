@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/sgerun/sgerun/exitcode"
 	"github.com/sgerun/sgerun/steps"
 )
 
@@ -231,7 +232,7 @@ wait:
 		ev.Error = r.err.Error()
 	}
 	emit(ev)
-	if w.MarkStandDown != nil && r.code != 3 {
+	if w.MarkStandDown != nil && r.code != exitcode.Refused {
 		// Whatever happened (done, rolled back, incomplete), a person looks
 		// before sgerun acts again. A refusal (exit 3) changed nothing.
 		if err := w.MarkStandDown(r.id); err != nil {

@@ -10,10 +10,11 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/sgerun/sgerun/engine"
 	"github.com/sgerun/sgerun/internal/version"
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
-	"github.com/sgerun/sgerun/runbook"
+	"github.com/sgerun/sgerun/plan"
 	"github.com/sgerun/sgerun/ui"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -224,9 +225,10 @@ func loadInventory(path string) (*inventory.Inventory, error) {
 	return inventory.Load(path)
 }
 
-// session builds a runbook session wired to the journal and the UI.
-func (a *app) session(inv *inventory.Inventory, rb *runbook.Runbook, asJSON bool) (*runbook.Session, *ui.RunView) {
-	s := &runbook.Session{Inventory: inv, Runbook: rb, StateDir: a.stateDir, LogDir: a.runsDir(), Args: os.Args}
+// session builds a session for inv (and p, when it runs one) wired to the
+// journal and the UI.
+func (a *app) session(inv *inventory.Inventory, p *plan.Plan, asJSON bool) (*engine.Session, *ui.RunView) {
+	s := &engine.Session{Plan: p, Inventory: inv, StateDir: a.stateDir, LogDir: a.runsDir(), Args: os.Args}
 	var view *ui.RunView
 	if !asJSON {
 		view = &ui.RunView{W: a.out, S: a.styles(), Verbose: a.verbose}
@@ -242,7 +244,7 @@ func (a *app) session(inv *inventory.Inventory, rb *runbook.Runbook, asJSON bool
 }
 
 // finish prints a run's JSON report when asked and returns err.
-func (a *app) finish(out runbook.Outcome, asJSON bool, err error) error {
+func (a *app) finish(out engine.Outcome, asJSON bool, err error) error {
 	if a.view != nil {
 		// A run that stopped without its end event leaves no progress
 		// line behind the error.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgerun/sgerun/exitcode"
 	"github.com/sgerun/sgerun/journal"
 	"github.com/spf13/cobra"
 )
@@ -74,12 +75,12 @@ func TestResolveInventoryFlag(t *testing.T) {
 	}
 	c = newCmd()
 	err := resolveInventoryFlag(c, env(filepath.Join(t.TempDir(), "missing.yaml")), system)
-	if exitCode(err) != exitInput || !strings.Contains(err.Error(), "$SGERUN_INVENTORY") {
+	if exitCode(err) != exitcode.Input || !strings.Contains(err.Error(), "$SGERUN_INVENTORY") {
 		t.Errorf("missing $SGERUN_INVENTORY file: %v (exit %d), want a usage error naming it", err, exitCode(err))
 	}
 	c = newCmd()
 	err = resolveInventoryFlag(c, env(""), system)
-	if exitCode(err) != exitInput || !strings.Contains(err.Error(), system) {
+	if exitCode(err) != exitcode.Input || !strings.Contains(err.Error(), system) {
 		t.Errorf("no inventory anywhere: %v, want a usage error naming %s", err, system)
 	}
 	if err := os.MkdirAll(filepath.Dir(system), 0o755); err != nil {
@@ -143,7 +144,7 @@ func TestNewerJournalFormatRefused(t *testing.T) {
 	}
 	for _, verb := range []string{"resume", "rollback"} {
 		r := e.sgerun(verb, meta.RunID)
-		if r.code != exitInput || !strings.Contains(r.stderr, "journal format too new") || !strings.Contains(r.stderr, "99.0.0") {
+		if r.code != exitcode.Input || !strings.Contains(r.stderr, "journal format too new") || !strings.Contains(r.stderr, "99.0.0") {
 			t.Errorf("%s of a newer journal: %v", verb, r)
 		}
 	}

@@ -73,7 +73,7 @@ error_class.`,
 			if err != nil {
 				return err
 			}
-			if v, _, err := a.runView(cmd.Context(), inv, "", ""); err != nil {
+			if v, _, err := a.runView(cmd.Context(), inv, headsIgnored, ""); err != nil {
 				fmt.Fprintf(a.errOut, "warning: exec hosts from SGE: %v; the execd role holds only roles.execd.add\n", err)
 			} else {
 				inv = v

@@ -6,22 +6,9 @@ import (
 	"os/exec"
 
 	"github.com/sgerun/sgerun/diag"
-	"github.com/sgerun/sgerun/runbook"
+	"github.com/sgerun/sgerun/engine"
+	"github.com/sgerun/sgerun/exitcode"
 	"github.com/sgerun/sgerun/sshexec"
-)
-
-// Exit codes, documented in README.md and `sgerun help exit-codes`.
-const (
-	exitOK         = 0
-	exitFailed     = 1 // a step failed and rollback completed
-	exitInput      = 2 // usage, inventory or runbook error; nothing executed
-	exitRefused    = 3 // refused by a safety gate (assert, lock held)
-	exitIncomplete = 4 // rollback did not complete, or the run was interrupted
-	exitCommitted  = 5 // past the commit point, some step failed; nothing rolled back
-	// SSH failure classes, by errors.Is on sshexec's sentinels.
-	exitUnreachable = 6 // a host could not be reached over SSH
-	exitHostKey     = 7 // a host's key could not be verified
-	exitAuth        = 8 // SSH authentication was refused
 )
 
 // errUsage marks command-line mistakes (exit 2).
@@ -37,28 +24,28 @@ func exitCode(err error) int {
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
-		return exitOK
+		return exitcode.OK
 	case errors.As(err, &ne):
 		return ne.state
 	case errors.As(err, &ee) && ee.ExitCode() > 0:
 		// lab exec / lab ctl: the command's own exit status
 		return ee.ExitCode()
-	case errors.Is(err, runbook.ErrRollbackIncomplete), errors.Is(err, runbook.ErrInterrupted):
-		return exitIncomplete
-	case errors.Is(err, runbook.ErrCommittedWithFailures):
-		return exitCommitted
+	case errors.Is(err, engine.ErrRollbackIncomplete), errors.Is(err, engine.ErrInterrupted):
+		return exitcode.Incomplete
+	case errors.Is(err, engine.ErrCommittedWithFailures):
+		return exitcode.Committed
 	case errors.Is(err, diag.ErrInvalid), errors.Is(err, errUsage):
-		return exitInput
-	case errors.Is(err, runbook.ErrRefused):
-		return exitRefused
+		return exitcode.Input
+	case errors.Is(err, engine.ErrRefused):
+		return exitcode.Refused
 	case errors.Is(err, sshexec.ErrHostKey):
-		return exitHostKey
+		return exitcode.HostKey
 	case errors.Is(err, sshexec.ErrAuth):
-		return exitAuth
+		return exitcode.Auth
 	case errors.Is(err, sshexec.ErrUnreachable):
-		return exitUnreachable
+		return exitcode.Unreachable
 	}
-	return exitFailed
+	return exitcode.Failed
 }
 
 const exitCodesHelp = `Exit codes:

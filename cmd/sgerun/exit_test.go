@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/sgerun/sgerun/exitcode"
 	"github.com/sgerun/sgerun/sshexec"
 )
 
@@ -15,17 +16,17 @@ func TestExitCodeSSHClasses(t *testing.T) {
 		err  error
 		want int
 	}{
-		{wrap(fmt.Errorf("%w: dial: refused", sshexec.ErrUnreachable)), exitUnreachable},
-		{wrap(fmt.Errorf("%w: %w: changed", sshexec.ErrHostKey, sshexec.ErrHostKeyMismatch)), exitHostKey},
-		{wrap(fmt.Errorf("%w: %w: new", sshexec.ErrHostKey, sshexec.ErrUnknownHost)), exitHostKey},
-		{wrap(fmt.Errorf("%w: user root", sshexec.ErrAuth)), exitAuth},
-		{fmt.Errorf("3 of 9 host(s) failed: %w", wrap(sshexec.ErrAuth)), exitAuth},
+		{wrap(fmt.Errorf("%w: dial: refused", sshexec.ErrUnreachable)), exitcode.Unreachable},
+		{wrap(fmt.Errorf("%w: %w: changed", sshexec.ErrHostKey, sshexec.ErrHostKeyMismatch)), exitcode.HostKey},
+		{wrap(fmt.Errorf("%w: %w: new", sshexec.ErrHostKey, sshexec.ErrUnknownHost)), exitcode.HostKey},
+		{wrap(fmt.Errorf("%w: user root", sshexec.ErrAuth)), exitcode.Auth},
+		{fmt.Errorf("3 of 9 host(s) failed: %w", wrap(sshexec.ErrAuth)), exitcode.Auth},
 	} {
 		if got := exitCode(tt.err); got != tt.want {
 			t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
 		}
 	}
-	for _, c := range []int{exitUnreachable, exitHostKey, exitAuth} {
+	for _, c := range []int{exitcode.Unreachable, exitcode.HostKey, exitcode.Auth} {
 		if c == 5 {
 			t.Errorf("exit code 5 is reserved")
 		}

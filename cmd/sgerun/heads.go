@@ -7,15 +7,31 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sgerun/sgerun/engine"
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
 	"github.com/sgerun/sgerun/resolve"
-	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/status"
 	"github.com/sgerun/sgerun/steps"
 	"github.com/sgerun/sgerun/target"
 	"github.com/sgerun/sgerun/ui"
 	"github.com/sgerun/sgerun/watch"
+)
+
+// headsUse says how a run follows an inventory's roles.heads.
+type headsUse int
+
+const (
+	// headsIgnored keeps the inventory's order (takeback: the preferred
+	// head is its target; plain runs).
+	headsIgnored headsUse = iota
+	// headsToward moves from the active head to the other one, or to
+	// --to (takeover, and ack, which reads the record through the head
+	// that is not cut off).
+	headsToward
+	// headsFence is toward's reverse: the head to fence is the one that
+	// is not active.
+	headsFence
 )
 
 // runView resolves what a playbook run leaves to the cluster: for an
@@ -28,9 +44,8 @@ import (
 // the notes that say how it was decided (journaled, shown in --dry-run
 // too). Takeback keeps the inventory's order: the preferred head is its
 // target.
-func (a *app) runView(ctx context.Context, inv *inventory.Inventory, playbook, to string) (*inventory.Inventory, []string, error) {
-	heads := playbook == "takeover" && to != "" ||
-		inv.Follow && (playbook == "takeover" || playbook == "ack" || playbook == "fence")
+func (a *app) runView(ctx context.Context, inv *inventory.Inventory, use headsUse, to string) (*inventory.Inventory, []string, error) {
+	heads := use != headsIgnored && (to != "" || inv.Follow)
 	if !heads && inv.ExecFromSGE == nil {
 		return inv, nil, nil
 	}
@@ -46,7 +61,7 @@ func (a *app) runView(ctx context.Context, inv *inventory.Inventory, playbook, t
 		if err != nil {
 			return nil, nil, usagef("%v", err)
 		}
-		if playbook == "fence" {
+		if use == headsFence {
 			h.From, h.To = h.To, h.From
 			h.How += "; a fence is of the head that is not active"
 		}
@@ -71,7 +86,7 @@ func (a *app) execView(ctx context.Context, inv *inventory.Inventory, conn resol
 	now := time.Now()
 	e, err := resolve.ResolveExec(ctx, inv, conn, resolve.CachePath(a.stateDir, inv.File), resolve.Readers(inv, active), now)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", runbook.ErrRefused, err)
+		return nil, nil, fmt.Errorf("%w: %w", engine.ErrRefused, err)
 	}
 	view, added := inv.WithExecHosts(e.List.Hosts)
 	notes := []string{e.Note(now)}
@@ -203,7 +218,7 @@ func (a *app) watchTakeover(ctx context.Context, inv *inventory.Inventory, self 
 	if inv.Follow {
 		to = self
 	}
-	view, notes, err := a.runView(ctx, inv, "takeover", to)
+	view, notes, err := a.runView(ctx, inv, headsToward, to)
 	if err != nil {
 		return "", exitCode(err), err
 	}

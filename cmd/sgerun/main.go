@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/sgerun/sgerun/exitcode"
 )
 
 func main() {
@@ -33,7 +35,7 @@ func run(args []string, in io.Reader, out, errOut io.Writer) int {
 				continue
 			}
 			fmt.Fprintln(errOut, "sgerun: interrupted twice, exiting")
-			os.Exit(130)
+			os.Exit(exitcode.Interrupted)
 		}
 	}()
 	root := a.rootCmd()

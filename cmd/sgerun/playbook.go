@@ -9,8 +9,10 @@ import (
 	"strings"
 
 	"github.com/mattn/go-isatty"
+	"github.com/sgerun/sgerun/engine"
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/plan"
 	"github.com/sgerun/sgerun/playbooks"
 	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/ui"
@@ -26,9 +28,23 @@ type playbookSpec struct {
 	long  string
 	// confirm names the role whose host the operator types to confirm.
 	confirm string
-	// vars maps boolean flags onto playbook variables.
+	// flags maps boolean flags onto playbook variables.
 	flags []playbookFlag
+	// heads says how the run follows roles.heads.
+	heads headsUse
+	// retarget adds --to HOST, the head to move the role to.
+	retarget bool
+	// force is the usage of --force; "" for taking over a stale lock only.
+	force string
+	// hooks runs the inventory's takeover hooks around the run.
+	hooks bool
+	// acknowledges clears watch's stand-down mark (a person looked).
+	acknowledges bool
 }
+
+// takeoverPlaybook is the embedded playbook watch runs and status reports
+// on.
+const takeoverPlaybook = "takeover"
 
 type playbookFlag struct {
 	name, variable, usage string
@@ -76,7 +92,7 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 			}
 			// Which head serves, and which exec hosts SGE knows, are the
 			// cluster's to say (heads.go).
-			inv, notes, err := a.runView(cmd.Context(), inv, p.name, to)
+			inv, notes, err := a.runView(cmd.Context(), inv, p.heads, to)
 			if err != nil {
 				return err
 			}
@@ -84,7 +100,8 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := runbook.Validate(rb, inv, overrides); err != nil {
+			pl, err := plan.Compile(rb, inv, overrides)
+			if err != nil {
 				return err
 			}
 			if !dry && !yes && p.confirm != "" {
@@ -92,17 +109,17 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 					return err
 				}
 			}
-			s, _ := a.session(inv, rb, asJSON)
-			s.Vars, s.DryRun, s.Force, s.Notes = overrides, dry, force, notes
+			s, _ := a.session(inv, pl, asJSON)
+			s.DryRun, s.Force, s.Notes = dry, force, notes
 			if !dry && !yes && p.confirm != "" {
 				// The operator is at the terminal (confirm checked it): a
 				// step may ask them mid-run (an unfenced takeover).
 				s.Confirm = a.askTyped
 			}
-			switch {
-			case p.name == "takeover":
+			if p.hooks {
 				s.Hooks = takeoverHooks(inv)
-			case p.name == "ack" && !dry:
+			}
+			if p.acknowledges && !dry {
 				// A person looked: sgerun watch may act again.
 				if err := os.Remove(a.standDownPath(invPath)); err != nil && !errors.Is(err, os.ErrNotExist) {
 					return err
@@ -125,11 +142,13 @@ func (a *app) playbookCmd(p playbookSpec) *cobra.Command {
 	for i, pf := range p.flags {
 		f.BoolVar(&flagVals[i], pf.name, false, pf.usage)
 	}
-	if p.name == "takeover" {
-		f.BoolVar(&force, "force", false, "proceed although the master looks alive or the anti-flap window is open (journaled); also takes over a stale lock")
+	forceUsage := p.force
+	if forceUsage == "" {
+		forceUsage = "take over a stale lock"
+	}
+	f.BoolVar(&force, "force", false, forceUsage)
+	if p.retarget {
 		f.StringVar(&to, "to", "", "the head to move the qmaster role to (default: the head that is not active)")
-	} else {
-		f.BoolVar(&force, "force", false, "take over a stale lock")
 	}
 	return cmd
 }
@@ -178,7 +197,7 @@ func (a *app) askTyped(_ context.Context, question, answer string) (bool, error)
 func (a *app) failoverCmds() []*cobra.Command {
 	return []*cobra.Command{
 		a.playbookCmd(playbookSpec{
-			name:  "takeover",
+			name:  takeoverPlaybook,
 			use:   "takeover [--inventory FILE] [--to HOST] [--dry-run] [--yes] [--force] [--unfenced]",
 			short: "Make the shadow host the qmaster, safely",
 			long: `Make the shadow role the active qmaster: a quorum of shadow and witnesses must
@@ -205,6 +224,10 @@ target (with roles.master/shadow too). How that was decided is journaled.`,
 			confirm: "shadow",
 			flags: []playbookFlag{{name: "unfenced", variable: "unfenced",
 				usage: "go on when the old master cannot be fenced (you powered it off, or accept the risk); journaled"}},
+			heads:    headsToward,
+			retarget: true,
+			force:    "proceed although the master looks alive or the anti-flap window is open (journaled); also takes over a stale lock",
+			hooks:    true,
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "takeback",
@@ -242,6 +265,7 @@ resolved. fence retries: it stops the old qmaster over the fence address and
 disables its autostart, or runs fence_command. With --confirm you state that
 the old master is already off (for example powered off by hand).`,
 			flags: []playbookFlag{{name: "confirm", variable: "confirm", usage: "the old master is off already; clear the pending fence"}},
+			heads: headsFence,
 		}),
 		a.playbookCmd(playbookSpec{
 			name:  "ack",
@@ -249,6 +273,8 @@ the old master is already off (for example powered off by hand).`,
 			short: "Acknowledge the last takeover (closes the anti-flap window)",
 			long: `A second takeover within policy.antiflap of the last one is refused (exit 3),
 as orchestrator and MHA do, until a person acknowledges the last one.`,
+			heads:        headsToward,
+			acknowledges: true,
 		}),
 	}
 }
@@ -290,7 +316,7 @@ func (a *app) playbookShowCmd() *cobra.Command {
 
 // takeoverHooks maps the inventory's hooks onto a takeover run: the run's
 // JSON report goes to post_takeover / post_failure on stdin.
-func takeoverHooks(inv *inventory.Inventory) runbook.Hooks {
+func takeoverHooks(inv *inventory.Inventory) engine.RunHooks {
 	env := []string{"SGERUN_INVENTORY=" + inv.File}
 	if m := inv.Role(inventory.RoleMaster); len(m) == 1 {
 		env = append(env, "SGERUN_MASTER="+m[0])
@@ -298,12 +324,12 @@ func takeoverHooks(inv *inventory.Inventory) runbook.Hooks {
 	if sh := inv.Role(inventory.RoleShadow); len(sh) == 1 {
 		env = append(env, "SGERUN_SHADOW="+sh[0])
 	}
-	return runbook.Hooks{
+	return engine.RunHooks{
 		Pre:      inv.Hooks.PreTakeover,
 		PostOK:   inv.Hooks.PostTakeover,
 		PostFail: inv.Hooks.PostFailure,
 		Timeout:  inv.Hooks.Timeout,
-		Env:      env,
+		Environ:  env,
 		Summary:  reportJSON,
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/plan"
 	"github.com/sgerun/sgerun/runbook"
 	"github.com/spf13/cobra"
 )
@@ -70,12 +71,16 @@ file diff it would send; nothing changes on any host.
 			if err != nil {
 				return err
 			}
-			inv, notes, err := a.runView(cmd.Context(), inv, "", "") // exec hosts from SGE
+			inv, notes, err := a.runView(cmd.Context(), inv, headsIgnored, "") // exec hosts from SGE
 			if err != nil {
 				return err
 			}
-			s, _ := a.session(inv, rb, asJSON)
-			s.Vars, s.DryRun, s.Force, s.Notes = overrides, dry, force, notes
+			p, err := plan.Compile(rb, inv, overrides)
+			if err != nil {
+				return err
+			}
+			s, _ := a.session(inv, p, asJSON)
+			s.DryRun, s.Force, s.Notes = dry, force, notes
 			out, err := s.Start(cmd.Context())
 			return a.finish(out, asJSON, err)
 		},
@@ -100,11 +105,12 @@ func (a *app) validateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := runbook.Validate(rb, inv, overrides); err != nil {
+			p, err := plan.Compile(rb, inv, overrides)
+			if err != nil {
 				return err
 			}
 			mut := 0
-			for _, st := range rb.Steps {
+			for _, st := range p.Steps() {
 				if !st.ReadOnly {
 					mut++
 				}

@@ -5,7 +5,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sgerun/sgerun/engine"
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/plan"
 	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/ui"
 	"github.com/spf13/cobra"
@@ -133,7 +135,7 @@ func (a *app) continueRun(cmd *cobra.Command, id string, force, rollback bool) e
 	if err := journal.CheckFormat(meta); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	if sum := journal.Summarize(dir, meta, events); !rollback && !runbook.Resumable(sum.Status) {
+	if sum := journal.Summarize(dir, meta, events); !rollback && !engine.Resumable(sum.Status) {
 		return usagef("run %s already ended (%s); nothing to resume", meta.RunID, sum.Status)
 	}
 	inv, err := loadInventory(meta.Inventory)
@@ -148,12 +150,16 @@ func (a *app) continueRun(cmd *cobra.Command, id string, force, rollback bool) e
 	if err != nil {
 		return err
 	}
-	s, _ := a.session(inv, rb, asJSON)
+	s, _ := a.session(inv, nil, asJSON)
 	s.Force, s.Notes = force, notes
-	var out runbook.Outcome
+	var out engine.Outcome
 	if rollback {
 		out, err = s.Rollback(cmd.Context(), dir)
 	} else {
+		// The run's own overrides, against the runbook it saved.
+		if s.Plan, err = plan.Compile(rb, inv, meta.Vars); err != nil {
+			return err
+		}
 		out, err = s.Resume(cmd.Context(), dir)
 	}
 	return a.finish(out, asJSON, err)

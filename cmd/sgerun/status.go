@@ -194,7 +194,7 @@ func (a *app) lastTakeoverRun() *status.LastRun {
 		return nil
 	}
 	for _, r := range runs {
-		if r.Runbook == "takeover" && !r.DryRun && r.Status != journal.StatusInterrupted {
+		if r.Runbook == takeoverPlaybook && !r.DryRun && r.Status != journal.StatusInterrupted {
 			return &status.LastRun{Time: r.Started, Success: r.Status == journal.StatusOK, RunID: r.RunID, Status: r.Status}
 		}
 	}

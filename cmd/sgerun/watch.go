@@ -14,8 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sgerun/sgerun/engine"
 	"github.com/sgerun/sgerun/inventory"
-	"github.com/sgerun/sgerun/runbook"
+	"github.com/sgerun/sgerun/plan"
 	"github.com/sgerun/sgerun/steps"
 	"github.com/sgerun/sgerun/target"
 	"github.com/sgerun/sgerun/ui"
@@ -203,11 +204,8 @@ func probeGate(ctx context.Context, inv *inventory.Inventory) watch.Observation 
 		return watch.Observation{Err: err}
 	}
 	defer conn.Close()
-	env := steps.Env{Reach: conn.Reach, Connect: func(ctx context.Context, host, address string) (target.Target, error) {
-		if address != "" {
-			return conn.TargetAt(ctx, host, address)
-		}
-		return conn.Target(ctx, host)
+	env := steps.Runtime{Reach: conn.Reach, Connect: func(ctx context.Context, host, address string) (target.Target, error) {
+		return target.Connect(ctx, conn, host, address)
 	}}
 	cfg := gateConfig(inv)
 	ev, err := steps.CollectGate(ctx, cfg, env)
@@ -221,12 +219,16 @@ func probeGate(ctx context.Context, inv *inventory.Inventory) watch.Observation 
 // unattendedTakeover runs the takeover playbook as `takeover --yes` would,
 // with the inventory's hooks, its progress on stderr.
 func (a *app) unattendedTakeover(ctx context.Context, inv *inventory.Inventory, notes []string) (string, int, error) {
-	rb, err := loadPlaybook("takeover")
+	rb, err := loadPlaybook(takeoverPlaybook)
 	if err != nil {
 		return "", exitCode(err), err
 	}
 	view := &ui.RunView{W: a.errOut, S: ui.NewStyles(a.errOut, true)}
-	s := &runbook.Session{Inventory: inv, Runbook: rb, StateDir: a.stateDir, LogDir: a.runsDir(),
+	p, err := plan.Compile(rb, inv, nil)
+	if err != nil {
+		return "", exitCode(err), err
+	}
+	s := &engine.Session{Plan: p, Inventory: inv, StateDir: a.stateDir, LogDir: a.runsDir(),
 		Args: []string{"sgerun", "watch"}, Observe: view.Event, Hooks: takeoverHooks(inv), Notes: notes}
 	out, err := s.Start(ctx)
 	return out.RunID, exitCode(err), err

@@ -1,4 +1,8 @@
-package runbook
+// Package engine runs a compiled plan (package plan) on its hosts: step by
+// step, hosts in parallel, every event journaled before and after, with
+// rollback of recorded changes in reverse order on failure. A Session wraps
+// one run end to end: lock, journal, hooks, engine.
+package engine
 
 import (
 	"context"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/plan"
 	"github.com/sgerun/sgerun/steps"
 	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
@@ -37,34 +42,37 @@ var (
 )
 
 // env returns what steps see of the engine.
-func (e *Engine) env() steps.Env {
-	return steps.Env{Reach: e.Connector.Reach, Connect: e.connect, Confirm: e.Confirm}
+func (e *Engine) env() steps.Runtime {
+	return steps.Runtime{Reach: e.Connector.Reach, Connect: e.connect, Confirm: e.Confirm}
 }
 
-// mode is what differs between a real run and a dry run. The engine picks
-// it in one place (Engine.mode); the rest of the engine asks it.
+// mode is what differs between a real run and a dry run. It is picked in
+// one place (runMode); the rest of the engine and the session ask it.
 type mode interface {
 	// apply performs spec on t. A dry run returns the plan lines of what
 	// the step would change.
-	apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Env) (steps.Result, []string, error)
+	apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Runtime) (steps.Result, []string, error)
 	// changes reports whether steps change hosts; false when changes are
 	// only planned, so that nothing is undone, committed or journaled
 	// ahead.
 	changes() bool
 }
 
-// mode is the one place that decides between a real and a dry run.
-func (e *Engine) mode() mode {
-	if e.DryRun {
+// runMode is the one place that decides between a real and a dry run.
+func runMode(dry bool) mode {
+	if dry {
 		return dryMode{}
 	}
 	return wetMode{}
 }
 
+// mode is the engine's run mode.
+func (e *Engine) mode() mode { return runMode(e.DryRun) }
+
 // wetMode performs steps.
 type wetMode struct{}
 
-func (wetMode) apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Env) (steps.Result, []string, error) {
+func (wetMode) apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Runtime) (steps.Result, []string, error) {
 	res, err := spec.Do(ctx, t, env)
 	return res, nil, err
 }
@@ -76,7 +84,7 @@ func (wetMode) changes() bool { return true }
 // journaled ahead: nothing changes.
 type dryMode struct{}
 
-func (dryMode) apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Env) (steps.Result, []string, error) {
+func (dryMode) apply(ctx context.Context, spec steps.Spec, t target.Target, env steps.Runtime) (steps.Result, []string, error) {
 	p := target.NewPlan(t.Name())
 	env.Prepare, env.Confirm = nil, nil
 	if connect := env.Connect; connect != nil {
@@ -102,18 +110,13 @@ func (dryMode) apply(ctx context.Context, spec steps.Spec, t target.Target, env 
 func (dryMode) changes() bool { return false }
 
 func (e *Engine) connect(ctx context.Context, host, address string) (target.Target, error) {
-	if address == "" {
-		return e.Connector.Target(ctx, host)
-	}
-	ac, ok := e.Connector.(target.AddressConnector)
-	if !ok {
-		return nil, fmt.Errorf("connect %s at %s: not supported by this connector", host, address)
-	}
-	return ac.TargetAt(ctx, host, address)
+	return target.Connect(ctx, e.Connector, host, address)
 }
 
-// Engine executes a validated runbook.
+// Engine executes a compiled plan, and rolls back recorded changes.
 type Engine struct {
+	// Inventory bounds Rollback's parallelism (policy.fanout); Execute
+	// uses its plan's inventory.
 	Inventory *inventory.Inventory
 	Connector target.Connector
 	// Record writes an event durably (the journal) and returns it stamped.
@@ -123,8 +126,8 @@ type Engine struct {
 	// steps still run (see mode).
 	DryRun bool
 	// Run is the run's identity for templates.
-	Run Run
-	// Confirm asks the operator mid-run (see steps.Env.Confirm); nil when
+	Run plan.Run
+	// Confirm asks the operator mid-run (see steps.Runtime.Confirm); nil when
 	// nobody can answer.
 	Confirm func(ctx context.Context, question, answer string) (bool, error)
 }
@@ -133,7 +136,7 @@ type Engine struct {
 // the journal.
 type State struct {
 	// Registered holds the registered results by name.
-	Registered map[string]any
+	Registered map[string]plan.Registered
 	// Done marks steps that ended.
 	Done map[int]bool
 	// HostsDone holds, for a step that was interrupted, the hosts that had
@@ -191,7 +194,7 @@ func firstLine(s string) string {
 
 // NewState returns an empty state.
 func NewState() *State {
-	return &State{Registered: map[string]any{}, Done: map[int]bool{}, HostsDone: map[int]map[string]HostResult{}}
+	return &State{Registered: map[string]plan.Registered{}, Done: map[int]bool{}, HostsDone: map[int]map[string]HostResult{}}
 }
 
 // UndoItem is one completed change and how to revert it.
@@ -213,14 +216,25 @@ type HostResult struct {
 	cause  error
 }
 
-// Execute runs the steps of rb that state has not done yet. On a failure
+// Execute runs the steps of p that state has not done yet. On a failure
 // beyond tolerance it rolls back every recorded change in reverse order.
-func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, state *State) error {
-	data := baseData(e.Inventory, vars, e.Run)
-	data["reg"] = state.Registered
+func (e *Engine) Execute(ctx context.Context, p *plan.Plan, state *State) error {
+	data := p.Data(e.Run)
+	reg := make(map[string]any, len(state.Registered))
+	for name, r := range state.Registered {
+		reg[name] = r.Map()
+	}
+	data["reg"] = reg
+	register := func(name string, r plan.Registered) map[string]any {
+		state.Registered[name] = r
+		reg[name] = r.Map()
+		return map[string]any{name: reg[name]}
+	}
 	m := e.mode()
 	planned := false // a dry run planned a change
-	for _, st := range rb.Steps {
+	all := p.Steps()
+	for i := range all {
+		st := &all[i]
 		if state.Done[st.Index] {
 			continue
 		}
@@ -228,7 +242,7 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 			return e.interrupted(st)
 		}
 		if st.When != "" {
-			ok, err := renderCond(st.Name, st.When, data)
+			ok, err := st.Templates().RenderCond(st.Name, st.When, data)
 			if err != nil {
 				if ferr := e.fail(ctx, st, state, fmt.Errorf("step %q: when: %w", st.Name, err), nil); ferr != nil {
 					return ferr
@@ -243,10 +257,9 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 					// As Ansible does: a skipped step still registers, with
 					// skipped true and empty output, so later steps can
 					// choose between alternatives.
-					reg := registeredValue(nil, nil, nil, nil)
-					reg["skipped"] = true
-					state.Registered[st.Register] = reg
-					ev.Registered = map[string]any{st.Register: reg}
+					r := registered(nil, nil, nil, nil)
+					r.Skipped = true
+					ev.Registered = register(st.Register, r)
 				}
 				if _, err := e.Record(ev); err != nil {
 					return err
@@ -255,7 +268,7 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 				continue
 			}
 		}
-		results, err := e.runStep(ctx, st, data, state)
+		results, err := e.runStep(ctx, p, st, data, state)
 		if err != nil {
 			return err // journal failure
 		}
@@ -279,7 +292,7 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 			}
 		}
 		advisory := planned && st.ReadOnly
-		tol, err := st.tolerance(data)
+		tol, err := st.Tolerance(data)
 		if err != nil {
 			if ferr := e.fail(ctx, st, state, fmt.Errorf("step %q: %w", st.Name, err), nil); ferr != nil {
 				return ferr
@@ -305,10 +318,9 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 				status = journal.StatusPlanned
 			}
 		}
-		var reg map[string]any
+		var evReg map[string]any
 		if st.Register != "" {
-			reg = registeredValue(st.Hosts, results, failed, succeeded)
-			state.Registered[st.Register] = reg
+			evReg = register(st.Register, registered(st.Hosts, results, failed, succeeded))
 		}
 		ev := journal.Event{Type: journal.StepEnd, Step: st.Index, StepName: st.Name, Kind: st.Kind,
 			Status: status, Mutates: !st.ReadOnly, Hosts: st.Hosts, Failed: failed}
@@ -319,9 +331,7 @@ func (e *Engine) Execute(ctx context.Context, rb *Runbook, vars map[string]any, 
 				}
 			}
 		}
-		if reg != nil {
-			ev.Registered = map[string]any{st.Register: reg}
-		}
+		ev.Registered = evReg
 		if advisory {
 			ev.Message = "dry run: this check depends on changes that were only planned"
 		}
@@ -399,7 +409,7 @@ func (e *Engine) stopped(ctx context.Context, state *State) error {
 }
 
 // interrupted records that the run stopped at st without undoing anything.
-func (e *Engine) interrupted(st *Step) error {
+func (e *Engine) interrupted(st *plan.Step) error {
 	_, _ = e.Record(journal.Event{Type: journal.Note, Step: st.Index, StepName: st.Name,
 		Status: journal.StatusInterrupted, Message: "cancelled; nothing was undone automatically"})
 	return fmt.Errorf("%w at step %q: run `sgerun rollback` or `sgerun resume` with this run id", ErrInterrupted, st.Name)
@@ -409,7 +419,7 @@ func (e *Engine) interrupted(st *Step) error {
 // errors). Before the commit point it rolls back and returns the error the
 // run ends with. After it, nothing is rolled back: the failure is recorded
 // and fail returns nil, so that the run goes on with its next step.
-func (e *Engine) fail(ctx context.Context, st *Step, state *State, cause error, hosts map[string]string) error {
+func (e *Engine) fail(ctx context.Context, st *plan.Step, state *State, cause error, hosts map[string]string) error {
 	if !e.mode().changes() {
 		return cause // nothing to roll back
 	}
@@ -434,7 +444,7 @@ func (e *Engine) fail(ctx context.Context, st *Step, state *State, cause error, 
 
 // runStep runs st on its hosts with bounded parallelism and records each
 // host before and after.
-func (e *Engine) runStep(ctx context.Context, st *Step, data map[string]any, state *State) (map[string]HostResult, error) {
+func (e *Engine) runStep(ctx context.Context, p *plan.Plan, st *plan.Step, data map[string]any, state *State) (map[string]HostResult, error) {
 	if _, err := e.Record(journal.Event{Type: journal.StepStart, Step: st.Index, StepName: st.Name,
 		Kind: st.Kind, Mutates: !st.ReadOnly, Hosts: st.Hosts}); err != nil {
 		return nil, err
@@ -450,7 +460,7 @@ func (e *Engine) runStep(ctx context.Context, st *Step, data map[string]any, sta
 	}
 	workers := st.Parallel
 	if workers == 0 {
-		workers = e.Inventory.Policy.Fanout
+		workers = p.Inventory().Policy.Fanout
 	}
 	workers = max(1, min(workers, len(todo)))
 	var (
@@ -464,7 +474,7 @@ func (e *Engine) runStep(ctx context.Context, st *Step, data map[string]any, sta
 		go func() {
 			defer wg.Done()
 			for h := range queue {
-				r, items, err := e.runHost(ctx, st, h, data)
+				r, items, err := e.runHost(ctx, p, st, h, data)
 				mu.Lock()
 				results[h] = r
 				state.Undo = append(state.Undo, items...)
@@ -485,23 +495,23 @@ func (e *Engine) runStep(ctx context.Context, st *Step, data map[string]any, sta
 
 // runHost runs one step on one host. The returned error is a journal
 // failure only; step failures are in the HostResult.
-func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[string]any) (HostResult, []UndoItem, error) {
-	kind, _ := kindOf(st.Kind)
+func (e *Engine) runHost(ctx context.Context, p *plan.Plan, st *plan.Step, host string, data map[string]any) (HostResult, []UndoItem, error) {
+	kind := st.Def
 	m := e.mode()
 	hr := HostResult{Host: host}
-	hdata := withHost(data, hostData(e.Inventory, host))
+	hdata := plan.WithHost(data, p.HostData(host))
 	if kind.Local {
-		hdata["host"] = map[string]any{"name": target.Controller, "address": "", "fence_address": ""}
+		hdata["host"] = plan.ControllerData()
 	}
 	start := time.Now()
-	rendered, err := renderParams(st.Name, kind, st.Params, hdata)
+	rendered, err := st.Templates().RenderParams(st.Name, kind, st.Params, hdata)
 	var spec steps.Spec
 	if err == nil {
 		spec, err = kind.New(rendered)
 	}
 	var timeout time.Duration
 	if err == nil {
-		timeout, err = st.timeout(hdata)
+		timeout, err = st.HostTimeout(hdata)
 	}
 	startEv := journal.Event{Type: journal.HostStart, Step: st.Index, StepName: st.Name, Kind: st.Kind,
 		Host: host, Mutates: !st.ReadOnly}
@@ -512,7 +522,7 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 		return hr, nil, jerr
 	}
 	var res steps.Result
-	var plan []string
+	var planLines []string
 	// Undo records a step journals before it changes anything: they
 	// count when the host fails after a change (a partial copy).
 	var prepared []UndoItem
@@ -540,10 +550,10 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 	if err == nil {
 		for attempt := 0; attempt <= st.Retries; attempt++ {
 			attempts = attempt + 1
-			var target target.Target
-			target, err = e.target(ctx, kind, host)
+			var t target.Target
+			t, err = e.target(ctx, kind, host)
 			if err == nil {
-				res, plan, err = e.do(ctx, m, timeout, spec, target, prepare)
+				res, planLines, err = e.do(ctx, m, timeout, spec, t, prepare)
 			}
 			if err == nil || errors.Is(err, steps.ErrRefused) || errors.Is(err, steps.ErrStopRun) || ctx.Err() != nil || attempt == st.Retries {
 				break
@@ -557,10 +567,10 @@ func (e *Engine) runHost(ctx context.Context, st *Step, host string, data map[st
 	if errors.Is(err, steps.ErrStopRun) {
 		hr.cause, err = err, nil
 	}
-	hr.Result, hr.Plan, hr.OK = res, plan, err == nil
+	hr.Result, hr.Plan, hr.OK = res, planLines, err == nil
 	end := journal.Event{Type: journal.HostEnd, Step: st.Index, StepName: st.Name, Kind: st.Kind, Host: host,
 		Mutates: !st.ReadOnly, Attempt: attempts, DurationMS: time.Since(start).Milliseconds(),
-		Data: res.Data, Plan: plan, Status: journal.StatusOK}
+		Data: res.Data, Plan: planLines, Status: journal.StatusOK}
 	if res.Output != (target.Output{}) {
 		out := res.Output
 		end.Output = &out
@@ -622,23 +632,23 @@ func (e *Engine) do(ctx context.Context, m mode, timeout time.Duration, spec ste
 	}
 	env := e.env()
 	env.Prepare = prepare
-	res, plan, err := m.apply(ctx, spec, t, env)
+	res, lines, err := m.apply(ctx, spec, t, env)
 	if err != nil && timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("timed out after %s: %w", timeout, err)
 	}
-	return res, plan, err
+	return res, lines, err
 }
 
 // undoRecord returns the step's explicit undo, rendered for this host, or
 // the kind's automatic one.
-func (e *Engine) undoRecord(st *Step, res steps.Result, hdata map[string]any) (*target.UndoRecord, error) {
+func (e *Engine) undoRecord(st *plan.Step, res steps.Result, hdata map[string]any) (*target.UndoRecord, error) {
 	if st.Undo == nil {
 		return res.Undo, nil
 	}
-	ukind, _ := kindOf(st.Undo.Kind)
+	ukind := steps.Kinds()[st.Undo.Kind]
 	udata := maps.Clone(hdata)
-	udata["result"] = oneResult(HostResult{Result: res, OK: true})
-	rendered, err := renderParams(st.Name+" undo", ukind, st.Undo.Params, udata)
+	udata["result"] = outcome(HostResult{Result: res, OK: true}).Map()
+	rendered, err := st.Templates().RenderParams(st.Name+" undo", ukind, st.Undo.Params, udata)
 	if err != nil {
 		return nil, err
 	}
@@ -777,64 +787,23 @@ func nodeValue(n *yaml.Node) any {
 	return v
 }
 
-func oneResult(r HostResult) map[string]any {
-	data := map[string]any{}
-	maps.Copy(data, r.Result.Data)
-	return map[string]any{
-		"stdout": r.Result.Stdout, "stderr": r.Result.Stderr, "out": strings.TrimSpace(r.Result.Stdout),
-		"rc": r.Result.ExitCode, "ok": r.OK, "changed": r.Result.Changed, "data": data, "error": r.Err,
-	}
+// outcome is a host's result as later steps see it.
+func outcome(r HostResult) plan.Outcome {
+	return plan.Outcome{Stdout: r.Result.Stdout, Stderr: r.Result.Stderr, RC: r.Result.ExitCode, OK: r.OK,
+		Changed: r.Result.Changed, Data: r.Result.Data, Error: r.Err}
 }
 
-// registeredValue is what {{ .reg.NAME }} holds: the first host's result
-// at the top level, every host under .hosts, and the failed and succeeded
+// registered is what {{ .reg.NAME }} holds: the first host's result at
+// the top level, every host under .hosts, and the failed and succeeded
 // host lists.
-func registeredValue(hosts []string, results map[string]HostResult, failed, succeeded []string) map[string]any {
-	per := make(map[string]any, len(hosts))
+func registered(hosts []string, results map[string]HostResult, failed, succeeded []string) plan.Registered {
+	r := plan.Registered{Hosts: make(map[string]plan.Outcome, len(hosts)),
+		Failed: append([]string{}, failed...), Succeeded: append([]string{}, succeeded...)}
 	for _, h := range hosts {
-		per[h] = oneResult(results[h])
+		r.Hosts[h] = outcome(results[h])
 	}
-	var reg map[string]any
 	if len(hosts) > 0 {
-		reg = maps.Clone(per[hosts[0]].(map[string]any))
-	} else {
-		reg = oneResult(HostResult{})
+		r.Outcome = r.Hosts[hosts[0]]
 	}
-	reg["hosts"] = per
-	reg["failed"] = append([]string{}, failed...)
-	reg["succeeded"] = append([]string{}, succeeded...)
-	reg["skipped"] = false
-	return reg
-}
-
-// timeout returns the step's per-host timeout, rendering a templated one.
-func (st *Step) timeout(data map[string]any) (time.Duration, error) {
-	if st.TimeoutText == "" {
-		return st.Timeout, nil
-	}
-	text, err := render(st.Name, st.TimeoutText, data)
-	if err != nil {
-		return 0, fmt.Errorf("timeout: %w", err)
-	}
-	d, err := time.ParseDuration(strings.TrimSpace(text))
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("timeout %q: want a positive duration like 30s or 5m", text)
-	}
-	return d, nil
-}
-
-// tolerance returns the step's tolerance, rendering a templated one.
-func (st *Step) tolerance(data map[string]any) (inventory.Tolerance, error) {
-	if st.TolerateText == "" {
-		return st.Tolerate, nil
-	}
-	text, err := render(st.Name, st.TolerateText, data)
-	if err != nil {
-		return inventory.Tolerance{}, fmt.Errorf("tolerate: %w", err)
-	}
-	t, err := inventory.ParseTolerance(strings.TrimSpace(text))
-	if err != nil {
-		return inventory.Tolerance{}, fmt.Errorf("tolerate %q: %w", text, err)
-	}
-	return t, nil
+	return r
 }

@@ -1,4 +1,4 @@
-package runbook
+package engine
 
 import (
 	"context"
@@ -388,7 +388,7 @@ steps:
 		t.Errorf("later step saw %q, want \"true false b\"", got)
 	}
 	st := StateFromJournal(r.events)
-	if reg, ok := st.Registered["a"].(map[string]any); !ok || reg["skipped"] != true {
+	if reg, ok := st.Registered["a"]; !ok || !reg.Skipped {
 		t.Errorf("resume state: registered a = %v, want skipped true", st.Registered["a"])
 	}
 }

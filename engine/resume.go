@@ -1,10 +1,11 @@
-package runbook
+package engine
 
 import (
 	"math"
 	"sort"
 
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/plan"
 	"github.com/sgerun/sgerun/steps"
 )
 
@@ -21,16 +22,12 @@ func StateFromJournal(events []journal.Event) *State {
 				st.Done[ev.Step] = true
 				delete(st.HostsDone, ev.Step)
 			}
-			for name, v := range ev.Registered {
-				st.Registered[name] = normalize(v)
-			}
+			registerFrom(st, ev)
 		case journal.Commit:
 			st.Committed = true
 		case journal.StepSkip:
 			st.Done[ev.Step] = true
-			for name, v := range ev.Registered {
-				st.Registered[name] = normalize(v)
-			}
+			registerFrom(st, ev)
 		case journal.HostEnd:
 			if ev.Status != journal.StatusOK {
 				continue
@@ -114,6 +111,16 @@ func PendingUndo(events []journal.Event) []UndoItem {
 	}
 	sort.SliceStable(items, func(i, j int) bool { return items[i].Seq < items[j].Seq })
 	return items
+}
+
+// registerFrom reads the registered results of a step's end (or skip)
+// back from the journal.
+func registerFrom(st *State, ev journal.Event) {
+	for name, v := range ev.Registered {
+		if m, ok := v.(map[string]any); ok {
+			st.Registered[name] = plan.RegisteredFromMap(normalizeMap(m))
+		}
+	}
 }
 
 // normalize turns JSON's float64 whole numbers back into ints, so templates

@@ -1,4 +1,4 @@
-package runbook
+package engine
 
 import (
 	"context"
@@ -106,17 +106,6 @@ func (r runResult) step(t *testing.T, i int) journal.Event {
 	}
 	t.Fatalf("no end of step %d in the journal", i)
 	return journal.Event{}
-}
-
-// session returns a session for the runbook text over the cluster.
-func (c *cluster) session(t *testing.T, src string, vars map[string]string) *Session {
-	t.Helper()
-	rb, err := Parse("rb.yaml", []byte(src))
-	if err != nil {
-		t.Fatalf("parse: %v", err)
-	}
-	return &Session{Inventory: c.inv, Runbook: rb, Vars: vars, StateDir: c.state,
-		LogDir: filepath.Join(c.state, "runs")}
 }
 
 // run starts a session and reads back its journal.

@@ -1,4 +1,4 @@
-package runbook
+package engine
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/plan"
+	"github.com/sgerun/sgerun/runbook"
 	"github.com/sgerun/sgerun/target"
 )
 
@@ -26,7 +28,7 @@ func (localOnly) Target(context.Context, string) (target.Target, error) {
 func (localOnly) Local() target.Target                { return &target.Local{} }
 func (localOnly) Reach(context.Context, string) error { return nil }
 
-func hookSession(t *testing.T, hooks Hooks) (*Session, string) {
+func hookSession(t *testing.T, hooks RunHooks) (*Session, string) {
 	t.Helper()
 	dir := t.TempDir()
 	inv, err := inventory.Parse("inv.yaml", []byte(`
@@ -39,7 +41,7 @@ roles: {master: m, shadow: s, execd: []}
 		t.Fatal(err)
 	}
 	marker := filepath.Join(dir, "changed")
-	rb, err := Parse("rb.yaml", []byte(fmt.Sprintf(`
+	rb, err := runbook.Parse("rb.yaml", []byte(fmt.Sprintf(`
 name: hooked
 steps:
   - name: change something
@@ -48,14 +50,18 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Session{Inventory: inv, Runbook: rb, StateDir: dir, LogDir: filepath.Join(dir, "runs"),
+	p, err := plan.Compile(rb, inv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Session{Plan: p, StateDir: dir, LogDir: filepath.Join(dir, "runs"),
 		Connector: localOnly{}, Hooks: hooks}, marker
 }
 
 func TestPreHookVetoes(t *testing.T) {
 	dir := t.TempDir()
 	ran := filepath.Join(dir, "second-pre-ran")
-	s, marker := hookSession(t, Hooks{Pre: []string{"echo not now; exit 1", "touch " + ran}})
+	s, marker := hookSession(t, RunHooks{Pre: []string{"echo not now; exit 1", "touch " + ran}})
 	out, err := s.Start(context.Background())
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "vetoed") {
 		t.Fatalf("err = %v, want a veto (ErrRefused)", err)
@@ -86,7 +92,7 @@ func TestPreHookVetoes(t *testing.T) {
 func TestPostHookGetsJSON(t *testing.T) {
 	dir := t.TempDir()
 	got := filepath.Join(dir, "summary.json")
-	s, marker := hookSession(t, Hooks{
+	s, marker := hookSession(t, RunHooks{
 		Pre:    []string{"true"},
 		PostOK: []string{"cat > " + got},
 		Summary: func(runDir string) ([]byte, error) {
@@ -118,7 +124,7 @@ func TestPostHookGetsJSON(t *testing.T) {
 }
 
 func TestHookTimeout(t *testing.T) {
-	s, marker := hookSession(t, Hooks{Pre: []string{"sleep 30"}, Timeout: 200 * time.Millisecond})
+	s, marker := hookSession(t, RunHooks{Pre: []string{"sleep 30"}, Timeout: 200 * time.Millisecond})
 	_, err := s.Start(context.Background())
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "timed out") {
 		t.Fatalf("err = %v, want a time-out veto", err)

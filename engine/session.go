@@ -1,4 +1,4 @@
-package runbook
+package engine
 
 import (
 	"context"
@@ -13,20 +13,22 @@ import (
 
 	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/plan"
 	"github.com/sgerun/sgerun/target"
 )
 
 // LockMaxAge is the age after which a held lock is reported stale.
 const LockMaxAge = 6 * time.Hour
 
-// Session runs one runbook against one inventory end to end: lock, journal,
-// connections, execution, rollback and the final run_end event.
+// Session runs one compiled plan end to end: lock, journal, connections,
+// execution, rollback and the final run_end event.
 type Session struct {
+	// Plan is what Start and Resume run.
+	Plan *plan.Plan
+	// Inventory is where Rollback undoes a run's changes; Start and
+	// Resume use the plan's.
 	Inventory *inventory.Inventory
-	Runbook   *Runbook
-	// Vars are --var overrides.
-	Vars   map[string]string
-	DryRun bool
+	DryRun    bool
 	// StateDir holds the locks; LogDir the run directories.
 	StateDir string
 	LogDir   string
@@ -41,7 +43,7 @@ type Session struct {
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// Hooks run around the run (takeover hooks from the inventory).
-	Hooks Hooks
+	Hooks RunHooks
 	// Confirm asks the operator mid-run; nil when nobody can answer.
 	Confirm func(ctx context.Context, question, answer string) (bool, error)
 	// Notes are journaled (and shown) as note events right after the run
@@ -57,16 +59,16 @@ type Outcome struct {
 	Status string
 }
 
-// Start validates, locks and runs the runbook as a new run.
+// Start locks and runs the plan as a new run.
 func (s *Session) Start(ctx context.Context) (Outcome, error) {
-	if err := Validate(s.Runbook, s.Inventory, s.Vars); err != nil {
-		return Outcome{}, err
+	if s.Plan == nil {
+		return Outcome{}, errors.New("start: no plan")
 	}
-	vars, _ := mergeVars(s.Runbook, s.Vars)
+	rb, inv := s.Plan.Runbook(), s.Plan.Inventory()
 	now := s.now()
 	meta := journal.Meta{
-		RunID: journal.NewRunID(now), Runbook: s.Runbook.Name, RunbookFile: s.Runbook.File,
-		Inventory: absPath(s.Inventory.File), Vars: s.Vars, DryRun: s.DryRun, Started: now.UTC(),
+		RunID: journal.NewRunID(now), Runbook: rb.Name, RunbookFile: rb.File,
+		Inventory: absPath(inv.File), Vars: s.Plan.Overrides(), DryRun: s.DryRun, Started: now.UTC(),
 		PID: os.Getpid(), Args: s.Args,
 	}
 	meta.Controller, _ = os.Hostname()
@@ -74,9 +76,10 @@ func (s *Session) Start(ctx context.Context) (Outcome, error) {
 		meta.User = u.Username
 	}
 	release := func() error { return nil }
-	if !s.DryRun {
+	if runMode(s.DryRun).changes() {
+		// Only a run that changes hosts excludes others.
 		var err error
-		release, err = journal.Acquire(journal.LockPath(s.StateDir, s.Inventory.File), journal.LockInfo{
+		release, err = journal.Acquire(journal.LockPath(s.StateDir, inv.File), journal.LockInfo{
 			RunID: meta.RunID, Host: meta.Controller, PID: meta.PID, Time: now.UTC(), Inventory: meta.Inventory,
 		}, s.Force, LockMaxAge)
 		if err != nil {
@@ -84,18 +87,19 @@ func (s *Session) Start(ctx context.Context) (Outcome, error) {
 		}
 	}
 	defer release()
-	w, err := journal.Create(s.LogDir, meta, s.Runbook.Source)
+	w, err := journal.Create(s.LogDir, meta, rb.Source)
 	if err != nil {
 		return Outcome{RunID: meta.RunID}, err
 	}
 	defer w.Close()
-	run := Run{ID: meta.RunID, Stamp: now.Format("20060102150405"), DryRun: s.DryRun, Time: now.UTC().Format(time.RFC3339)}
-	return s.execute(ctx, w, meta, run, vars, NewState(), journal.Event{Type: journal.RunStart, Step: -1,
-		Message: fmt.Sprintf("runbook %s on %s", s.Runbook.Name, meta.Inventory)})
+	run := plan.Run{ID: meta.RunID, Stamp: now.Format("20060102150405"), DryRun: s.DryRun, Time: now.UTC().Format(time.RFC3339)}
+	return s.execute(ctx, w, meta, run, NewState(), journal.Event{Type: journal.RunStart, Step: -1,
+		Message: fmt.Sprintf("runbook %s on %s", rb.Name, meta.Inventory)})
 }
 
 // Resume continues an interrupted run after its last completed step. The
-// runbook is the copy saved in the run directory.
+// plan is compiled from the copy of the runbook saved in the run directory,
+// with the run's own overrides (journal.Meta.Vars).
 func (s *Session) Resume(ctx context.Context, dir string) (Outcome, error) {
 	meta, events, err := journal.Read(dir)
 	if err != nil {
@@ -108,23 +112,22 @@ func (s *Session) Resume(ctx context.Context, dir string) (Outcome, error) {
 	if meta.DryRun {
 		return out, fmt.Errorf("run %s was a dry run; start a new one", meta.RunID)
 	}
-	if err := Validate(s.Runbook, s.Inventory, meta.Vars); err != nil {
-		return out, err
+	if s.Plan == nil {
+		return out, errors.New("resume: no plan")
 	}
-	vars, _ := mergeVars(s.Runbook, meta.Vars)
-	w, release, err := s.reopen(meta, dir)
+	w, release, err := s.reopen(s.Plan.Inventory(), meta, dir)
 	if err != nil {
 		return out, err
 	}
 	defer release()
 	state := StateFromJournal(events)
-	rechecked := recheck(s.Runbook, state)
+	rechecked := recheck(s.Plan, state)
 	msg := fmt.Sprintf("resumed by pid %d; %d step(s) already done", os.Getpid(), len(state.Done))
 	if len(rechecked) > 0 {
 		msg += "; checked again: " + strings.Join(rechecked, ", ")
 	}
-	run := Run{ID: meta.RunID, Stamp: meta.Started.Local().Format("20060102150405"), Time: meta.Started.UTC().Format(time.RFC3339)}
-	return s.execute(ctx, w, meta, run, vars, state, journal.Event{Type: journal.Note, Step: -1, Message: msg})
+	run := plan.Run{ID: meta.RunID, Stamp: meta.Started.Local().Format("20060102150405"), Time: meta.Started.UTC().Format(time.RFC3339)}
+	return s.execute(ctx, w, meta, run, state, journal.Event{Type: journal.Note, Step: -1, Message: msg})
 }
 
 // Resumable reports whether a run that ended with status can be resumed:
@@ -139,13 +142,13 @@ func Resumable(status string) bool {
 // again instead of trusting an answer that may be hours old. A run past its
 // commit point acted on its answers already; it checks nothing again. It
 // returns the names of the steps that will run again.
-func recheck(rb *Runbook, state *State) []string {
+func recheck(p *plan.Plan, state *State) []string {
 	if state.Committed {
 		return nil
 	}
 	var names []string
-	for _, st := range rb.Steps {
-		if k, ok := kindOf(st.Kind); ok && k.Recheck && state.Done[st.Index] {
+	for _, st := range p.Steps() {
+		if st.Def.Recheck && state.Done[st.Index] {
 			delete(state.Done, st.Index)
 			names = append(names, st.Name)
 		}
@@ -170,17 +173,24 @@ func (s *Session) Rollback(ctx context.Context, dir string) (Outcome, error) {
 			"Repair forward (sgerun resume %s retries what failed), or use --force if you are sure",
 			ErrRefused, ErrCommitted, meta.RunID, meta.RunID)
 	}
-	w, release, err := s.reopen(meta, dir)
+	inv := s.Inventory
+	if inv == nil && s.Plan != nil {
+		inv = s.Plan.Inventory()
+	}
+	if inv == nil {
+		return out, errors.New("rollback: no inventory")
+	}
+	w, release, err := s.reopen(inv, meta, dir)
 	if err != nil {
 		return out, err
 	}
 	defer release()
-	conn, closeConn, err := s.connector()
+	conn, closeConn, err := s.connector(inv)
 	if err != nil {
 		return out, err
 	}
 	defer closeConn()
-	e := &Engine{Inventory: s.Inventory, Connector: conn, Record: s.recorder(w)}
+	e := &Engine{Inventory: inv, Connector: conn, Record: s.recorder(w)}
 	items := PendingUndo(events)
 	if _, err := e.Record(journal.Event{Type: journal.Note, Step: -1,
 		Message: fmt.Sprintf("rollback requested by pid %d", os.Getpid())}); err != nil {
@@ -198,8 +208,8 @@ func (s *Session) Rollback(ctx context.Context, dir string) (Outcome, error) {
 
 // reopen takes the inventory's lock for an existing run and opens its
 // journal for appending; release undoes both.
-func (s *Session) reopen(meta journal.Meta, dir string) (*journal.Writer, func(), error) {
-	unlock, err := s.lock(meta)
+func (s *Session) reopen(inv *inventory.Inventory, meta journal.Meta, dir string) (*journal.Writer, func(), error) {
+	unlock, err := s.lock(inv, meta)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -211,11 +221,11 @@ func (s *Session) reopen(meta journal.Meta, dir string) (*journal.Writer, func()
 	return w, func() { w.Close(); unlock() }, nil
 }
 
-func (s *Session) lock(meta journal.Meta) (func() error, error) {
+func (s *Session) lock(inv *inventory.Inventory, meta journal.Meta) (func() error, error) {
 	host, _ := os.Hostname()
-	path := journal.LockPath(s.StateDir, s.Inventory.File)
+	path := journal.LockPath(s.StateDir, inv.File)
 	info := journal.LockInfo{RunID: meta.RunID, Host: host, PID: os.Getpid(), Time: s.now().UTC(),
-		Inventory: absPath(s.Inventory.File)}
+		Inventory: absPath(inv.File)}
 	release, err := journal.Acquire(path, info, s.Force, LockMaxAge)
 	var le *journal.LockedError
 	if errors.As(err, &le) && le.Stale != "" && le.Info.RunID == meta.RunID {
@@ -229,15 +239,16 @@ func (s *Session) lock(meta journal.Meta) (func() error, error) {
 	return release, nil
 }
 
-func (s *Session) execute(ctx context.Context, w *journal.Writer, meta journal.Meta, run Run, vars map[string]any,
+func (s *Session) execute(ctx context.Context, w *journal.Writer, meta journal.Meta, run plan.Run,
 	state *State, first journal.Event) (Outcome, error) {
 	out := Outcome{RunID: meta.RunID, Dir: w.Dir()}
-	conn, closeConn, err := s.connector()
+	inv := s.Plan.Inventory()
+	conn, closeConn, err := s.connector(inv)
 	if err != nil {
 		return out, err
 	}
 	defer closeConn()
-	e := &Engine{Inventory: s.Inventory, Connector: conn, Record: s.recorder(w), DryRun: s.DryRun, Run: run, Confirm: s.Confirm}
+	e := &Engine{Inventory: inv, Connector: conn, Record: s.recorder(w), DryRun: s.DryRun, Run: run, Confirm: s.Confirm}
 	if _, err := e.Record(first); err != nil {
 		return out, err
 	}
@@ -248,7 +259,7 @@ func (s *Session) execute(ctx context.Context, w *journal.Writer, meta journal.M
 	}
 	runErr := s.preHooks(ctx, e)
 	if runErr == nil {
-		runErr = e.Execute(ctx, s.Runbook, vars, state)
+		runErr = e.Execute(ctx, s.Plan, state)
 	}
 	out.Status = StatusOf(runErr, !e.mode().changes())
 	if errors.Is(runErr, ErrInterrupted) {
@@ -285,11 +296,11 @@ func StatusOf(err error, dry bool) string {
 	return journal.StatusFailed
 }
 
-func (s *Session) connector() (target.Connector, func(), error) {
+func (s *Session) connector(inv *inventory.Inventory) (target.Connector, func(), error) {
 	var conn target.Connector = s.Connector
 	closer := func() {}
 	if conn == nil {
-		sc, err := target.NewSSH(s.Inventory)
+		sc, err := target.NewSSH(inv)
 		if err != nil {
 			return nil, nil, err
 		}

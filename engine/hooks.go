@@ -1,4 +1,4 @@
-package runbook
+package engine
 
 import (
 	"context"
@@ -9,12 +9,12 @@ import (
 	"github.com/sgerun/sgerun/target"
 )
 
-// DefaultHookTimeout bounds one hook command when Hooks.Timeout is unset.
+// DefaultHookTimeout bounds one hook command when RunHooks.Timeout is unset.
 const DefaultHookTimeout = time.Minute
 
-// Hooks are site commands run on the controller around a run, with sh -c.
+// RunHooks are site commands run on the controller around a run, with sh -c.
 // Their output goes to the journal.
-type Hooks struct {
+type RunHooks struct {
 	// Pre runs before the first step; a non-zero exit (or a time-out)
 	// vetoes the run: it is refused (exit 3) and nothing changes.
 	Pre []string
@@ -23,8 +23,9 @@ type Hooks struct {
 	PostOK, PostFail []string
 	// Timeout bounds each command.
 	Timeout time.Duration
-	// Env is added to each command's environment.
-	Env []string
+	// Environ is added to each command's environment, as "KEY=value"
+	// strings.
+	Environ []string
 	// Summary renders the JSON summary of the run in dir.
 	Summary func(dir string) ([]byte, error)
 }
@@ -40,7 +41,7 @@ func (s *Session) runHooks(ctx context.Context, record func(journal.Event) (jour
 	if timeout <= 0 {
 		timeout = DefaultHookTimeout
 	}
-	local := &target.Local{Environ: s.Hooks.Env}
+	local := &target.Local{Environ: s.Hooks.Environ}
 	var first error
 	for _, cmd := range cmds {
 		start := time.Now()

@@ -1,4 +1,4 @@
-package runbook
+package engine
 
 import (
 	"context"
@@ -8,7 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/journal"
+	"github.com/sgerun/sgerun/plan"
+	"github.com/sgerun/sgerun/runbook"
 )
 
 // commitRunbook changes a file, then has a commit point and a step that
@@ -164,7 +167,7 @@ func TestResumeRechecks(t *testing.T) {
 	// Another holder now: the resume checks again and refuses.
 	writeFile(t, filepath.Join(dir, "lock"), "someone else\n", 0o644)
 	s := c.session(t, lockRunbook, nil)
-	s.Runbook = mustLoad(t, runDir)
+	s.Plan = resumePlan(t, c.inv, runDir)
 	_, err := s.Resume(context.Background(), runDir)
 	if !errors.Is(err, ErrRefused) {
 		t.Fatalf("resume with the lock taken by another: err = %v, want ErrRefused", err)
@@ -181,7 +184,7 @@ func TestResumeRechecks(t *testing.T) {
 	_, events, _ := journal.Read(runDir)
 	n := len(events)
 	s = c.session(t, lockRunbook, nil)
-	s.Runbook = mustLoad(t, runDir)
+	s.Plan = resumePlan(t, c.inv, runDir)
 	lockDir := lockDirOf(t, events)
 	writeFile(t, filepath.Join(lockDir, "go"), "", 0o644)
 	if _, err := s.Resume(context.Background(), runDir); err != nil {
@@ -218,13 +221,23 @@ func lockDirOf(t *testing.T, events []journal.Event) string {
 	return ""
 }
 
-func mustLoad(t *testing.T, runDir string) *Runbook {
+// resumePlan compiles the runbook saved in a run directory with the run's
+// overrides, as `sgerun resume` does.
+func resumePlan(t *testing.T, inv *inventory.Inventory, runDir string) *plan.Plan {
 	t.Helper()
-	rb, err := Load(filepath.Join(runDir, journal.RunbookFile))
+	rb, err := runbook.Load(filepath.Join(runDir, journal.RunbookFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rb
+	meta, _, err := journal.Read(runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Compile(rb, inv, meta.Vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // TestRollbackOfCommittedRunRefused: once a run passed its commit point,

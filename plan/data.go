@@ -1,10 +1,10 @@
-package runbook
+package plan
 
 import (
 	"maps"
 
-	"github.com/sgerun/sgerun/inventory"
 	"github.com/sgerun/sgerun/steps"
+	"github.com/sgerun/sgerun/target"
 )
 
 // Run is the per-run template data: {{ .run.id }}, {{ .run.stamp }} (a
@@ -18,27 +18,35 @@ type Run struct {
 	Time string
 }
 
-// baseData is the template data shared by every step of a run.
-func baseData(inv *inventory.Inventory, vars map[string]any, run Run) map[string]any {
-	data := inv.TemplateData()
-	data["vars"] = vars
+// Data is the template data shared by every step of a run: the
+// inventory's, .vars (declared variables with the overrides applied) and
+// .run. Each call returns a fresh map.
+func (p *Plan) Data(run Run) map[string]any {
+	data := p.inv.TemplateData()
+	data["vars"] = maps.Clone(p.vars)
 	data["run"] = map[string]any{"id": run.ID, "stamp": run.Stamp, "dry_run": run.DryRun, "time": run.Time}
 	return data
 }
 
-// withHost returns a shallow copy of data with .host set.
-func withHost(data map[string]any, host map[string]any) map[string]any {
+// WithHost returns a shallow copy of data with .host set.
+func WithHost(data map[string]any, host map[string]any) map[string]any {
 	c := maps.Clone(data)
 	c["host"] = host
 	return c
 }
 
-func hostData(inv *inventory.Inventory, name string) map[string]any {
-	h, ok := inv.Host(name)
+// HostData is the .host of an inventory host.
+func (p *Plan) HostData(name string) map[string]any {
+	h, ok := p.inv.Host(name)
 	if !ok {
 		return map[string]any{"name": name, "address": "", "fence_address": ""}
 	}
 	return map[string]any{"name": h.Name, "address": h.Address, "fence_address": h.FenceAddress}
+}
+
+// ControllerData is the .host of controller-side steps.
+func ControllerData() map[string]any {
+	return map[string]any{"name": target.Controller, "address": "", "fence_address": ""}
 }
 
 func placeholderHost() map[string]any {
@@ -46,26 +54,20 @@ func placeholderHost() map[string]any {
 }
 
 // placeholderOne is the shape of one host's registered result.
-func placeholderOne(kind steps.Kind) map[string]any {
+func placeholderOne(kind steps.Kind) Outcome {
 	data := map[string]any{}
 	for _, k := range kind.DataKeys {
 		data[k] = ""
 	}
-	return map[string]any{"stdout": "", "stderr": "", "out": "", "rc": 0, "ok": true, "changed": false,
-		"data": data, "error": ""}
+	return Outcome{OK: true, Data: data}
 }
 
 // placeholderRegistered is the shape of a registered step result over
 // hosts.
-func placeholderRegistered(kind steps.Kind, hosts []string) map[string]any {
-	r := placeholderOne(kind)
-	per := make(map[string]any, len(hosts))
+func placeholderRegistered(kind steps.Kind, hosts []string) Registered {
+	r := Registered{Outcome: placeholderOne(kind), Hosts: make(map[string]Outcome, len(hosts))}
 	for _, h := range hosts {
-		per[h] = placeholderOne(kind)
+		r.Hosts[h] = placeholderOne(kind)
 	}
-	r["hosts"] = per
-	r["failed"] = []string{}
-	r["succeeded"] = []string{}
-	r["skipped"] = false
 	return r
 }
