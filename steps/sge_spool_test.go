@@ -176,3 +176,33 @@ func TestSGERemoveSpoolCopy(t *testing.T) {
 		}
 	}
 }
+
+// An unfenced master may still write its database: with live, sizes may
+// differ, the file list may not; a recovery that fails fails the copy.
+func TestSGECopySpoolLiveAndRecovery(t *testing.T) {
+	params := fmt.Sprintf("{sge_root: /r, sge_cell: c, stamp: '1', live: %%v, bootstrap: %q}", skBootBDB)
+	for _, live := range []bool{true, false} {
+		f := skSpoolFake(t, "sge_job\tf\t100\n", "sge_job\tf\t99\n")
+		_, err := skMust(t, "sge_copy_spool", fmt.Sprintf(params, live)).Do(context.Background(), f, Runtime{})
+		if live && err != nil {
+			t.Errorf("live: %v, want sizes ignored", err)
+		}
+		if !live && err == nil {
+			t.Errorf("not live: a size difference passed")
+		}
+	}
+	f := newFake(t, "s").
+		on("test -d ", target.Output{}).
+		on("test -e ", target.Output{ExitCode: 1}).
+		on("cp -a -- ", target.Output{}).
+		on("set -e; mkdir -- ", target.Output{}).
+		on("find", target.Output{Stdout: "sge_job\tf\t1\n"}).
+		on("sh -s", target.Output{ExitCode: 1, Stderr: "db_verify: sge_job: DB_VERIFY_BAD"})
+	_, err := skMust(t, "sge_copy_spool", fmt.Sprintf(params, false)).Do(context.Background(), f, Runtime{})
+	if err == nil || !strings.Contains(err.Error(), "recover and verify the BDB copy /spool/spooldb.sgerun-1: exit status 1: db_verify: sge_job: DB_VERIFY_BAD") {
+		t.Fatalf("err %v, want the failed verification", err)
+	}
+	if f.ran("db_dump") {
+		t.Error("listed the jobs of a copy that failed its verification")
+	}
+}
