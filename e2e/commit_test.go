@@ -188,7 +188,7 @@ func TestKillDuringCopyResume(t *testing.T) {
 	parallelLab(t)
 	l := upLab(t, 2)
 	partition(t, l, l.Master(), lab.NetSched)
-	runID := ftKillTakeoverAt(t, l, l.InventoryPath(), journal.HostStart, "copy the spool database")
+	runID := ftKillTakeoverAt(t, l, l.InventoryPath(), journal.HostStart, "copy the spool")
 	n := len(ftEvents(t, l, runID))
 	r := runSgerun(t, l, 10*time.Minute, "resume", runID)
 	t.Logf("resume after a kill during the copy:\n%s", formatResult(r))
@@ -202,7 +202,7 @@ func TestKillDuringCopyResume(t *testing.T) {
 	if ftFind(after, journal.StepStart, cmStepFence, "") != nil {
 		t.Errorf("resume fenced again although the fence had ended before the kill")
 	}
-	gate, copyStart := cmSeq(after, journal.StepEnd, cmStepGate), cmSeq(after, journal.StepStart, "copy the spool database")
+	gate, copyStart := cmSeq(after, journal.StepEnd, cmStepGate), cmSeq(after, journal.StepStart, "copy the spool")
 	if gate < 0 || copyStart < 0 || gate > copyStart {
 		t.Errorf("resume: gate under the lock ended at #%d, copy started at #%d; want the gate first", gate, copyStart)
 	}

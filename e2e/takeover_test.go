@@ -143,10 +143,11 @@ func toR12(t *testing.T, c *toChain) {
 	qdir, db := l.QmasterSpoolDir(), l.SpoolDB()
 	want := []struct{ step, host, re string }{
 		{"take the takeover lock", shadow, `set -C .*\.sgerun-takeover\.lock`},
-		{"copy the qmaster spool dir", shadow, `^run: cp -a -- ` + regexp.QuoteMeta(qdir) + ` ` + regexp.QuoteMeta(qdir) + `\.sgerun-\d{14} && \(cd -- \S+ && rm -rf -- qmaster\.pid\)`},
-		// data files, then logs (db_hotbackup's order)
-		{"copy the spool database", shadow, `^run: set -e; mkdir -- ` + regexp.QuoteMeta(db) + `\.sgerun-\d{14};[\s\S]*__db\.\*\|log\.\*\) continue[\s\S]*for f in log\.\*`},
-		{"recover and verify the BDB copy, list its jobs", shadow, `db_recover[\s\S]*"\$recover" -c -h[\s\S]*"\$verify" -q`},
+		// one step: qmaster_spool_dir, then the database (data files, then
+		// logs: db_hotbackup's order), then its recovery and verification
+		{"copy the spool", shadow, `^run: cp -a -- ` + regexp.QuoteMeta(qdir) + ` ` + regexp.QuoteMeta(qdir) + `\.sgerun-\d{14} && \(cd -- \S+ && rm -rf -- qmaster\.pid\)`},
+		{"copy the spool", shadow, `(?m)^run: set -e; mkdir -- ` + regexp.QuoteMeta(db) + `\.sgerun-\d{14};[\s\S]*__db\.\*\|log\.\*\) continue[\s\S]*for f in log\.\*`},
+		{"copy the spool", shadow, `db_recover[\s\S]*"\$recover" -c -h[\s\S]*"\$verify" -q`},
 		{"point bootstrap at the copy", shadow, `(?m)^\s*-qmaster_spool_dir\s+` + regexp.QuoteMeta(qdir) + `$`},
 		{"point bootstrap at the copy", shadow, `(?m)^\s*\+qmaster_spool_dir\s+` + regexp.QuoteMeta(qdir) + `\.sgerun-\d{14}$`},
 		{"point bootstrap at the copy", shadow, `(?m)^\s*-spooling_params\s+` + regexp.QuoteMeta(db) + `$`},
@@ -342,7 +343,7 @@ func toR2(t *testing.T, c *toChain) {
 	}
 	// Fence before promote: the old master was stopped before anything of
 	// its spool was copied.
-	if cp := toStepEnd(t, run.Dir, "copy the qmaster spool dir"); !f.Time.Before(cp.Time) || f.Seq > cp.Seq {
+	if cp := toStepEnd(t, run.Dir, "copy the spool"); !f.Time.Before(cp.Time) || f.Seq > cp.Seq {
 		t.Errorf("journal order: fence ended #%d %s, copy of the spool ended #%d %s; want the fence first", f.Seq, f.Time, cp.Seq, cp.Time)
 	}
 	if !f.Time.Before(c.r1End) {

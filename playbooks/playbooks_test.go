@@ -60,3 +60,27 @@ func TestPlaybooksAssumeNoLayout(t *testing.T) {
 		}
 	}
 }
+
+// The takeover playbook reads like the procedure: at most 120 lines, every
+// template on one line, no loops in templates, no long inline shell.
+func TestTakeoverReadsLikeTheProcedure(t *testing.T) {
+	_, data, err := Source("takeover")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	if n := strings.Count(strings.TrimRight(text, "\n"), "\n") + 1; n > 120 {
+		t.Errorf("takeover.yaml has %d lines, want at most 120", n)
+	}
+	for i, line := range strings.Split(text, "\n") {
+		if strings.Count(line, "{{") != strings.Count(line, "}}") {
+			t.Errorf("line %d: a template spans lines: %s", i+1, line)
+		}
+		if strings.Contains(line, "{{ range") || strings.Contains(line, "{{- range") {
+			t.Errorf("line %d: a loop in a template: %s", i+1, line)
+		}
+		if strings.HasSuffix(strings.TrimSpace(line), ": |") {
+			t.Errorf("line %d: a multi-line block (inline script): %s", i+1, line)
+		}
+	}
+}

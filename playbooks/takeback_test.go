@@ -159,13 +159,14 @@ const tbWord = `'?([^' ]+)'?`
 
 var (
 	tbCat    = regexp.MustCompile(`^cat ` + tbWord + `$`)
-	tbStat   = regexp.MustCompile(`^stat -c "%i %Y %s" ` + tbWord + `$`)
+	tbStat   = regexp.MustCompile(`^stat -c ["']%i %Y %s["'] ` + tbWord + `$`)
 	tbQping  = regexp.MustCompile(`qping -info ` + tbWord + ` '?7444'? qmaster 1$`)
 	tbTest   = regexp.MustCompile(`^test -e ` + tbWord + `$`)
 	tbLock   = regexp.MustCompile(`^set -C && umask 022 && printf '%s\\n' '[^']*' > ` + tbWord + `$`)
 	tbRemove = regexp.MustCompile(`^rm -f -- ` + tbWord + `$`)
 	tbCopyTo = regexp.MustCompile(`^test -e ` + tbWord + ` \|\| test -L `)
-	tbCp     = regexp.MustCompile(`^cp -a -- ` + tbWord + ` ` + tbWord + `$`)
+	tbCp     = regexp.MustCompile(`^cp -a -- ` + tbWord + ` ` + tbWord + `( && .*)?$`)
+	tbCpBDB  = regexp.MustCompile(`^set -e; mkdir -- ` + tbWord + `;`)
 	tbFind   = regexp.MustCompile(`^cd ` + tbWord + ` && find \. -mindepth 1 -printf `)
 )
 
@@ -252,9 +253,14 @@ func (t *tbTarget) run(cmd string, stdin []byte) (target.Output, error) {
 		}
 	case tbCp.MatchString(body):
 		c.copied[tbCp.FindStringSubmatch(body)[2]] = true
+	case tbCpBDB.MatchString(body):
+		c.copied[tbCpBDB.FindStringSubmatch(body)[1]] = true
 	case tbFind.MatchString(body):
 		out.Stdout = "sge_job\tf\t4096\n"
-	case strings.Contains(cmd, `"$(tool db_recover)" -h "$d"`):
+	case strings.Contains(cmd, `"$recover" -h "$d"`):
+		out.Stdout = "db_recover, db_verify: ok\n"
+	case strings.Contains(cmd, `"$t" -p -h "$d" "$d/sge_job"`):
+		out.Stdout = "1\n2\n"
 	case tbTest.MatchString(body):
 		p := tbTest.FindStringSubmatch(body)[1]
 		if !c.fs(t.host, p).files[p].Exists {
@@ -267,7 +273,20 @@ func (t *tbTarget) run(cmd string, stdin []byte) (target.Output, error) {
 		c.qmaster[t.host] = true
 		c.started = c.read(t.host, tbCommon+"/bootstrap")
 	case strings.Contains(cmd, "systemctl enable"):
-	case strings.Contains(cmd, `qhost -h "$h"`):
+	case strings.HasSuffix(cmd, "qhost"):
+		out.Stdout = "HOSTNAME ARCH NCPU NSOC NCOR NTHR LOAD MEMTOT MEMUSE SWAPTO SWAPUS\n" +
+			"----------------------------------------------------------------------------------------------\n" +
+			"global - - - - - - - - - -\n" +
+			"e1 lx-amd64 2 1 2 2 0.01 1.9G 300M 0.0 0.0\n" +
+			"e2 lx-amd64 2 1 2 2 0.02 1.9G 300M 0.0 0.0\n"
+	case strings.HasSuffix(cmd, "qstat -u '*'"):
+		if t.host != "m" {
+			c.t.Errorf("job check on %s, want on the master", t.host)
+		}
+		out.Stdout = "job-ID prior name user state submit/start at queue slots ja-task-ID\n" +
+			"-----------------------------------------------------------------------\n" +
+			"1 0.55500 sleep u r 12/01/2026 00:59:00 all.q@e1 1\n" +
+			"2 0.55500 sleep u r 12/01/2026 00:59:00 all.q@e2 1\n"
 	case strings.Contains(cmd, "shadowacct="), strings.Contains(cmd, "[ -r \"$acct\" ] || exit 0"):
 	case strings.HasPrefix(body, "echo 'act_qmaster still names"):
 		out.Stdout = strings.Trim(strings.TrimPrefix(body, "echo "), "'") + "\n"

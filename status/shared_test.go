@@ -1,14 +1,13 @@
 package status
 
 import (
-	"github.com/sgerun/sgerun/target"
-
 	"context"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/sgerun/sgerun/inventory"
+	"github.com/sgerun/sgerun/target"
 )
 
 // filesTarget serves files and answers the heartbeat query.

@@ -1,14 +1,14 @@
 package steps
 
 import (
-	"github.com/sgerun/sgerun/target"
-
 	"context"
 	"errors"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sgerun/sgerun/target"
 )
 
 func TestWait(t *testing.T) {

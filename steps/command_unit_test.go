@@ -1,15 +1,15 @@
 package steps
 
 import (
-	"github.com/sgerun/sgerun/target"
-
 	"context"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/sgerun/sgerun/target"
 )
 
-// run, script and local: which target.Target call carries the command, what counts
+// run, script and local: which Target call carries the command, what counts
 // as success, what the result says.
 func TestCommandKinds(t *testing.T) {
 	errLost := errors.New("ssh: connection lost")

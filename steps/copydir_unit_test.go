@@ -1,12 +1,12 @@
 package steps
 
 import (
-	"github.com/sgerun/sgerun/target"
-
 	"context"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/sgerun/sgerun/target"
 )
 
 // listing renders find's "%P\t%y\t%s" lines.

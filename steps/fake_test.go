@@ -1,8 +1,6 @@
 package steps
 
 import (
-	"github.com/sgerun/sgerun/target"
-
 	"context"
 	"errors"
 	"regexp"
@@ -11,9 +9,11 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sgerun/sgerun/target"
 )
 
-// fakeTarget is a target.Target for unit tests. Exec and Query answer from
+// fakeTarget is a Target for unit tests. Exec and Query answer from
 // scripted replies, the first whose substring (or regexp) matches the
 // command; an unmatched command fails the test. Files live in a map that
 // keeps data, mode and owner. Every Exec, Query and WriteFile is logged.

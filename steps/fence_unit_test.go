@@ -1,8 +1,6 @@
 package steps
 
 import (
-	"github.com/sgerun/sgerun/target"
-
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sgerun/sgerun/target"
 )
 
 // fenceEnv connects the master's own address ("") and its fence address to

@@ -1,8 +1,6 @@
 package steps
 
 import (
-	"github.com/sgerun/sgerun/target"
-
 	"bytes"
 	"context"
 	"errors"
@@ -11,6 +9,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sgerun/sgerun/target"
 )
 
 // undoRestores runs rec (a restore_file record) on f and checks path is

@@ -10,8 +10,9 @@ import (
 
 	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
-	"github.com/sgerun/sgerun/target"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sgerun/sgerun/target"
 )
 
 // Evidence builders for DecideGate's table. Hosts: m (master), s (shadow),

@@ -1,8 +1,6 @@
 package steps
 
 import (
-	"github.com/sgerun/sgerun/target"
-
 	"context"
 	"errors"
 	"os/exec"
@@ -11,6 +9,8 @@ import (
 	"time"
 
 	"github.com/sgerun/sgerun/sge"
+
+	"github.com/sgerun/sgerun/target"
 )
 
 // voterFake is a voter that answers the reachability check and the probe

@@ -1,12 +1,12 @@
 package steps
 
 import (
-	"github.com/sgerun/sgerun/target"
-
 	"context"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/sgerun/sgerun/target"
 )
 
 const lockPath = "/spool/.sgerun-takeover.lock"

@@ -109,6 +109,10 @@ func Kinds() map[string]Kind {
 	list := []Kind{
 		runKind(), scriptKind(), localKind(), putKind(), editKVKind(), copyDirKind(),
 		waitKind(), probeKind(), assertKind(), restoreFileKind(), removeDirKind(), gateKind(), lockFileKind(), unlockFileKind(), fenceKind(), stopKind(), reachableKind(),
+		// the SGE operations of the takeover and takeback playbooks
+		sgeBootstrapKind(), sgeCopySpoolKind(), sgeRemoveSpoolCopyKind(), sgeCommonSharedKind(),
+		sgeStartQmasterKind(), sgeStopQmasterKind(), sgeRestartExecdKind(), sgeExecdReportingKind(),
+		sgeJobsKnownKind(), sgeJobsInTransferKind(),
 	}
 	m := make(map[string]Kind, len(list))
 	for _, k := range list {
