@@ -1,6 +1,8 @@
 package playbooks
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -81,6 +83,58 @@ func TestTakeoverReadsLikeTheProcedure(t *testing.T) {
 		}
 		if strings.HasSuffix(strings.TrimSpace(line), ": |") {
 			t.Errorf("line %d: a multi-line block (inline script): %s", i+1, line)
+		}
+	}
+}
+
+// TestTakeoverDocsMatch: docs/playbooks/takeover.md names every step of
+// takeover.yaml in bold, with its kind, in the playbook's order, and names
+// no step the playbook does not have.
+func TestTakeoverDocsMatch(t *testing.T) {
+	file, src, err := Source("takeover")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := runbook.Parse(file, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("../docs/playbooks/takeover.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	// the step table: the rows from "| 1 |" to the first line after it
+	// that is not a row
+	start := strings.Index(doc, "\n| 1 | ")
+	if start < 0 {
+		t.Fatal("docs/playbooks/takeover.md has no step table")
+	}
+	table := doc[start:]
+	if end := strings.Index(table, "\n\n"); end >= 0 {
+		table = table[:end]
+	}
+	at := 0
+	names := map[string]bool{}
+	for _, st := range rb.Steps {
+		names[st.Name] = true
+		i := strings.Index(table[at:], "**"+st.Name+"**")
+		if i < 0 {
+			t.Errorf("step %q (%s) is not in the docs' step table after the step before it", st.Name, st.Kind)
+			continue
+		}
+		at += i
+		row := table[at:]
+		if j := strings.IndexByte(row, '\n'); j >= 0 {
+			row = row[:j]
+		}
+		if !strings.Contains(row, "`"+st.Kind+"`") {
+			t.Errorf("step %q: its row in the docs does not name its kind `%s`: %s", st.Name, st.Kind, row)
+		}
+	}
+	for _, m := range regexp.MustCompile(`\*\*([^*]+)\*\*`).FindAllStringSubmatch(table, -1) {
+		if !names[m[1]] {
+			t.Errorf("the docs' step table names %q, which is no step of takeover.yaml", m[1])
 		}
 	}
 }
