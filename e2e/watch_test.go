@@ -321,7 +321,7 @@ func wtPartitionTakeover(t *testing.T, l *lab.Lab) {
 // begins 1 s before a probe starts, which makes runs comparable. Once a
 // probe sees the master down, the next ones follow 2 s apart, so every cut
 // is seen from about its start to about its end: a 15 s cut is seen down
-// for at most about 17 s, and a 20 s confirmation is never reached.
+// for at most about 18 s, and a 20 s confirmation is never reached.
 func wtFlap(t *testing.T, l *lab.Lab, w *wtWatch) time.Time {
 	t.Helper()
 	const flap, total = 15 * time.Second, 2 * time.Minute

@@ -197,6 +197,12 @@ func checkSetting(errs *diag.List, st *Step, key, text string, data map[string]a
 // checkParams checks templates in a kind's parameters and decodes them with
 // placeholder values.
 func checkParams(errs *diag.List, ts *runbook.Templates, name string, kind steps.Kind, params *yaml.Node, data map[string]any) steps.Spec {
+	if a := findAlias(params); a != nil {
+		// Rendering and the shell-quoting check walk the parameters as
+		// written; an alias would reach the step unrendered and unchecked.
+		errs.At(a, "step %q: YAML alias *%s in step parameters: write the value out (aliases are not rendered or checked)", name, a.Value)
+		return nil
+	}
 	walkParams(kind, params, func(n *yaml.Node, shellText, cond bool) {
 		text := n.Value
 		if cond {
@@ -231,6 +237,22 @@ func checkParams(errs *diag.List, ts *runbook.Templates, name string, kind steps
 		return nil
 	}
 	return spec
+}
+
+// findAlias returns the first alias node in n, or nil.
+func findAlias(n *yaml.Node) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.AliasNode {
+		return n
+	}
+	for _, c := range n.Content {
+		if a := findAlias(c); a != nil {
+			return a
+		}
+	}
+	return nil
 }
 
 // runtimeText reports whether template text uses values known only at run

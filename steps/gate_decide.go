@@ -149,6 +149,34 @@ func (d GateDecision) Err() error {
 	return fmt.Errorf("%w: %s", ErrRefused, d.Reason)
 }
 
+// DownWindow returns when the evidence of the down votes in d was taken:
+// from the earliest start of a down voter's probe to the latest end of
+// one. Voters that abstained or voted up, the SSH connections and the
+// shared-state reads after the votes are not in it: a check slowed down by
+// an unreachable witness does not count as time the master was seen down.
+// ok is false when no down vote has both times.
+func (ev GateEvidence) DownWindow(d GateDecision) (from, until time.Time, ok bool) {
+	down := map[string]bool{}
+	for _, v := range d.Votes {
+		if v.Vote == VoteDown {
+			down[v.Host] = true
+		}
+	}
+	for _, v := range ev.Voters {
+		if !down[v.Host] || v.ProbeStart.IsZero() || v.ProbeEnd.IsZero() {
+			continue
+		}
+		if !ok || v.ProbeStart.Before(from) {
+			from = v.ProbeStart
+		}
+		if !ok || v.ProbeEnd.After(until) {
+			until = v.ProbeEnd
+		}
+		ok = true
+	}
+	return from, until, ok
+}
+
 // VoteOf reads one voter's evidence. A down vote needs positive evidence:
 // no qping reply in any attempt, and the TCP connect refused, timed out or
 // unreachable, or open with the longer second qping silent too (hung). Any

@@ -131,6 +131,11 @@ type VoterEvidence struct {
 	Master     HostProbe `json:"master"`
 	// Act is the probe of ActQmaster when that is not the master.
 	Act *HostProbe `json:"act,omitempty"`
+	// ProbeStart and ProbeEnd are when the controller sent the probe
+	// script (after the SSH connection was up) and when its output came
+	// back: the voter's evidence was taken between them.
+	ProbeStart time.Time `json:"probe_start,omitzero"`
+	ProbeEnd   time.Time `json:"probe_end,omitzero"`
 }
 
 // GateEvidence is everything the gate collected; DecideGate reads only this.
@@ -229,7 +234,9 @@ func probeVoter(ctx context.Context, cfg GateConfig, env Runtime, voter string) 
 		ve.SSHError = err.Error()
 		return ve, nil
 	}
+	ve.ProbeStart = time.Now()
 	out, err := t.Query(cctx, GateProbeScript(cfg), nil)
+	ve.ProbeEnd = time.Now()
 	if err != nil {
 		ve.ProbeError = fmt.Sprintf("probe channel: %v", err)
 		return ve, t

@@ -83,8 +83,13 @@ func TestCollectGate(t *testing.T) {
 				t.Fatalf("voters %+v, want s then w1 (the master never votes)", ev.Voters)
 			}
 			for _, v := range ev.Voters {
-				if _, ok := voters[v.Host]; !ok && !strings.Contains(v.SSHError, "no route to host") {
+				_, reached := voters[v.Host]
+				if !reached && !strings.Contains(v.SSHError, "no route to host") {
 					t.Errorf("voter %s: SSH error %q", v.Host, v.SSHError)
+				}
+				// a probe that ran has its times; one never sent has none
+				if reached != !v.ProbeStart.IsZero() || v.ProbeEnd.Before(v.ProbeStart) || v.ProbeStart.IsZero() != v.ProbeEnd.IsZero() {
+					t.Errorf("voter %s: probe times %v .. %v (reached %v)", v.Host, v.ProbeStart, v.ProbeEnd, reached)
 				}
 			}
 			for name, f := range voters {
@@ -161,5 +166,31 @@ func TestGateProbeScriptSyntax(t *testing.T) {
 	}
 	if out, err := exec.Command(sh, "-n", "-c", script).CombinedOutput(); err != nil {
 		t.Errorf("sh -n: %v: %s", err, out)
+	}
+}
+
+// TestDownWindow: the window spans the down voters' probes only; an up
+// vote, an abstention (a slow unreachable witness) and a down vote with no
+// times do not widen it.
+func TestDownWindow(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	ev := GateEvidence{Voters: []VoterEvidence{
+		{Host: "s", ProbeStart: at(0.2), ProbeEnd: at(1.8)},
+		{Host: "w1", ProbeStart: at(0.4), ProbeEnd: at(2.1)},
+		{Host: "w2", ProbeStart: at(0.1), ProbeEnd: at(9.5)}, // abstained after a long wait
+		{Host: "w3", ProbeStart: at(0), ProbeEnd: at(0.3)},   // voted up
+		{Host: "w4"}, // down, but never timed
+	}}
+	d := GateDecision{Votes: []VoterVote{
+		{Host: "s", Vote: VoteDown}, {Host: "w1", Vote: VoteDown}, {Host: "w2", Vote: VoteAbstain},
+		{Host: "w3", Vote: VoteUp}, {Host: "w4", Vote: VoteDown},
+	}}
+	from, until, ok := ev.DownWindow(d)
+	if !ok || !from.Equal(at(0.2)) || !until.Equal(at(2.1)) {
+		t.Fatalf("DownWindow = %v .. %v (%v), want 0.2 s .. 2.1 s", from.Sub(t0), until.Sub(t0), ok)
+	}
+	if _, _, ok := ev.DownWindow(GateDecision{Votes: []VoterVote{{Host: "w3", Vote: VoteUp}}}); ok {
+		t.Error("a window with no down vote")
 	}
 }

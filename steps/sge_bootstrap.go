@@ -55,6 +55,11 @@ func (s *sgeBootstrapSpec) Do(ctx context.Context, t target.Target, _ Runtime) (
 			return res, fmt.Errorf("%w: %s", ErrRefused, err)
 		}
 	}
+	if !path.IsAbs(dir) {
+		// the lock and the records must be on the directory both heads
+		// share, never relative to a login's home or at /
+		return res, fmt.Errorf("%w: no directory for sgerun's records: cluster.shared_dir is not set and bootstrap's qmaster_spool_dir %q is not an absolute path", ErrRefused, b.QmasterSpoolDir)
+	}
 	return res, nil
 }
 

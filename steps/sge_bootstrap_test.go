@@ -57,6 +57,8 @@ func TestSGEBootstrap(t *testing.T) {
 		{"rpc server refused", "{sge_root: /opt/sge, sge_cell: prod, copyable: true}", skBootRPC, nil, true},
 		{"rpc server read when not copying", "{sge_root: /opt/sge, sge_cell: prod}", skBootRPC, map[string]any{
 			"spool_dir": "rpcserver:/spool/spooldb"}, false},
+		{"no directory for the records", "{sge_root: /opt/sge, sge_cell: prod}", "spooling_method classic\nspooling_params a;b\n", nil, true},
+		{"relative qmaster_spool_dir, no shared_dir", "{sge_root: /opt/sge, sge_cell: prod}", "qmaster_spool_dir spool/qmaster\nspooling_method classic\n", nil, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,8 +69,8 @@ func TestSGEBootstrap(t *testing.T) {
 			}
 			res, err := s.Do(context.Background(), f, Runtime{})
 			if tc.refused {
-				if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "RPC server") {
-					t.Fatalf("err %v, want a refusal naming the RPC server", err)
+				if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "RPC server") && !strings.Contains(err.Error(), "no directory for sgerun's records") {
+					t.Fatalf("err %v, want a refusal naming the RPC server or the missing record directory", err)
 				}
 				return
 			}

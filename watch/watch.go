@@ -21,6 +21,10 @@ type Observation struct {
 	Decision *steps.GateDecision // the gate's decision, nil when the probe failed
 	Evidence map[string]any      // steps.GateData: votes, qping attempts, heartbeat age ...
 	Err      error               // the probe could not run
+	// SeenFrom and SeenUntil bound when the evidence of a master_down
+	// verdict was taken (steps.GateEvidence.DownWindow); zero: the check's
+	// own start and end.
+	SeenFrom, SeenUntil time.Time
 }
 
 // Event is one decision, logged as a JSON line with its evidence.
@@ -66,9 +70,10 @@ type Config struct {
 	// shorter) until the failure is confirmed or gone.
 	Interval time.Duration
 	// Confirm is how long the master must stay confirmed down before a
-	// takeover starts: from the start of the first check that found it
-	// down to the end of the latest one, with no check in between that
-	// found it otherwise. A failure shorter than this (a flap) never acts.
+	// takeover starts: from the start of the first check's down evidence
+	// (Observation.SeenFrom) to the end of the latest one's, over two
+	// checks at least, with no check in between that found it otherwise.
+	// A failure shorter than this (a flap) never acts.
 	Confirm time.Duration
 }
 
@@ -118,6 +123,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	emit(Event{Event: EvStart, Reason: fmt.Sprintf("interval %s, confirm %s", w.Config.Interval, w.Config.Confirm)})
 	var since time.Time // when the master was first seen down; zero when not
+	downChecks := 0     // checks that found it down since then
 	wasDown := false    // standing down at the last check
 	tick := time.NewTimer(0)
 	defer tick.Stop()
@@ -172,17 +178,25 @@ func (w *Watcher) Run(ctx context.Context) error {
 			ev.Event, ev.Error = EvProbeError, obs.Err.Error()
 			since = time.Time{}
 		case obs.Verdict == steps.VerdictMasterDown:
-			// A check that finds the master down saw it so for the whole
-			// check: a voter votes down only when its qpings stayed silent
-			// to their end (a master that answers meanwhile is up) or its
-			// TCP connect found nobody there. The failure is timed from the
-			// start of the first such check to the end of this one.
-			if since.IsZero() {
-				since = began
+			// A down vote's evidence spans its whole probe: a voter votes
+			// down only when its qpings stayed silent to their end (a
+			// master that answers meanwhile is up) or its TCP connect found
+			// nobody there. The failure is timed from the start of the
+			// first such check's down evidence to the end of this one's,
+			// and needs two checks at least (one check proves nothing about
+			// how long a failure lasts), unless Confirm is 0.
+			from, until := began, ended
+			if !obs.SeenFrom.IsZero() && !obs.SeenUntil.IsZero() {
+				from, until = obs.SeenFrom, obs.SeenUntil
 			}
+			if since.IsZero() {
+				since, downChecks = from, 0
+			}
+			downChecks++
 			s := since.UTC()
 			ev.Since = &s
-			if left := w.Config.Confirm - ended.Sub(since); left > 0 {
+			if left := w.Config.Confirm - until.Sub(since); left > 0 || (downChecks < 2 && w.Config.Confirm > 0) {
+				left = max(left, 0)
 				ev.Event, ev.Confirm = EvSuspect, left.Round(time.Second).String()
 				if next := min(w.Config.Interval, SuspectInterval); next < w.Config.Interval {
 					tick.Reset(max(0, next-ended.Sub(began)))

@@ -195,6 +195,13 @@ func TestConfirmTimedFromCheckStart(t *testing.T) {
 // check after which the takeover started (0: none) and the events.
 func slowChecks(t *testing.T, confirm, took time.Duration, checks int, verdicts ...string) (int, []Event) {
 	t.Helper()
+	return slowChecksSeen(t, confirm, took, nil, checks, verdicts...)
+}
+
+// slowChecksSeen is slowChecks with the down evidence of each check taken
+// at seen(start of the check), when seen is not nil.
+func slowChecksSeen(t *testing.T, confirm, took time.Duration, seen func(began time.Time) (from, until time.Time), checks int, verdicts ...string) (int, []Event) {
+	t.Helper()
 	var (
 		mu     sync.Mutex
 		now    = time.Unix(0, 0)
@@ -209,13 +216,18 @@ func slowChecks(t *testing.T, confirm, took time.Duration, checks int, verdicts 
 		Probe: func(context.Context) Observation {
 			mu.Lock()
 			defer mu.Unlock()
+			began := now
 			now = now.Add(took)
 			v := verdicts[min(n, len(verdicts)-1)]
 			n++
 			if n == checks {
 				cancel()
 			}
-			return Observation{Verdict: v}
+			o := Observation{Verdict: v}
+			if seen != nil {
+				o.SeenFrom, o.SeenUntil = seen(began)
+			}
+			return o
 		},
 		Takeover: func(context.Context) (string, int, error) {
 			mu.Lock()
@@ -251,6 +263,30 @@ func TestConfirmCountsToTheEndOfTheCheck(t *testing.T) {
 	}
 	if c.Since == nil || c.Time.Sub(*c.Since) < 20*time.Second {
 		t.Errorf("confirmed event %+v: want failing_since at least the confirmation period before it", c)
+	}
+}
+
+// TestConfirmCountsTheEvidenceNotTheCheck: every check takes 10 s (an
+// unreachable witness holds it up), but the down votes' evidence is taken
+// from 0.5 s to 1.5 s into each. The master is seen down from 0.5 s to
+// 11.5 s after two checks, 21.5 s after three: the third confirms, not the
+// second (whose end is 20 s after the first began).
+func TestConfirmCountsTheEvidenceNotTheCheck(t *testing.T) {
+	seen := func(b time.Time) (time.Time, time.Time) {
+		return b.Add(500 * time.Millisecond), b.Add(1500 * time.Millisecond)
+	}
+	at, evs := slowChecksSeen(t, 20*time.Second, 10*time.Second, seen, 6, down)
+	if at != 3 {
+		t.Fatalf("takeover after check %d, want after check 3 (down evidence from 0.5 s to 21.5 s); events %v", at, names(evs))
+	}
+}
+
+// TestOneCheckNeverConfirms: a single check longer than the confirmation
+// period (a hang's 13 s against 5 s) does not confirm; the next one does.
+func TestOneCheckNeverConfirms(t *testing.T) {
+	at, evs := slowChecks(t, 5*time.Second, 13*time.Second, 6, down)
+	if at != 2 {
+		t.Fatalf("takeover after check %d, want after check 2: one check proves nothing about how long a failure lasts; events %v", at, names(evs))
 	}
 }
 

@@ -213,7 +213,11 @@ func probeGate(ctx context.Context, inv *inventory.Inventory) watch.Observation 
 		return watch.Observation{Err: err}
 	}
 	d := steps.DecideGate(ev, cfg.Policy)
-	return watch.Observation{Verdict: d.Verdict, Reason: d.Reason, Decision: &d, Evidence: steps.GateData(ev, d)}
+	obs := watch.Observation{Verdict: d.Verdict, Reason: d.Reason, Decision: &d, Evidence: steps.GateData(ev, d)}
+	if from, until, ok := ev.DownWindow(d); ok {
+		obs.SeenFrom, obs.SeenUntil = from, until
+	}
+	return obs
 }
 
 // unattendedTakeover runs the takeover playbook as `takeover --yes` would,
