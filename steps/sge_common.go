@@ -25,6 +25,11 @@ type sgeCommonSharedSpec struct {
 	Reference string `yaml:"reference"`
 	// Hosts are the other hosts, comma- or space-separated.
 	Hosts string `yaml:"hosts"`
+	// Required are hosts of Hosts that must answer (comma- or
+	// space-separated): the step fails when one cannot be read. The
+	// reference must always answer: without its file there is nothing to
+	// compare with.
+	Required string `yaml:"required"`
 	// Override is cluster.common_shared: "yes", "no", or "" to detect.
 	Override string        `yaml:"override"`
 	Timeout  time.Duration `yaml:"timeout"`
@@ -71,10 +76,13 @@ func (s *sgeCommonSharedSpec) Do(ctx context.Context, _ target.Target, env Runti
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	ref := ""
-	if errs[0] == nil {
-		ref = stats[0]
+	must := append([]string{s.Reference}, splitList(s.Required)...)
+	for i, h := range hosts {
+		if errs[i] != nil && slices.Contains(must, h) {
+			return res, fmt.Errorf("read act_qmaster on %s, which must answer to tell whether common/ is shared: %w", h, errs[i])
+		}
 	}
+	ref := stats[0]
 	var differ, unreachable, lines []string
 	for i, h := range hosts {
 		switch {
@@ -97,7 +105,7 @@ func (s *sgeCommonSharedSpec) Do(ctx context.Context, _ target.Target, env Runti
 func sgeCommonSharedKind() Kind {
 	return Kind{
 		Name:     "sge_common_shared",
-		Doc:      "find out whether common/ is shared: act_qmaster's inode, mtime and size on reference against hosts (hosts that do not answer never decide); override yes/no (cluster.common_shared) settles it",
+		Doc:      "find out whether common/ is shared: act_qmaster's inode, mtime and size on reference against hosts (hosts that do not answer never decide; the reference and the required ones must answer); override yes/no (cluster.common_shared) settles it",
 		Local:    true,
 		DataKeys: []string{"shared", "differ", "unreachable"},
 		New: func(n *yaml.Node) (Spec, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/sgerun/sgerun/target"
@@ -55,6 +56,22 @@ func TestSGECommonShared(t *testing.T) {
 				t.Errorf("unreachable %v, want %v", d, tc.wantDown)
 			}
 		})
+	}
+	// the reference, and a required host, must answer: else no decision
+	for _, tc := range []struct{ params, down string }{
+		{"{sge_root: /opt/sge, sge_cell: prod, reference: s, hosts: 'e1,e2'}", "s"},
+		{"{sge_root: /opt/sge, sge_cell: prod, reference: s, hosts: 'e1,e2', required: e1}", "e1"},
+	} {
+		env := Runtime{Connect: func(_ context.Context, host, address string) (target.Target, error) {
+			if host == tc.down {
+				return nil, errors.New("ssh dial " + host + ": connection timed out")
+			}
+			return newFake(t, host).on(stat, target.Output{Stdout: "11 5 2\n"}), nil
+		}}
+		_, err := skMust(t, "sge_common_shared", tc.params).Do(context.Background(), nil, env)
+		if err == nil || !strings.Contains(err.Error(), "act_qmaster on "+tc.down+", which must answer") {
+			t.Errorf("%s with %s down: err %v, want a failure naming %s", tc.params, tc.down, err, tc.down)
+		}
 	}
 	if _, err := skSpec(t, "sge_common_shared", "{sge_root: /r, sge_cell: c, reference: s, override: maybe}"); err == nil {
 		t.Error("override maybe accepted")
