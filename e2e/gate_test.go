@@ -24,6 +24,9 @@ func TestGateSlowMaster(t *testing.T) {
 	l := upLab(t, 2)
 	probe := l.ExecHosts()[0]
 	waitQping(t, l, probe, l.Master(), time.Minute)
+	// the fresh qmaster's own first jobseqnum/arseqnum must not show up
+	// as a change the refused takeover made
+	waitSeqnums(t, l)
 	pid := onePID(t, l, l.Master(), "sge_qmaster")
 	boot := bootstrap(t, l)
 	before := spoolTree(t, l)
