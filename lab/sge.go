@@ -426,18 +426,5 @@ func (l *Lab) unreportedExecHosts(ctx context.Context, from string) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	reported := map[string]bool{}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 7 && f[6] != "-" {
-			reported[f[0]] = true
-		}
-	}
-	var missing []string
-	for _, h := range l.ExecHosts() {
-		if !reported[h] {
-			missing = append(missing, h)
-		}
-	}
-	return missing, nil
+	return sge.NotReporting(out, l.ExecHosts()), nil
 }

@@ -102,3 +102,29 @@ const (
 	// refused (see AntiflapFile).
 	DefaultAntiflap = 30 * time.Minute
 )
+
+// NotReporting returns the hosts of hosts whose `qhost` line is missing
+// from qhost's output or shows no load ("-"): exec hosts that do not
+// report to the qmaster. A host matches its line by full or short name.
+func NotReporting(qhost string, hosts []string) []string {
+	load := map[string]string{}
+	for _, line := range strings.Split(qhost, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 {
+			continue
+		}
+		short, _, _ := strings.Cut(f[0], ".")
+		for _, n := range []string{f[0], short} {
+			if prev, ok := load[n]; !ok || prev != "-" {
+				load[n] = f[6]
+			}
+		}
+	}
+	var bad []string
+	for _, h := range hosts {
+		if l, ok := load[h]; !ok || l == "-" {
+			bad = append(bad, h)
+		}
+	}
+	return bad
+}

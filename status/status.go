@@ -256,21 +256,8 @@ func (r *Report) readExec(ctx context.Context, t target.Target, c inventory.Clus
 		r.NotReporting = execd
 		return
 	}
-	load := map[string]string{}
-	for _, line := range strings.Split(out.Stdout, "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 7 {
-			name, _, _ := strings.Cut(f[0], ".")
-			load[name], load[f[0]] = f[6], f[6]
-		}
-	}
-	for _, h := range execd {
-		if l, ok := load[h]; ok && l != "-" {
-			r.ExecReporting++
-		} else {
-			r.NotReporting = append(r.NotReporting, h)
-		}
-	}
+	r.NotReporting = sge.NotReporting(out.Stdout, execd)
+	r.ExecReporting = len(execd) - len(r.NotReporting)
 }
 
 func ints(s string) []int {

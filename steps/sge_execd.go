@@ -125,38 +125,13 @@ func (s *sgeExecdReportingSpec) poll(ctx context.Context, t target.Target, deadl
 		if out.ExitCode != 0 {
 			return res, fmt.Sprintf("qhost: exit status %d%s", out.ExitCode, lastLine(out.Stderr)), nil
 		}
-		bad := notReporting(out.Stdout, hosts)
+		bad := sge.NotReporting(out.Stdout, hosts)
 		res.Data["not_reporting"] = bad
 		if len(bad) > 0 {
 			return res, "not reporting: " + strings.Join(bad, " "), nil
 		}
 		return res, "", nil
 	})
-}
-
-// notReporting returns the hosts whose qhost line is missing or shows no
-// load ("-"). A host matches its line by full or short name.
-func notReporting(qhost string, hosts []string) []string {
-	load := map[string]string{}
-	for _, line := range strings.Split(qhost, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 7 {
-			continue
-		}
-		short, _, _ := strings.Cut(f[0], ".")
-		for _, n := range []string{f[0], short} {
-			if prev, ok := load[n]; !ok || prev != "-" {
-				load[n] = f[6]
-			}
-		}
-	}
-	var bad []string
-	for _, h := range hosts {
-		if l, ok := load[h]; !ok || l == "-" {
-			bad = append(bad, h)
-		}
-	}
-	return bad
 }
 
 // pollUntil calls check until it reports no problem, every interval until

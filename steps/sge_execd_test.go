@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/target"
 )
 
@@ -75,8 +76,8 @@ func TestNotReporting(t *testing.T) {
 		{[]string{"e2"}, []string{"e2"}},
 		{[]string{"e1", "e3"}, []string{"e3"}},
 	} {
-		if got := notReporting(skQhost, tc.hosts); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("notReporting(%v) = %v, want %v", tc.hosts, got, tc.want)
+		if got := sge.NotReporting(skQhost, tc.hosts); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("NotReporting(%v) = %v, want %v", tc.hosts, got, tc.want)
 		}
 	}
 }

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sgerun/sgerun/lab"
+	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
 )
 
@@ -49,12 +51,12 @@ func reported(ctx context.Context, l *lab.Lab, from string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("qhost: %w", err)
 	}
-	var rep []string
 	execs := l.ExecHosts()
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 7 && f[6] != "-" && contains(execs, f[0]) {
-			rep = append(rep, f[0])
+	missing := sge.NotReporting(out, execs)
+	var rep []string
+	for _, h := range execs {
+		if !slices.Contains(missing, h) {
+			rep = append(rep, h)
 		}
 	}
 	return rep, nil
@@ -172,15 +174,6 @@ func (tr *trial) waitRunning(ctx context.Context, jobs []int) error {
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func sortedKeys[V any](m map[string]V) []string {
