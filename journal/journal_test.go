@@ -3,6 +3,7 @@ package journal
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -270,5 +271,55 @@ func TestReadTornLastLine(t *testing.T) {
 		strings.TrimSuffix(eventLine(t, Event{Seq: 2, Type: RunEnd, Step: -1, Status: StatusOK}), "\n")
 	if _, events, err := Read(writeRun(t, body)); err != nil || len(events) != 2 {
 		t.Fatalf("whole last event without newline: %d events, %v", len(events), err)
+	}
+}
+
+// TestLockContendersNeverSeeAHalfWrittenLock races runs for one lock, as
+// three concurrent takeovers do. Exactly one must win each round, and every
+// other must be told that a live run holds the lock: a contender that read
+// the lock between its holder's create and write used to call it stale
+// ("unreadable lock file") and ask for --force.
+func TestLockContendersNeverSeeAHalfWrittenLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks", "x.lock")
+	host, _ := os.Hostname()
+	const rounds, contenders = 200, 6
+	for r := 0; r < rounds; r++ {
+		type outcome struct {
+			release func() error
+			err     error
+		}
+		start := make(chan struct{})
+		results := make(chan outcome, contenders)
+		for c := 0; c < contenders; c++ {
+			info := LockInfo{RunID: fmt.Sprintf("run-%d-%d", r, c), Host: host, PID: os.Getpid(), Time: time.Now()}
+			go func() {
+				<-start
+				rel, err := Acquire(path, info, false, time.Hour)
+				results <- outcome{rel, err}
+			}()
+		}
+		close(start)
+		var winners []func() error
+		for c := 0; c < contenders; c++ {
+			o := <-results
+			if o.err == nil {
+				winners = append(winners, o.release)
+				continue
+			}
+			var le *LockedError
+			if !errors.As(o.err, &le) || le.Stale != "" {
+				t.Fatalf("round %d: a contender was not told a live run holds the lock: %v", r, o.err)
+			}
+		}
+		if len(winners) != 1 {
+			t.Fatalf("round %d: %d contenders took the lock, want 1", r, len(winners))
+		}
+		if err := winners[0](); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*"))
+	if len(left) != 0 {
+		t.Errorf("files left in the lock dir: %v", left)
 	}
 }

@@ -53,7 +53,8 @@ func LockPath(stateDir, inventory string) string {
 	return filepath.Join(stateDir, "locks", hex.EncodeToString(sum[:8])+".lock")
 }
 
-// Acquire takes the lock at path with O_EXCL. A lock whose holder is dead
+// Acquire takes the lock at path: the file appears, complete, only if no
+// other run's lock is there (see publishLock). A lock whose holder is dead
 // (same host, no such pid) or older than maxAge is stale: it is reported,
 // and taken over only when force is set. The returned func releases it.
 func Acquire(path string, info LockInfo, force bool, maxAge time.Duration) (func() error, error) {
@@ -65,19 +66,12 @@ func Acquire(path string, info LockInfo, force bool, maxAge time.Duration) (func
 		return nil, fmt.Errorf("encode lock: %w", err)
 	}
 	for attempt := 0; attempt < 2; attempt++ {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		err := publishLock(path, data)
 		if err == nil {
-			_, werr := f.Write(data)
-			serr := f.Sync()
-			cerr := f.Close()
-			if err := errors.Join(werr, serr, cerr); err != nil {
-				os.Remove(path)
-				return nil, fmt.Errorf("write lock: %w", err)
-			}
 			return func() error { return releaseIfOurs(path, info) }, nil
 		}
 		if !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("take lock: %w", err)
+			return nil, err
 		}
 		held, rerr := readLock(path)
 		if rerr != nil {
@@ -90,13 +84,39 @@ func Acquire(path string, info LockInfo, force bool, maxAge time.Duration) (func
 		if le.Stale == "" || !force {
 			return nil, le
 		}
-		// Move the stale lock aside; only one contender's rename succeeds
-		// against the O_EXCL create that follows.
+		// Move the stale lock aside; only one contender's link succeeds
+		// in the retry that follows.
 		if err := os.Rename(path, fmt.Sprintf("%s.stale-%d", path, os.Getpid())); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("take over stale lock: %w", err)
 		}
 	}
 	return nil, fmt.Errorf("take lock %s: %w", path, ErrLocked)
+}
+
+// publishLock makes the lock file appear at path complete or not at all: it
+// writes and syncs a private temp file, then hard-links it to path, which
+// fails with EEXIST when another run holds the lock. A contender therefore
+// never reads a lock file that its holder has created but not yet written
+// (an O_EXCL create followed by a write leaves that window open).
+func publishLock(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write lock: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(data)
+	serr := tmp.Sync()
+	cerr := tmp.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return fmt.Errorf("write lock: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return err
+		}
+		return fmt.Errorf("take lock: %w", err)
+	}
+	return syncDir(filepath.Dir(path))
 }
 
 // ReadLock returns the holder of a lock, if any.
