@@ -499,16 +499,9 @@ func (e *Engine) runHost(ctx context.Context, p *plan.Plan, st *plan.Step, host 
 	kind := st.Def
 	m := e.mode()
 	hr := HostResult{Host: host}
-	hdata := plan.WithHost(data, p.HostData(host))
-	if kind.Local {
-		hdata["host"] = plan.ControllerData()
-	}
+	hdata := p.StepHostData(st, host, data)
 	start := time.Now()
-	rendered, err := st.Templates().RenderParams(st.Name, kind, st.Params, hdata)
-	var spec steps.Spec
-	if err == nil {
-		spec, err = kind.New(rendered)
-	}
+	rendered, spec, err := st.Spec(hdata)
 	var timeout time.Duration
 	if err == nil {
 		timeout, err = st.HostTimeout(hdata)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/sgerun/sgerun/steps"
 	"github.com/sgerun/sgerun/target"
+	"go.yaml.in/yaml/v3"
 )
 
 // Run is the per-run template data: {{ .run.id }}, {{ .run.stamp }} (a
@@ -33,6 +34,28 @@ func WithHost(data map[string]any, host map[string]any) map[string]any {
 	c := maps.Clone(data)
 	c["host"] = host
 	return c
+}
+
+// StepHostData returns data with .host set as step st sees it on host:
+// the host's own, or the controller's for controller-side kinds.
+func (p *Plan) StepHostData(st *Step, host string, data map[string]any) map[string]any {
+	if st.Def.Local {
+		return WithHost(data, ControllerData())
+	}
+	return WithHost(data, p.HostData(host))
+}
+
+// Spec renders the step's parameters with hdata (StepHostData) and decodes
+// them into its kind's spec, as the engine does before it runs the step on
+// a host. The rendered parameters come back also when the kind refuses
+// them.
+func (st *Step) Spec(hdata map[string]any) (*yaml.Node, steps.Spec, error) {
+	rendered, err := st.Templates().RenderParams(st.Name, st.Def, st.Params, hdata)
+	if err != nil {
+		return rendered, nil, err
+	}
+	spec, err := st.Def.New(rendered)
+	return rendered, spec, err
 }
 
 // HostData is the .host of an inventory host.

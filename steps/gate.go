@@ -55,6 +55,17 @@ func (s *gateSpec) config() GateConfig {
 	}
 }
 
+// GateConfigOf returns the configuration of an sge_gate step's spec (from
+// its kind's New), so that `sgerun watch` probes exactly the gate the
+// takeover playbook would run; ok is false for any other kind's spec.
+func GateConfigOf(spec Spec) (cfg GateConfig, ok bool) {
+	s, ok := spec.(*gateSpec)
+	if !ok {
+		return GateConfig{}, false
+	}
+	return s.config(), true
+}
+
 func (s *gateSpec) Mutates() bool { return false }
 
 func (s *gateSpec) Do(ctx context.Context, _ target.Target, env Runtime) (Result, error) {

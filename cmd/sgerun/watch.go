@@ -52,6 +52,11 @@ abandons one. SIGHUP reloads the inventory.`,
 			if err != nil {
 				return err
 			}
+			// The gate compiles now, not at the first check: a playbook
+			// that cannot gate this inventory is an input error.
+			if _, err := gateConfig(inv); err != nil {
+				return err
+			}
 			cfg := watchConfig(inv, interval, confirm)
 			if cfg.Interval <= 0 || cfg.Confirm < 0 {
 				return usagef("--interval must be positive and --confirm not negative")
@@ -102,6 +107,9 @@ abandons one. SIGHUP reloads the inventory.`,
 				ReloadFunc: func() (watch.Config, error) {
 					next, err := inventory.Load(invPath)
 					if err != nil {
+						return watch.Config{}, err
+					}
+					if _, err := gateConfig(next); err != nil {
 						return watch.Config{}, err
 					}
 					mu.Lock()
@@ -183,18 +191,44 @@ func (a *app) standDownPath(invPath string) string {
 	return filepath.Join(a.stateDir, "watch", "standdown-"+hex.EncodeToString(sum[:8])+".json")
 }
 
-// gateConfig maps the inventory to the partition gate's configuration,
-// as takeover.yaml's sge_gate steps do with templates.
-func gateConfig(inv *inventory.Inventory) steps.GateConfig {
-	c := inv.Cluster
-	return steps.GateConfig{
-		Master: inv.Role(inventory.RoleMaster)[0], Shadow: inv.Role(inventory.RoleShadow)[0],
-		Witnesses: inv.Role(inventory.RoleWitnesses), SGERoot: c.SGERoot, SGECell: c.SGECell,
-		Port: c.QmasterPort, SharedDir: c.SharedDir, Timeout: steps.DefaultGateTimeout,
-		Policy: steps.GatePolicy{Quorum: inv.Policy.Quorum, HeartbeatStale: inv.Policy.HeartbeatStale,
-			Antiflap: inv.Policy.Antiflap},
+// gateConfig is the partition gate the takeover playbook runs against inv:
+// its one sge_gate step, compiled and rendered as a takeover renders it, so
+// that watch decides with the takeover's gate (a site's edit of that step
+// included) and the inventory-to-gate mapping is written only there. Watch
+// never forces the gate.
+func gateConfig(inv *inventory.Inventory) (steps.GateConfig, error) {
+	rb, err := loadPlaybook(takeoverPlaybook)
+	if err != nil {
+		return steps.GateConfig{}, err
 	}
+	p, err := plan.Compile(rb, inv, nil)
+	if err != nil {
+		return steps.GateConfig{}, err
+	}
+	var gates []plan.Step
+	for _, st := range p.Steps() {
+		if st.Def.Name == gateKindName {
+			gates = append(gates, st)
+		}
+	}
+	if len(gates) != 1 {
+		return steps.GateConfig{}, fmt.Errorf("watch: the %s playbook has %d %s steps, watch needs exactly one", takeoverPlaybook, len(gates), gateKindName)
+	}
+	st := &gates[0]
+	_, spec, err := st.Spec(p.StepHostData(st, target.Controller, p.Data(plan.Run{ID: "watch"})))
+	if err != nil {
+		return steps.GateConfig{}, fmt.Errorf("watch: %s step %q: %w", takeoverPlaybook, st.Name, err)
+	}
+	cfg, ok := steps.GateConfigOf(spec)
+	if !ok {
+		return steps.GateConfig{}, fmt.Errorf("watch: %s step %q is not a gate", takeoverPlaybook, st.Name)
+	}
+	cfg.Policy.Force = false
+	return cfg, nil
 }
+
+// gateKindName is the step kind of the takeover's partition gate.
+const gateKindName = "sge_gate"
 
 // probeGate runs the takeover's partition gate once, read-only, over fresh
 // connections (a connection from before a partition may hang).
@@ -207,7 +241,10 @@ func probeGate(ctx context.Context, inv *inventory.Inventory) watch.Observation 
 	env := steps.Runtime{Reach: conn.Reach, Connect: func(ctx context.Context, host, address string) (target.Target, error) {
 		return target.Connect(ctx, conn, host, address)
 	}}
-	cfg := gateConfig(inv)
+	cfg, err := gateConfig(inv)
+	if err != nil {
+		return watch.Observation{Err: err}
+	}
 	ev, err := steps.CollectGate(ctx, cfg, env)
 	if err != nil {
 		return watch.Observation{Err: err}
