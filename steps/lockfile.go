@@ -40,6 +40,12 @@ func (s *lockFileSpec) Do(ctx context.Context, t target.Target, env Runtime) (Re
 			res.Data["held_by_this_run"] = true
 			return res, nil
 		}
+		if prev == "" && !s.Force {
+			// The noclobber create and the write of the holder line are
+			// two system calls: another run is taking the lock right now.
+			return res, fmt.Errorf("%w: lock %s on %s is held: another run is taking it (the file is still empty)",
+				ErrRefused, s.Path, t.Name())
+		}
 		if !s.Force {
 			return res, fmt.Errorf("%w: lock %s on %s is held: %s (undo or finish that run first: sgerun rollback/resume, or --force)",
 				ErrRefused, s.Path, t.Name(), prev)

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -25,6 +26,7 @@ func TestLockFile(t *testing.T) {
 		{name: "taken meanwhile: refused", params: "{path: " + lockPath + ", holder: run r1}", excl: target.Output{ExitCode: 1, Stderr: "cannot overwrite existing file"},
 			refused: true},
 		{name: "held by another: refused", params: "{path: " + lockPath + ", holder: run r1}", held: "run r0\n", refused: true, wantFile: "run r0\n"},
+		{name: "being taken (still empty): refused", params: "{path: " + lockPath + ", holder: run r1}", held: "\n", refused: true},
 		{name: "own holder: accepted as it is", params: "{path: " + lockPath + ", holder: run r1}", held: "run r1\n", wantFile: "run r1\n"},
 		{name: "force takes it over", params: "{path: " + lockPath + ", holder: run r1, force: true}", held: "run r0\n", changed: true,
 			undo: "restore_file", wantFile: "run r1\n"},
@@ -40,7 +42,10 @@ func TestLockFile(t *testing.T) {
 			if tt.refused != errors.Is(err, ErrRefused) || !tt.refused && err != nil {
 				t.Fatalf("err = %v, refused %v", err, tt.refused)
 			}
-			if tt.refused && tt.held != "" && !strings.Contains(err.Error(), "run r0") {
+			if tt.held == "\n" && !strings.Contains(fmt.Sprint(err), "another run is taking it") {
+				t.Errorf("refusal of an empty lock %q does not say it is being taken", err)
+			}
+			if tt.refused && strings.TrimSpace(tt.held) != "" && !strings.Contains(err.Error(), "run r0") {
 				t.Errorf("refusal %q does not name the holder", err)
 			}
 			if res.Changed != tt.changed {
