@@ -235,6 +235,25 @@ func qmasterAutostart(t *testing.T, l *lab.Lab, host string) string {
 	return state[0]
 }
 
+// fencedAutostart returns the record of the autostart a fence turned off
+// on host, in that host's own sgerun state directory, and whether there
+// is one.
+func fencedAutostart(t *testing.T, l *lab.Lab, host string) (string, bool) {
+	t.Helper()
+	h, err := l.Host(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(l.HostStateDir(h), "fenced-autostart"))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b), true
+}
+
 // bootLinks lists this machine's /etc/rc?.d entries: the lab hosts have
 // their own, so no test may change these.
 func bootLinks() []string {

@@ -73,7 +73,7 @@ func TestTakebackLocalCommon(t *testing.T) {
 	}
 	// The proof that the shadow's qmaster is gone is a process lookup on
 	// the shadow, and the journal holds it.
-	if out := lcHostOut(t, l, run.RunID, "wait until no sge_qmaster process runs on the shadow", l.Shadow()); !strings.Contains(out, "no sge_qmaster process on "+l.Shadow()) {
+	if out := lcHostOut(t, l, run.RunID, "stop the qmaster on the shadow (qconf -km)", l.Shadow()); !strings.Contains(out, "no sge_qmaster process on "+l.Shadow()) {
 		t.Errorf("process-lookup proof: the journal shows %q", out)
 	}
 	if st := qpingStatus(l, l.ExecHosts()[0], l.Master()); st != 0 {

@@ -356,6 +356,13 @@ func toR2(t *testing.T, c *toChain) {
 	if a := qmasterAutostart(t, l, l.Shadow()); a != "disabled" {
 		t.Errorf("qmaster autostart on the shadow: %s; the fence touched the wrong host", a)
 	}
+	// What it turned off is recorded there, for the takeback.
+	if rec, ok := fencedAutostart(t, l, l.Master()); rec != "sysv gridengine-master\n" {
+		t.Errorf("the fence's autostart record on the master: %q (exists %v), want the gridengine-master link", rec, ok)
+	}
+	if rec, ok := fencedAutostart(t, l, l.Shadow()); ok {
+		t.Errorf("an autostart record on the shadow: %q", rec)
+	}
 
 	// 30 one-second samples of both qmasters, as a witness sees them.
 	witness := l.ExecHosts()[2]
@@ -432,6 +439,9 @@ func toTakeback(t *testing.T, c *toChain) {
 	if a := qmasterAutostart(t, l, l.Master()); a != "enabled" {
 		t.Errorf("qmaster autostart on the master after takeback: %s, want enabled again", a)
 	}
+	if rec, ok := fencedAutostart(t, l, l.Master()); ok {
+		t.Errorf("the fence's autostart record is still on the master after the takeback: %q", rec)
+	}
 	if b := bootstrap(t, l); b["qmaster_spool_dir"] != c.r1Boot["qmaster_spool_dir"] || b["spooling_params"] != c.r1Boot["spooling_params"] {
 		t.Errorf("takeback without --restore-spool changed bootstrap: %v -> %v", c.r1Boot, b)
 	}
@@ -503,6 +513,14 @@ func toTakebackRestore(t *testing.T, c *toChain) {
 	r := runSgerun(t, l, 5*time.Minute, "takeback", "--inventory", c.inv, "--yes", "--restore-spool")
 	toWantCode(t, r, 0, "takeback --restore-spool")
 	toCheckMasterBack(t, l)
+	// The forced takeover before fenced the master again: its autostart
+	// comes back from that fence's record too.
+	if a := qmasterAutostart(t, l, l.Master()); a != "enabled" {
+		t.Errorf("qmaster autostart on the master after takeback --restore-spool: %s, want enabled again", a)
+	}
+	if rec, ok := fencedAutostart(t, l, l.Master()); ok {
+		t.Errorf("the fence's autostart record is still on the master after the takeback: %q", rec)
+	}
 	boot := bootstrap(t, l)
 	for key, orig := range map[string]string{"qmaster_spool_dir": l.QmasterSpoolDir(), "spooling_params": l.SpoolDB()} {
 		got := boot[key]

@@ -77,6 +77,12 @@ func (l *Lab) startInit(ctx context.Context, h *hostState) error {
 	}
 }
 
+// HostStateDir is sgerun's state directory on lab host h
+// ($SGERUN_STATE_DIR in its SSH sessions): the host's own.
+func (l *Lab) HostStateDir(h Host) string {
+	return filepath.Join(l.st.StateDir, "local", h.Short, "sgerun-state")
+}
+
 // hostLocalScript gives the host files of its own, as a separate machine
 // has: on the host's first boot the machine's /etc/rc?.d and /etc/skel (as
 // root's home) are copied under dir, and on every boot they are

@@ -105,7 +105,10 @@ func (l *Lab) sshdConfig(h Host, authorizedKeys string) []byte {
 		"UseDNS no",
 		"MaxStartups 100:30:200",
 		"MaxSessions 100",
-		"SetEnv SGE_ROOT=" + l.st.SGERoot + " SGE_CELL=" + l.st.Cell,
+		// sgerun's state directory on the host (the fence's record of the
+		// autostart it turned off) is the host's own, as on a separate
+		// machine; the machine's /var/lib/sgerun is left alone.
+		"SetEnv SGE_ROOT=" + l.st.SGERoot + " SGE_CELL=" + l.st.Cell + " SGERUN_STATE_DIR=" + l.HostStateDir(h),
 		"Subsystem sftp internal-sftp",
 	}
 	return []byte(strings.Join(lines, "\n") + "\n")

@@ -61,12 +61,14 @@ type tbCluster struct {
 	started string
 	ticks   int
 	copied  map[string]bool // directories cp -a made
+	own     map[string]*tbFS // each host's own disk (sgerun's host records)
+	enabled map[string][]string // autostart turned on, per host
 }
 
 func newTBCluster(t *testing.T, local bool) *tbCluster {
 	c := &tbCluster{t: t, spool: &tbFS{id: 1, files: map[string]target.File{}, mtime: map[string]int{}},
 		common: map[string]*tbFS{}, qmaster: map[string]bool{"s": true}, down: map[string]bool{},
-		copied: map[string]bool{}}
+		copied: map[string]bool{}, own: map[string]*tbFS{}, enabled: map[string][]string{}}
 	shared := &tbFS{id: 2, files: map[string]target.File{}, mtime: map[string]int{}}
 	for i, h := range []string{"m", "s", "e1", "e2"} {
 		fs := shared
@@ -93,6 +95,12 @@ func newTBCluster(t *testing.T, local bool) *tbCluster {
 func (c *tbCluster) fs(host, path string) *tbFS {
 	if strings.HasPrefix(path, tbCommon+"/") {
 		return c.common[host]
+	}
+	if strings.HasPrefix(path, "/var/lib/sgerun/") {
+		if c.own[host] == nil {
+			c.own[host] = &tbFS{id: 100 + len(c.own), files: map[string]target.File{}, mtime: map[string]int{}}
+		}
+		return c.own[host]
 	}
 	return c.spool
 }
@@ -208,14 +216,11 @@ func (t *tbTarget) run(cmd string, stdin []byte) (target.Output, error) {
 		out.Stdout = fmt.Sprintf("%d %d %d\n", fs.id*1000, fs.mtime[p], len(f.Data))
 	case body == "hostname":
 		out.Stdout = t.host + "\n"
-	case strings.Contains(cmd, "qconf -sh |"), strings.Contains(cmd, "qstat -u '*' | awk 'NR>2 {print $1}' | sort -un"):
+	case strings.Contains(cmd, "qconf -sh |"):
 		// SGE clients before the master's qmaster is back: on the shadow,
 		// whose act_qmaster names the running qmaster
 		if t.host != "s" {
 			c.t.Errorf("SGE client on %s before the takeback, want on the shadow:\n%s", t.host, cmd)
-		}
-		if strings.Contains(cmd, "qstat") {
-			out.Stdout = "1 2 "
 		}
 	case tbQping.MatchString(cmd):
 		h := tbQping.FindStringSubmatch(cmd)[1]
@@ -272,7 +277,6 @@ func (t *tbTarget) run(cmd string, stdin []byte) (target.Output, error) {
 		}
 		c.qmaster[t.host] = true
 		c.started = c.read(t.host, tbCommon+"/bootstrap")
-	case strings.Contains(cmd, "systemctl enable"):
 	case strings.HasSuffix(cmd, "qhost"):
 		out.Stdout = "HOSTNAME ARCH NCPU NSOC NCOR NTHR LOAD MEMTOT MEMUSE SWAPTO SWAPUS\n" +
 			"----------------------------------------------------------------------------------------------\n" +
@@ -280,14 +284,31 @@ func (t *tbTarget) run(cmd string, stdin []byte) (target.Output, error) {
 			"e1 lx-amd64 2 1 2 2 0.01 1.9G 300M 0.0 0.0\n" +
 			"e2 lx-amd64 2 1 2 2 0.02 1.9G 300M 0.0 0.0\n"
 	case strings.HasSuffix(cmd, "qstat -u '*'"):
-		if t.host != "m" {
-			c.t.Errorf("job check on %s, want on the master", t.host)
+		// the job list on the shadow while its qmaster runs, the job
+		// check on the master once its own does
+		if !c.qmaster[t.host] || t.host != "s" && t.host != "m" {
+			c.t.Errorf("qstat on %s (qmasters %v), want on the shadow before the takeback or on the master after it", t.host, c.qmaster)
 		}
 		out.Stdout = "job-ID prior name user state submit/start at queue slots ja-task-ID\n" +
 			"-----------------------------------------------------------------------\n" +
 			"1 0.55500 sleep u r 12/01/2026 00:59:00 all.q@e1 1\n" +
 			"2 0.55500 sleep u r 12/01/2026 00:59:00 all.q@e2 1\n"
-	case strings.Contains(cmd, "shadowacct="), strings.Contains(cmd, "[ -r \"$acct\" ] || exit 0"):
+	case strings.Contains(cmd, "${SGERUN_STATE_DIR:-/var/lib/sgerun}/fenced-autostart"):
+		// the fence's record on this host, in sgerun's state dir there
+		const rec = "/var/lib/sgerun/fenced-autostart"
+		out.Stdout = rec + "\n" + string(c.fs(t.host, rec).files[rec].Data)
+	case strings.HasPrefix(body, "[ -r "+tbCommon+"/accounting ] || exit 0; awk "):
+		if t.host != "s" {
+			c.t.Errorf("accounting of the shadow read on %s", t.host)
+		}
+	case strings.Contains(cmd, "systemctl enable"), strings.Contains(cmd, "update-rc.d"):
+		for _, m := range regexp.MustCompile(`echo 'autostart enabled: ([^']+)'`).FindAllStringSubmatch(cmd, -1) {
+			c.enabled[t.host] = append(c.enabled[t.host], m[1])
+			out.Stdout += "autostart enabled: " + m[1] + "\n"
+		}
+		if strings.Contains(cmd, "rm -f -- /var/lib/sgerun/fenced-autostart") {
+			delete(c.fs(t.host, "/var/lib/sgerun/fenced-autostart").files, "/var/lib/sgerun/fenced-autostart")
+		}
 	case strings.HasPrefix(body, "echo 'act_qmaster still names"):
 		out.Stdout = strings.Trim(strings.TrimPrefix(body, "echo "), "'") + "\n"
 	default:
@@ -362,7 +383,7 @@ func tbHostOutput(events []journal.Event, name, host string) string {
 }
 
 const (
-	tbStepGone      = "wait until no sge_qmaster process runs on the shadow"
+	tbStepGone      = "stop the qmaster on the shadow (qconf -km)"
 	tbStepMasterBS  = "point the master's bootstrap at the spool it will use"
 	tbStepExecAct   = "write act_qmaster where common/ is not shared"
 	tbStepNameExecs = "name the exec hosts whose act_qmaster was not rewritten"
@@ -512,5 +533,42 @@ func TestTakebackSharedCommonRestoreSpool(t *testing.T) {
 	}
 	if ev := tbStep(t, events, "point the shadow's bootstrap at the restored spool where common/ is not shared"); ev.Type != journal.StepSkip {
 		t.Errorf("the shadow's bootstrap step: %s, want skipped", ev.Type)
+	}
+}
+
+// TestTakebackRestoresTheFencedAutostart: the takeback turns on, on the
+// master, exactly the autostart the takeover's fence recorded there, and
+// removes the record; another host's record is not touched.
+func TestTakebackRestoresTheFencedAutostart(t *testing.T) {
+	const rec = "/var/lib/sgerun/fenced-autostart"
+	c := newTBCluster(t, false)
+	c.write("m", rec, "systemd sgemaster.p7444.service\nsysv gridengine-master\n")
+	c.write("s", rec, "sysv gridengine-master\n")
+	events, err := tbRun(t, c, "auto")
+	if err != nil {
+		t.Fatalf("takeback: %v", err)
+	}
+	if got := strings.Join(c.enabled["m"], ","); got != "sgemaster.p7444.service,gridengine-master" {
+		t.Errorf("autostart turned on on m: %q, want the recorded unit and link", got)
+	}
+	if len(c.enabled["s"]) != 0 || !c.fs("s", rec).files[rec].Exists {
+		t.Errorf("the shadow's autostart was touched: %v", c.enabled["s"])
+	}
+	if c.fs("m", rec).files[rec].Exists {
+		t.Errorf("the master's record is still there after every autostart came back")
+	}
+	ev := tbStep(t, events, "re-enable qmaster autostart on the master")
+	if ev.Status != journal.StatusOK || ev.Warnings != nil {
+		t.Errorf("autostart step: %s, warnings %v", ev.Status, ev.Warnings)
+	}
+
+	// Without a record (fenced by fence_command, or no autostart was on)
+	// nothing is turned on.
+	c = newTBCluster(t, false)
+	if _, err := tbRun(t, c, "auto"); err != nil {
+		t.Fatalf("takeback: %v", err)
+	}
+	if len(c.enabled["m"]) != 0 {
+		t.Errorf("autostart turned on without a record: %v", c.enabled["m"])
 	}
 }

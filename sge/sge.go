@@ -24,6 +24,14 @@ const (
 	PendingFenceFile = ".sgerun-pending-fence.json"
 )
 
+// AutostartRecordSh is, as sh text, the record a fence leaves on the host
+// it fenced, in sgerun's state directory on that host as sgerun finds it
+// there ($SGERUN_STATE_DIR, else /var/lib/sgerun): one line "systemd
+// UNIT", "sysv NAME" or "chkconfig NAME" for each autostart of
+// sge_qmaster or sge_shadowd that the fence turned off. A takeback turns
+// exactly those on again and removes it.
+const AutostartRecordSh = `"${SGERUN_STATE_DIR:-/var/lib/sgerun}/fenced-autostart"`
+
 // Cell names one SGE cell: $SGE_ROOT and $SGE_CELL.
 type Cell struct {
 	Root string

@@ -225,9 +225,9 @@ func (s *fenceSpec) recordPending(ctx context.Context, env Runtime, res Result, 
 // coming back: SIGKILL at once to every sge_qmaster and sge_shadowd on the
 // host (SIGTERM does not stop a partitioned qmaster, and the old spool is
 // abandoned: the copy is made after this, and recovery handles a kill
-// mid-write); autostart disabled for systemd units (Debian's
-// gridengine-master, upstream sgemaster and sgemaster.<cluster>) and SysV
-// links; then it proves both daemons are gone. The pid file of the old
+// mid-write); their autostart turned off and recorded on the host
+// (autostartOffScript), so that a takeback turns on again exactly that;
+// then it proves both daemons are gone. The pid file of the old
 // spool is checked too, against the process's command, so that a qmaster
 // started under another name is not missed.
 func fenceScript(pidFile string) string {
@@ -240,17 +240,7 @@ fi
 shadow=$(pgrep -x sge_shadowd | tr '\n' ' ')
 echo "qmaster pids: ${pids:-none}; shadowd pids: ${shadow:-none}"
 [ -n "$pids$shadow" ] && kill -KILL $pids $shadow 2>/dev/null
-if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  for u in $(systemctl list-unit-files --no-legend 'gridengine-master*' 'sgemaster*' 'sge_qmaster*' 'sge_shadowd*' 2>/dev/null | awk '{print $1}'); do
-    systemctl disable "$u" >/dev/null 2>&1 && echo "autostart disabled: $u"
-  done
-fi
-for f in /etc/init.d/sgemaster* /etc/init.d/gridengine-master; do
-  [ -e "$f" ] || continue
-  n=$(basename "$f")
-  if command -v update-rc.d >/dev/null 2>&1; then update-rc.d -f "$n" disable >/dev/null 2>&1 && echo "autostart disabled: $f"
-  elif command -v chkconfig >/dev/null 2>&1; then chkconfig "$n" off && echo "autostart disabled: $f"; fi
-done
+` + autostartOffScript() + `
 i=0
 while :; do
   alive=$(pgrep -x sge_qmaster; pgrep -x sge_shadowd)

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +45,6 @@ func (s *sgeJobsKnownSpec) poll(ctx context.Context, t target.Target, deadline t
 		done[id] = true
 	}
 	env := sge.Env(s.SGERoot, s.SGECell)
-	acct := shell.Quote(cellCommon(s.SGERoot, s.SGECell) + "/accounting")
 	return pollUntil(ctx, s.Interval, deadline, func() (Result, string, error) {
 		res := Result{Data: map[string]any{"lost": []string{}, "known": 0}}
 		out, err := t.Query(ctx, env+"qstat -u '*'", nil)
@@ -64,16 +64,9 @@ func (s *sgeJobsKnownSpec) poll(ctx context.Context, t target.Target, deadline t
 			}
 		}
 		if len(missing) > 0 {
-			// the ones that ended are in the accounting file (field 6)
-			cmd := "[ -r " + acct + " ] || exit 0; awk -F: -v ids=" + shell.Quote(" "+strings.Join(missing, " ")+" ") +
-				` 'index(ids, " " $6 " ") {print $6}' ` + acct
-			aout, err := t.Query(ctx, cmd, nil)
+			ended, err := accountedJobs(ctx, t, s.SGERoot, s.SGECell, missing)
 			if err != nil {
 				return res, "", err
-			}
-			ended := map[string]bool{}
-			for _, id := range strings.Fields(aout.Stdout) {
-				ended[id] = true
 			}
 			var lost []string
 			for _, id := range missing {
@@ -90,6 +83,94 @@ func (s *sgeJobsKnownSpec) poll(ctx context.Context, t target.Target, deadline t
 		}
 		return res, "", nil
 	})
+}
+
+// accountedJobs returns which of ids have ended: those the cell's
+// accounting file on t holds (its field 6 is the job number). No file
+// means none.
+func accountedJobs(ctx context.Context, t target.Target, root, cell string, ids []string) (map[string]bool, error) {
+	ended := map[string]bool{}
+	if len(ids) == 0 {
+		return ended, nil
+	}
+	acct := shell.Quote(cellCommon(root, cell) + "/accounting")
+	cmd := "[ -r " + acct + " ] || exit 0; awk -F: -v ids=" + shell.Quote(" "+strings.Join(ids, " ")+" ") +
+		` 'index(ids, " " $6 " ") {print $6}' ` + acct
+	out, err := t.Query(ctx, cmd, nil)
+	if err != nil {
+		return nil, err
+	}
+	if out.ExitCode != 0 {
+		return nil, fmt.Errorf("read the accounting file on %s: exit status %d%s", t.Name(), out.ExitCode, lastLine(out.Stderr))
+	}
+	for _, id := range strings.Fields(out.Stdout) {
+		ended[id] = true
+	}
+	return ended, nil
+}
+
+// sgeListJobsSpec lists the job ids the qmaster knows (qstat -u '*'), as
+// the reference a later sge_jobs_known checks against. Its stdout is the
+// ids, space-separated.
+type sgeListJobsSpec struct {
+	SGERoot string `yaml:"sge_root"`
+	SGECell string `yaml:"sge_cell"`
+}
+
+func (s *sgeListJobsSpec) Mutates() bool { return false }
+
+func (s *sgeListJobsSpec) Do(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
+	out, err := t.Query(ctx, sge.Env(s.SGERoot, s.SGECell)+"qstat -u '*'", nil)
+	res := Result{Output: out, Data: map[string]any{"jobs": []string{}}}
+	if err != nil {
+		return res, err
+	}
+	if out.ExitCode != 0 {
+		return res, fmt.Errorf("qstat: exit status %d%s", out.ExitCode, lastLine(out.Stderr))
+	}
+	ids := sortedIDs(qstatJobs(out.Stdout))
+	res.Data["jobs"] = ids
+	res.Stdout = strings.Join(ids, " ")
+	return res, nil
+}
+
+// sgeJobsAccountedSpec names which of Jobs the cell's accounting file on
+// the host it runs on holds: where common/ is local to each host, the
+// jobs that ended under the shadow's qmaster are in the shadow's file
+// only. Its stdout is those ids, space-separated.
+type sgeJobsAccountedSpec struct {
+	SGERoot string `yaml:"sge_root"`
+	SGECell string `yaml:"sge_cell"`
+	Jobs    string `yaml:"jobs"`
+}
+
+func (s *sgeJobsAccountedSpec) Mutates() bool { return false }
+
+func (s *sgeJobsAccountedSpec) Do(ctx context.Context, t target.Target, _ Runtime) (Result, error) {
+	res := Result{Data: map[string]any{"jobs": []string{}}}
+	ended, err := accountedJobs(ctx, t, s.SGERoot, s.SGECell, uniqueIDs(splitList(s.Jobs)))
+	if err != nil {
+		return res, err
+	}
+	ids := sortedIDs(ended)
+	res.Data["jobs"] = ids
+	res.Stdout = strings.Join(ids, " ")
+	return res, nil
+}
+
+// sortedIDs returns the keys of ids in numeric order.
+func sortedIDs(ids map[string]bool) []string {
+	out := make([]string, 0, len(ids))
+	for id := range ids {
+		out = append(out, id)
+	}
+	slices.SortFunc(out, func(a, b string) int {
+		if len(a) != len(b) {
+			return len(a) - len(b)
+		}
+		return strings.Compare(a, b)
+	})
+	return out
 }
 
 // qstatJobs returns the job ids of qstat's table (after its two header
@@ -180,6 +261,36 @@ func transferWarnings(dateLine, qstat string) ([]string, []string) {
 			f[0], f[7], f[5], f[6], at.Format("15:04:05"), int64(at.Sub(now).Seconds())))
 	}
 	return ws, jobs
+}
+
+func sgeListJobsKind() Kind {
+	return Kind{
+		Name:     "sge_list_jobs",
+		Doc:      "list the job ids the qmaster knows (qstat -u '*'), space-separated on stdout and as data jobs: what a later sge_jobs_known checks",
+		DataKeys: []string{"jobs"},
+		New: func(n *yaml.Node) (Spec, error) {
+			s := &sgeListJobsSpec{}
+			if err := decodeStrict(n, s); err != nil {
+				return nil, err
+			}
+			return s, checkCell(n, s.SGERoot, s.SGECell)
+		},
+	}
+}
+
+func sgeJobsAccountedKind() Kind {
+	return Kind{
+		Name:     "sge_jobs_accounted",
+		Doc:      "name which job ids of jobs this host's accounting file holds (they ended here), space-separated on stdout and as data jobs",
+		DataKeys: []string{"jobs"},
+		New: func(n *yaml.Node) (Spec, error) {
+			s := &sgeJobsAccountedSpec{}
+			if err := decodeStrict(n, s); err != nil {
+				return nil, err
+			}
+			return s, checkCell(n, s.SGERoot, s.SGECell)
+		},
+	}
 }
 
 func sgeJobsInTransferKind() Kind {

@@ -3,6 +3,8 @@ package steps
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/sgerun/sgerun/sge"
 	"github.com/sgerun/sgerun/shell"
@@ -25,6 +27,9 @@ type sgeStartQmasterSpec struct {
 	RC string `yaml:"rc"`
 	// SpoolDir is the qmaster_spool_dir the new qmaster runs in.
 	SpoolDir string `yaml:"spool_dir"`
+	// IfNone starts nothing when an sge_qmaster already runs on the host
+	// (the undo of sge_shutdown_qmaster: bring back the one it stopped).
+	IfNone bool `yaml:"if_none"`
 }
 
 func (s *sgeStartQmasterSpec) Mutates() bool { return true }
@@ -39,8 +44,11 @@ func (s *sgeStartQmasterSpec) Do(ctx context.Context, t target.Target, env Runti
 	if rc == "" {
 		rc = cellCommon(s.SGERoot, s.SGECell) + "/sgemaster"
 	}
-	script := sge.Env(s.SGERoot, s.SGECell) + "\n" +
-		"rc=" + shell.Quote(rc) + "\n" +
+	script := sge.Env(s.SGERoot, s.SGECell) + "\n"
+	if s.IfNone {
+		script += `if pgrep -x sge_qmaster >/dev/null; then echo "an sge_qmaster runs on $(hostname) already: none started"; exit 0; fi` + "\n"
+	}
+	script += "rc=" + shell.Quote(rc) + "\n" +
 		`if [ -x "$rc" ]; then "$rc" -qmaster start; else sge_qmaster; fi` + "\n"
 	return runScript(ctx, t, script, undo)
 }
@@ -89,6 +97,104 @@ while [ -n "$(mine)" ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
 p=$(mine); [ -n "$p" ] && kill -KILL $p; sleep 0.5
 [ -z "$(mine)" ] || { echo "qmaster still runs: $(mine)" >&2; exit 1; }
 `
+}
+
+// sgeShutdownQmasterSpec shuts the cell's qmaster down cleanly on the host
+// it runs on, as `sgemaster -migrate` does: qconf -km (the qmaster writes
+// its spool and its lock file on the way out), then it waits until no
+// sge_qmaster process is left on that host, looked up there (pgrep and
+// /proc/PID/comm): a qping that fails shows only that no answer came back.
+// Its undo, journaled before qconf -km, starts a qmaster on the host again
+// unless one runs.
+type sgeShutdownQmasterSpec struct {
+	SGERoot string `yaml:"sge_root"`
+	SGECell string `yaml:"sge_cell"`
+	// RC is the inventory's cluster.rc_master, for the undo.
+	RC       string        `yaml:"rc"`
+	Interval time.Duration `yaml:"interval"`
+	Deadline time.Duration `yaml:"deadline"`
+}
+
+func (s *sgeShutdownQmasterSpec) Mutates() bool { return true }
+
+func (s *sgeShutdownQmasterSpec) Do(ctx context.Context, t target.Target, env Runtime) (Result, error) {
+	return s.shutdown(ctx, t, env, s.Deadline)
+}
+
+// Plan sends qconf -km to the recording target and does not wait: in a dry
+// run the qmaster keeps running.
+func (s *sgeShutdownQmasterSpec) Plan(ctx context.Context, t target.Target, env Runtime) (Result, error) {
+	return s.shutdown(ctx, t, env, 0)
+}
+
+func (s *sgeShutdownQmasterSpec) shutdown(ctx context.Context, t target.Target, env Runtime, deadline time.Duration) (Result, error) {
+	undo := &target.UndoRecord{Kind: "sge_start_qmaster", Params: map[string]any{
+		"sge_root": s.SGERoot, "sge_cell": s.SGECell, "rc": s.RC, "if_none": true}}
+	if err := env.prepare(undo); err != nil {
+		return Result{}, err
+	}
+	cmd := sge.Env(s.SGERoot, s.SGECell) + "qconf -km"
+	out, err := t.Exec(ctx, cmd, nil)
+	res := Result{Output: out, Changed: true, Undo: undo}
+	if err != nil {
+		return res, err
+	}
+	if out.ExitCode != 0 {
+		return res, fmt.Errorf("qconf -km: exit status %d%s", out.ExitCode, lastLine(out.Stderr+"\n"+out.Stdout))
+	}
+	if deadline == 0 {
+		res.Stdout += fmt.Sprintf("then wait until no sge_qmaster process runs on %s (every %s, up to %s)\n", t.Name(), s.Interval, s.Deadline)
+		return res, nil
+	}
+	gone, err := pollUntil(ctx, s.Interval, deadline, func() (Result, string, error) {
+		q, err := t.Query(ctx, noQmasterScript, nil)
+		r := Result{Output: q}
+		switch {
+		case err != nil:
+			return r, "", err
+		case q.ExitCode == 2:
+			return r, "", fmt.Errorf("cannot look up processes on %s%s", t.Name(), lastLine(q.Stderr))
+		case q.ExitCode != 0:
+			return r, strings.TrimSpace(q.Stdout), nil
+		}
+		return r, "", nil
+	})
+	res.Stdout += gone.Stdout
+	res.Stderr += gone.Stderr
+	res.Data = gone.Data
+	return res, err
+}
+
+// noQmasterScript exits 0 when no sge_qmaster process runs on the host,
+// 1 when one does (naming it), 2 when it cannot tell.
+const noQmasterScript = `[ -d /proc/self ] || { echo "no /proc on $(hostname)" >&2; exit 2; }
+command -v pgrep >/dev/null 2>&1 || { echo "pgrep not found on $(hostname)" >&2; exit 2; }
+pids=$(pgrep -x sge_qmaster); rc=$?
+[ "$rc" -le 1 ] || { echo "pgrep -x sge_qmaster failed on $(hostname) (exit $rc)" >&2; exit 2; }
+alive=""
+for p in $pids; do
+  [ "$(cat "/proc/$p/comm" 2>/dev/null)" = sge_qmaster ] && alive="$alive $p"
+done
+[ -z "$alive" ] || { echo "sge_qmaster still runs on $(hostname), pid$alive"; exit 1; }
+echo "no sge_qmaster process on $(hostname) (pgrep -x sge_qmaster, /proc/PID/comm)"`
+
+func sgeShutdownQmasterKind() Kind {
+	return Kind{
+		Name: "sge_shutdown_qmaster",
+		Doc: "shut the cell's qmaster down cleanly (qconf -km) and wait until no sge_qmaster process is left on this host, looked up there; " +
+			"undo, journaled first, starts a qmaster here again unless one runs",
+		DataKeys: []string{"attempts"},
+		New: func(n *yaml.Node) (Spec, error) {
+			s := &sgeShutdownQmasterSpec{Interval: time.Second, Deadline: 60 * time.Second}
+			if err := decodeStrict(n, s); err != nil {
+				return nil, err
+			}
+			if err := checkQmasterParams(n, s.SGERoot, s.SGECell, "", s.RC); err != nil {
+				return nil, err
+			}
+			return s, checkPoll(n, s.Interval, s.Deadline)
+		},
+	}
 }
 
 func sgeStartQmasterKind() Kind {

@@ -111,8 +111,8 @@ func Kinds() map[string]Kind {
 		waitKind(), probeKind(), assertKind(), restoreFileKind(), removeDirKind(), gateKind(), lockFileKind(), unlockFileKind(), fenceKind(), stopKind(), reachableKind(),
 		// the SGE operations of the takeover and takeback playbooks
 		sgeBootstrapKind(), sgeCopySpoolKind(), sgeRemoveSpoolCopyKind(), sgeCommonSharedKind(),
-		sgeStartQmasterKind(), sgeStopQmasterKind(), sgeRestartExecdKind(), sgeExecdReportingKind(),
-		sgeJobsKnownKind(), sgeJobsInTransferKind(),
+		sgeStartQmasterKind(), sgeStopQmasterKind(), sgeShutdownQmasterKind(), sgeRestartExecdKind(), sgeExecdReportingKind(),
+		sgeListJobsKind(), sgeJobsKnownKind(), sgeJobsAccountedKind(), sgeJobsInTransferKind(), sgeRestoreAutostartKind(),
 	}
 	m := make(map[string]Kind, len(list))
 	for _, k := range list {
