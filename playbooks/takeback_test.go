@@ -60,8 +60,8 @@ type tbCluster struct {
 	// started is the master's bootstrap when its qmaster started.
 	started string
 	ticks   int
-	copied  map[string]bool // directories cp -a made
-	own     map[string]*tbFS // each host's own disk (sgerun's host records)
+	copied  map[string]bool     // directories cp -a made
+	own     map[string]*tbFS    // each host's own disk (sgerun's host records)
 	enabled map[string][]string // autostart turned on, per host
 }
 
