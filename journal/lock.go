@@ -84,8 +84,8 @@ func Acquire(path string, info LockInfo, force bool, maxAge time.Duration) (func
 		if le.Stale == "" || !force {
 			return nil, le
 		}
-		// Move the stale lock aside; only one contender's link succeeds
-		// in the retry that follows.
+		// Move the stale lock aside and try once more; only one
+		// contender's link succeeds in that retry.
 		if err := os.Rename(path, fmt.Sprintf("%s.stale-%d", path, os.Getpid())); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("take over stale lock: %w", err)
 		}
@@ -116,7 +116,12 @@ func publishLock(path string, data []byte) error {
 		}
 		return fmt.Errorf("take lock: %w", err)
 	}
-	return syncDir(filepath.Dir(path))
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		// Not taken after all: a lock left here would need --force.
+		os.Remove(path)
+		return fmt.Errorf("take lock: %w", err)
+	}
+	return nil
 }
 
 // ReadLock returns the holder of a lock, if any.

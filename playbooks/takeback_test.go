@@ -63,6 +63,8 @@ type tbCluster struct {
 	copied  map[string]bool     // directories cp -a made
 	own     map[string]*tbFS    // each host's own disk (sgerun's host records)
 	enabled map[string][]string // autostart turned on, per host
+	// failStart makes the master's qmaster fail to start (a rollback).
+	failStart bool
 }
 
 func newTBCluster(t *testing.T, local bool) *tbCluster {
@@ -170,7 +172,7 @@ var (
 	tbStat   = regexp.MustCompile(`^stat -c ["']%i %Y %s["'] ` + tbWord + `$`)
 	tbQping  = regexp.MustCompile(`qping -info ` + tbWord + ` '?7444'? qmaster 1$`)
 	tbTest   = regexp.MustCompile(`^test -e ` + tbWord + `$`)
-	tbLock   = regexp.MustCompile(`^set -C && umask 022 && printf '%s\\n' '[^']*' > ` + tbWord + `$`)
+	tbLock   = regexp.MustCompile(`^set -C && umask 022 && printf '%s\\n' '([^']*)' > ` + tbWord + `$`)
 	tbRemove = regexp.MustCompile(`^rm -f -- ` + tbWord + `$`)
 	tbCopyTo = regexp.MustCompile(`^test -e ` + tbWord + ` \|\| test -L `)
 	tbCp     = regexp.MustCompile(`^cp -a -- ` + tbWord + ` ` + tbWord + `( && .*)?$`)
@@ -229,11 +231,12 @@ func (t *tbTarget) run(cmd string, stdin []byte) (target.Output, error) {
 		}
 		out.Stdout = "status:        0\n"
 	case tbLock.MatchString(body):
-		p := tbLock.FindStringSubmatch(body)[1]
+		m := tbLock.FindStringSubmatch(body)
+		p := m[2]
 		if c.spool.files[p].Exists {
 			return fail("file exists")
 		}
-		c.write(t.host, p, "lock\n")
+		c.write(t.host, p, m[1]+"\n")
 	case tbRemove.MatchString(body):
 		p := tbRemove.FindStringSubmatch(body)[1]
 		delete(c.fs(t.host, p).files, p)
@@ -272,11 +275,22 @@ func (t *tbTarget) run(cmd string, stdin []byte) (target.Output, error) {
 			out.ExitCode = 1
 		}
 	case strings.Contains(cmd, `"$rc" -qmaster start`):
-		if t.host != "m" {
+		switch {
+		case t.host == "m" && c.failStart:
+			return fail("sge_qmaster: cannot open spool")
+		case t.host == "s" && c.failStart:
+			// the rollback brings back the shadow's qmaster
+		case t.host != "m":
 			c.t.Errorf("qmaster started on %s, want on the master", t.host)
 		}
 		c.qmaster[t.host] = true
 		c.started = c.read(t.host, tbCommon+"/bootstrap")
+	case strings.Contains(cmd, "mine() {"):
+		// the undo of the master's start: this cell's qmaster there
+		if c.qmaster[t.host] {
+			c.t.Errorf("rollback stops a qmaster on %s", t.host)
+		}
+		out.Stdout = "no qmaster of this cell runs here\n"
 	case strings.HasSuffix(cmd, "qhost"):
 		out.Stdout = "HOSTNAME ARCH NCPU NSOC NCOR NTHR LOAD MEMTOT MEMUSE SWAPTO SWAPUS\n" +
 			"----------------------------------------------------------------------------------------------\n" +
@@ -570,5 +584,37 @@ func TestTakebackRestoresTheFencedAutostart(t *testing.T) {
 	}
 	if len(c.enabled["m"]) != 0 {
 		t.Errorf("autostart turned on without a record: %v", c.enabled["m"])
+	}
+}
+
+// TestTakebackRollbackBringsTheShadowBack: the master's qmaster does not
+// start, before the commit point. The rollback undoes the shutdown: the
+// shadow's qmaster runs again (started where none runs), act_qmaster names
+// the shadow again and the lock is gone. The cluster is never left without
+// a qmaster.
+func TestTakebackRollbackBringsTheShadowBack(t *testing.T) {
+	c := newTBCluster(t, false)
+	c.failStart = true
+	events, err := tbRun(t, c, "auto")
+	if err == nil {
+		t.Fatal("takeback succeeded with a master that cannot start its qmaster")
+	}
+	if !c.qmaster["s"] || c.qmaster["m"] {
+		t.Errorf("qmaster running after the rollback: %v, want only on the shadow", c.qmaster)
+	}
+	if a := c.read("e1", tbCommon+"/act_qmaster"); a != "s\n" {
+		t.Errorf("act_qmaster %q after the rollback, want s", a)
+	}
+	if lock := "/spool/.sgerun-takeover.lock"; c.spool.files[lock].Exists {
+		t.Errorf("the takeover lock is left after the rollback")
+	}
+	var undone []string
+	for _, ev := range events {
+		if ev.Type == journal.UndoEnd {
+			undone = append(undone, ev.Kind)
+		}
+	}
+	if len(undone) == 0 || undone[len(undone)-1] != "unlock_file" || !strings.Contains(strings.Join(undone, " "), "sge_start_qmaster") {
+		t.Errorf("undos %v: want the shutdown undone (sge_start_qmaster) and the lock released last", undone)
 	}
 }

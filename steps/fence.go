@@ -95,6 +95,8 @@ func (s *fenceSpec) Do(ctx context.Context, local target.Target, env Runtime) (R
 		if out, way, err := s.overSSH(ctx, env, ways); err == nil {
 			res.Output = out
 			res.Data["method"], res.Data["detail"] = way.method, strings.TrimSpace(out.Stdout)
+			// e.g. an autostart turned off but not recorded for the takeback
+			res.Warning = warnings(out.Stdout)
 			return res, nil
 		} else {
 			reasons = append(reasons, err.Error())

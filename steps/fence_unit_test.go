@@ -127,6 +127,23 @@ func TestFenceQuotesTheCommandsEnvironment(t *testing.T) {
 	}
 }
 
+// A fence that turned an autostart off but could not record it shows the
+// script's warning with its result: the takeback will not turn it on.
+func TestFenceShowsTheScriptsWarnings(t *testing.T) {
+	m := newFake(t, "m").on("pgrep -x sge_qmaster", target.Output{Stdout: "qmaster pids: 42; shadowd pids: none\n" +
+		WarningPrefix + "autostart gridengine-master turned off on m, but not recorded in /var/lib/sgerun/fenced-autostart: turn it on again by hand after a takeback\n" +
+		"autostart disabled: gridengine-master\nfenced: no sge_qmaster or sge_shadowd runs on m\n"})
+	var dials []string
+	s := &fenceSpec{Master: "m", Timeout: time.Second}
+	res, err := s.Do(context.Background(), newFake(t, "controller"), fenceEnv(map[string]target.Target{"m@": m}, &dials))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Data["method"] != FenceSSH || !strings.Contains(res.Warning, "autostart gridengine-master turned off on m, but not recorded") {
+		t.Errorf("method %v, warning %q: want the fence done over SSH and the warning shown", res.Data["method"], res.Warning)
+	}
+}
+
 func TestFenceNoWay(t *testing.T) {
 	// Nothing can fence: no connections, no fence address, no command.
 	local := newFake(t, "controller")

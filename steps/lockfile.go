@@ -43,7 +43,8 @@ func (s *lockFileSpec) Do(ctx context.Context, t target.Target, env Runtime) (Re
 		if prev == "" && !s.Force {
 			// The noclobber create and the write of the holder line are
 			// two system calls: another run is taking the lock right now.
-			return res, fmt.Errorf("%w: lock %s on %s is held: another run is taking it (the file is still empty)",
+			return res, fmt.Errorf("%w: lock %s on %s is held: another run is taking it (the file is still empty); "+
+				"if no run is, one died taking it: remove the empty file, or use --force",
 				ErrRefused, s.Path, t.Name())
 		}
 		if !s.Force {

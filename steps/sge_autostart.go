@@ -18,20 +18,31 @@ import (
 // one in its record on that host (sge.AutostartRecordSh). The takeback turns exactly
 // those on again: not an autostart the site had off before the takeover.
 
-// autostartOffScript is the fence script's part that turns the autostart
-// off and records it (temp file and rename: a fence killed half-way leaves
-// the old record or the new one).
-func autostartOffScript() string {
+// autostartRecorder defines off HOW NAME, which adds a line to the record
+// (temp file and rename: a fence killed half-way leaves the old record or
+// the new one) and says what was turned off; a record it cannot write is a
+// warning, never a failed fence.
+func autostartRecorder() string {
 	return `rec=` + sge.AutostartRecordSh + `
 off() {
-  mkdir -p -m 0700 "${rec%/*}" && { cat "$rec" 2>/dev/null; echo "$1 $2"; } | sort -u > "$rec.tmp.$$" && mv -f "$rec.tmp.$$" "$rec" ||
+  if ! { mkdir -p -m 0700 "${rec%/*}" && { cat "$rec" 2>/dev/null; echo "$1 $2"; } | sort -u > "$rec.tmp.$$" && mv -f "$rec.tmp.$$" "$rec"; }; then
+    rm -f "$rec.tmp.$$"
     echo "sgerun-warning: autostart $2 turned off on $(hostname), but not recorded in $rec: turn it on again by hand after a takeback"
+  fi
   echo "autostart disabled: $2"
+}`
 }
+
+// autostartOffScript is the fence script's part that turns the autostart
+// off where it is on, and records each one (autostartRecorder).
+func autostartOffScript() string {
+	return autostartRecorder() + `
+# a wedged systemd must not hold the fence up: each call is bounded
+sc() { if command -v timeout >/dev/null 2>&1; then timeout 5 systemctl "$@"; else systemctl "$@"; fi; }
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  for u in $(systemctl list-unit-files --no-legend 'gridengine-master*' 'sgemaster*' 'sge_qmaster*' 'sge_shadowd*' 2>/dev/null | awk '{print $1}'); do
-    systemctl is-enabled --quiet "$u" 2>/dev/null || continue
-    systemctl disable "$u" >/dev/null 2>&1 && off systemd "$u"
+  for u in $(sc list-unit-files --no-legend 'gridengine-master*' 'sgemaster*' 'sge_qmaster*' 'sge_shadowd*' 2>/dev/null | awk '{print $1}'); do
+    sc is-enabled --quiet "$u" 2>/dev/null || continue
+    sc disable "$u" >/dev/null 2>&1 && off systemd "$u"
   done
 fi
 for f in /etc/init.d/sgemaster* /etc/init.d/gridengine-master; do

@@ -27,14 +27,26 @@ type sgeStartQmasterSpec struct {
 	RC string `yaml:"rc"`
 	// SpoolDir is the qmaster_spool_dir the new qmaster runs in.
 	SpoolDir string `yaml:"spool_dir"`
-	// IfNone starts nothing when an sge_qmaster already runs on the host
-	// (the undo of sge_shutdown_qmaster: bring back the one it stopped).
+	// IfNone starts nothing, and journals no undo, when an sge_qmaster
+	// already runs on the host (the undo of sge_shutdown_qmaster: bring
+	// back the one it stopped). A rollback then leaves that qmaster alone.
 	IfNone bool `yaml:"if_none"`
 }
 
 func (s *sgeStartQmasterSpec) Mutates() bool { return true }
 
 func (s *sgeStartQmasterSpec) Do(ctx context.Context, t target.Target, env Runtime) (Result, error) {
+	if s.IfNone {
+		q, err := t.Query(ctx, noQmasterScript, nil)
+		switch {
+		case err != nil:
+			return Result{Output: q}, err
+		case q.ExitCode == 1:
+			return Result{Output: target.Output{Stdout: strings.TrimSpace(q.Stdout) + ": none started\n"}}, nil
+		case q.ExitCode != 0:
+			return Result{Output: q}, fmt.Errorf("cannot look up processes on %s%s", t.Name(), lastLine(q.Stderr))
+		}
+	}
 	undo := &target.UndoRecord{Kind: "sge_stop_qmaster", Params: map[string]any{
 		"sge_root": s.SGERoot, "sge_cell": s.SGECell, "spool_dir": s.SpoolDir}}
 	if err := env.prepare(undo); err != nil {

@@ -2,6 +2,9 @@ package steps
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -34,10 +37,10 @@ func TestSGEShutdownQmaster(t *testing.T) {
 		km      target.Output
 		lookups []target.Output
 		wantErr string
-		polls   int
+		polls   int // process lookups wanted; -1: any number
 	}{
 		{name: "gone after two lookups", lookups: []target.Output{stillRuns, stillRuns, noneRuns}, polls: 3},
-		{name: "still running at the deadline", lookups: []target.Output{stillRuns}, wantErr: "sge_qmaster still runs on s, pid 42 (after"},
+		{name: "still running at the deadline", lookups: []target.Output{stillRuns}, wantErr: "sge_qmaster still runs on s, pid 42 (after", polls: -1},
 		{name: "qconf -km refused", km: target.Output{ExitCode: 1, Stderr: "denied: host \"s\" is no admin host"},
 			wantErr: "qconf -km: exit status 1: denied", polls: 0},
 		{name: "no process lookup on the host", lookups: []target.Output{{ExitCode: 2, Stderr: "pgrep not found on s"}},
@@ -65,7 +68,7 @@ func TestSGEShutdownQmaster(t *testing.T) {
 			if u.Kind != "sge_start_qmaster" || u.Params["if_none"] != true || u.Params["rc"] != "/etc/init.d/sgemaster.p" {
 				t.Errorf("undo %+v: want sge_start_qmaster if_none with the rc script", u)
 			}
-			if tc.polls > 0 && len(f.cmds("query")) != tc.polls {
+			if len(f.cmds("query")) != tc.polls && tc.polls >= 0 {
 				t.Errorf("%d process lookups, want %d", len(f.cmds("query")), tc.polls)
 			}
 			if tc.wantErr == "" && !strings.Contains(res.Stdout, "no sge_qmaster process on s") {
@@ -88,21 +91,41 @@ func TestSGEShutdownQmasterPlan(t *testing.T) {
 	}
 }
 
-// The shutdown's undo starts a qmaster only where none runs.
+// The shutdown's undo starts a qmaster only where none runs, and then
+// journals the undo of that start; where one runs it starts nothing and
+// journals nothing, so that a rollback never stops a qmaster it did not
+// start.
 func TestSGEStartQmasterIfNone(t *testing.T) {
-	f := newFake(t, "s").on("sh -s", target.Output{})
-	if _, err := skMust(t, "sge_start_qmaster", "{sge_root: /opt/sge, sge_cell: prod, if_none: true}").Do(context.Background(), f, Runtime{}); err != nil {
+	const params = "{sge_root: /opt/sge, sge_cell: prod, if_none: true}"
+	f := newFake(t, "s").on("pgrep -x sge_qmaster); rc=$?", noneRuns).on("sh -s", target.Output{})
+	j := &journal{f: f}
+	if _, err := skMust(t, "sge_start_qmaster", params).Do(context.Background(), f, Runtime{Prepare: j.prepare}); err != nil {
 		t.Fatal(err)
 	}
-	script := string(f.calls[0].stdin)
+	execs := f.calls[1:]
+	if len(execs) != 1 || len(j.records) != 1 || j.records[0].Kind != "sge_stop_qmaster" {
+		t.Fatalf("calls %v, undo %v: want one start with its undo journaled", f.calls, j.records)
+	}
+	script := string(execs[0].stdin)
 	guard := strings.Index(script, "if pgrep -x sge_qmaster >/dev/null; then")
 	if guard < 0 || guard > strings.Index(script, `"$rc" -qmaster start`) {
-		t.Errorf("if_none start script does not check for a running qmaster first:\n%s", script)
+		t.Errorf("if_none start script does not check again for a running qmaster first:\n%s", script)
 	}
+
+	f = newFake(t, "s").on("pgrep -x sge_qmaster); rc=$?", stillRuns)
+	j = &journal{f: f}
+	res, err := skMust(t, "sge_start_qmaster", params).Do(context.Background(), f, Runtime{Prepare: j.prepare})
+	if err != nil || len(f.cmds("exec")) != 0 || len(j.records) != 0 || res.Undo != nil || res.Changed {
+		t.Errorf("a qmaster runs: err %v, execs %v, undo %v/%v, changed %v; want nothing started or journaled", err, f.cmds("exec"), j.records, res.Undo, res.Changed)
+	}
+	if !strings.Contains(res.Stdout, "still runs on s, pid 42: none started") {
+		t.Errorf("stdout %q", res.Stdout)
+	}
+
 	f = newFake(t, "s").on("sh -s", target.Output{})
 	skMust(t, "sge_start_qmaster", "{sge_root: /opt/sge, sge_cell: prod}").Do(context.Background(), f, Runtime{})
-	if strings.Contains(string(f.calls[0].stdin), "pgrep") {
-		t.Errorf("a plain start checks for a running qmaster")
+	if len(f.calls) != 1 || strings.Contains(string(f.calls[0].stdin), "pgrep") {
+		t.Errorf("a plain start looks for a running qmaster: %v", f.calls)
 	}
 }
 
@@ -209,8 +232,9 @@ func TestAutostartOffScript(t *testing.T) {
 	s := autostartOffScript()
 	for _, want := range []string{
 		`rec="${SGERUN_STATE_DIR:-/var/lib/sgerun}/fenced-autostart"`,
-		`systemctl is-enabled --quiet "$u" 2>/dev/null || continue`,
-		`systemctl disable "$u" >/dev/null 2>&1 && off systemd "$u"`,
+		`sc is-enabled --quiet "$u" 2>/dev/null || continue`,
+		`sc disable "$u" >/dev/null 2>&1 && off systemd "$u"`,
+		`timeout 5 systemctl "$@"`,
 		`ls /etc/rc[2-5].d/S[0-9][0-9]"$n" >/dev/null 2>&1 || continue`,
 		`update-rc.d -f "$n" disable >/dev/null 2>&1 && off sysv "$n"`,
 		`chkconfig "$n" off && off chkconfig "$n"`,
@@ -222,5 +246,53 @@ func TestAutostartOffScript(t *testing.T) {
 	}
 	if !strings.Contains(fenceScript("/spool/qmaster/qmaster.pid"), s) {
 		t.Errorf("the fence script does not turn the autostart off with autostartOffScript")
+	}
+}
+
+// The recorder run by a real sh: each autostart once in the record, the
+// state directory private, no temp file left; a record it cannot write is
+// a warning, and the fence goes on.
+func TestAutostartRecorderRuns(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	run := func(stateDir string) string {
+		cmd := exec.Command("sh", "-c", autostartRecorder()+"\noff systemd sgemaster.p.service\noff sysv gridengine-master\noff systemd sgemaster.p.service\necho done")
+		cmd.Env = append(os.Environ(), "SGERUN_STATE_DIR="+stateDir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("recorder: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	out := run(dir)
+	if strings.Count(out, "autostart disabled: ") != 3 || !strings.HasSuffix(out, "done\n") || strings.Contains(out, "sgerun-warning") {
+		t.Errorf("recorder said %q", out)
+	}
+	rec, err := os.ReadFile(filepath.Join(dir, "fenced-autostart"))
+	if err != nil || string(rec) != "systemd sgemaster.p.service\nsysv gridengine-master\n" {
+		t.Errorf("record %q (%v), want each autostart once", rec, err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("state dir %v %v, want 0700", fi, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.tmp.*")); len(left) != 0 {
+		t.Errorf("temp files left: %v", left)
+	}
+	entries, bad := parseAutostartRecord(rec)
+	if len(entries) != 2 || len(bad) != 0 {
+		t.Errorf("the takeback reads the record as %v, bad %v", entries, bad)
+	}
+
+	// A state dir that cannot be made (its parent is a file).
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o600)
+	out = run(filepath.Join(file, "state"))
+	if !strings.Contains(out, "sgerun-warning: autostart gridengine-master turned off on") || !strings.HasSuffix(out, "done\n") {
+		t.Errorf("unwritable record: %q, want a warning per autostart and the script going on", out)
+	}
+	if w := warnings(out); strings.Count(w, "\n") != 2 {
+		t.Errorf("warnings the fence shows: %q, want 3", w)
 	}
 }

@@ -193,9 +193,9 @@ func (a *app) standDownPath(invPath string) string {
 
 // gateConfig is the partition gate the takeover playbook runs against inv:
 // its one sge_gate step, compiled and rendered as a takeover renders it, so
-// that watch decides with the takeover's gate (a site's edit of that step
-// included) and the inventory-to-gate mapping is written only there. Watch
-// never forces the gate.
+// that watch decides with exactly the takeover's gate and the
+// inventory-to-gate mapping is written only there. Watch never forces the
+// gate.
 func gateConfig(inv *inventory.Inventory) (steps.GateConfig, error) {
 	rb, err := loadPlaybook(takeoverPlaybook)
 	if err != nil {
@@ -212,16 +212,16 @@ func gateConfig(inv *inventory.Inventory) (steps.GateConfig, error) {
 		}
 	}
 	if len(gates) != 1 {
-		return steps.GateConfig{}, fmt.Errorf("watch: the %s playbook has %d %s steps, watch needs exactly one", takeoverPlaybook, len(gates), gateKindName)
+		return steps.GateConfig{}, usagef("watch: the %s playbook has %d %s steps, watch needs exactly one", takeoverPlaybook, len(gates), gateKindName)
 	}
 	st := &gates[0]
 	_, spec, err := st.Spec(p.StepHostData(st, target.Controller, p.Data(plan.Run{ID: "watch"})))
 	if err != nil {
-		return steps.GateConfig{}, fmt.Errorf("watch: %s step %q: %w", takeoverPlaybook, st.Name, err)
+		return steps.GateConfig{}, fmt.Errorf("%w: watch: %s step %q: %w", errUsage, takeoverPlaybook, st.Name, err)
 	}
 	cfg, ok := steps.GateConfigOf(spec)
 	if !ok {
-		return steps.GateConfig{}, fmt.Errorf("watch: %s step %q is not a gate", takeoverPlaybook, st.Name)
+		return steps.GateConfig{}, usagef("watch: %s step %q is not a gate", takeoverPlaybook, st.Name)
 	}
 	cfg.Policy.Force = false
 	return cfg, nil
