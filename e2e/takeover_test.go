@@ -142,7 +142,7 @@ func toR12(t *testing.T, c *toChain) {
 	shadow, master := l.Shadow(), l.Master()
 	qdir, db := l.QmasterSpoolDir(), l.SpoolDB()
 	want := []struct{ step, host, re string }{
-		{"take the takeover lock", shadow, `set -C .*\.sgerun-takeover\.lock`},
+		{"take the takeover lock", shadow, `\.sgerun-takeover\.lock.*ln "\$t" "\$p"`},
 		// one step: qmaster_spool_dir, then the database (data files, then
 		// logs: db_hotbackup's order), then its recovery and verification
 		{"copy the spool", shadow, `^run: cp -a -- ` + regexp.QuoteMeta(qdir) + ` ` + regexp.QuoteMeta(qdir) + `\.sgerun-\d{14} && \(cd -- \S+ && rm -rf -- qmaster\.pid\)`},

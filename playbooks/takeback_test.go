@@ -172,7 +172,7 @@ var (
 	tbStat   = regexp.MustCompile(`^stat -c ["']%i %Y %s["'] ` + tbWord + `$`)
 	tbQping  = regexp.MustCompile(`qping -info ` + tbWord + ` '?7444'? qmaster 1$`)
 	tbTest   = regexp.MustCompile(`^test -e ` + tbWord + `$`)
-	tbLock   = regexp.MustCompile(`^set -C && umask 022 && printf '%s\\n' '([^']*)' > ` + tbWord + `$`)
+	tbLock   = regexp.MustCompile(`^p=` + tbWord + `; t=\$\(mktemp "\$p\.tmp\.XXXXXX"\) \|\| exit 2; printf '%s\\n' '([^']*)' > "\$t" && chmod 0644 "\$t" && ln "\$t" "\$p"; rc=\$\?; rm -f "\$t"; exit \$rc$`)
 	tbRemove = regexp.MustCompile(`^rm -f -- ` + tbWord + `$`)
 	tbCopyTo = regexp.MustCompile(`^test -e ` + tbWord + ` \|\| test -L `)
 	tbCp     = regexp.MustCompile(`^cp -a -- ` + tbWord + ` ` + tbWord + `( && .*)?$`)
@@ -232,11 +232,11 @@ func (t *tbTarget) run(cmd string, stdin []byte) (target.Output, error) {
 		out.Stdout = "status:        0\n"
 	case tbLock.MatchString(body):
 		m := tbLock.FindStringSubmatch(body)
-		p := m[2]
+		p := m[1]
 		if c.spool.files[p].Exists {
 			return fail("file exists")
 		}
-		c.write(t.host, p, m[1]+"\n")
+		c.write(t.host, p, m[2]+"\n")
 	case tbRemove.MatchString(body):
 		p := tbRemove.FindStringSubmatch(body)[1]
 		delete(c.fs(t.host, p).files, p)

@@ -10,8 +10,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// lockFileSpec takes a lock file on a (shared) filesystem with O_EXCL
-// semantics (the shell's noclobber), as sge_shadowd takes its lock. Its undo
+// lockFileSpec takes a lock file on a (shared) filesystem: the holder's line
+// is written to a temp file beside it, which is then hard-linked to the
+// lock's path (lockCommand). link(2) fails when the lock exists, also over
+// NFS, so the lock appears with its holder or not at all: no run ever
+// reads an empty lock another is still writing. Its undo
 // removes the lock, and only while it still holds this holder's line, so
 // that undoing a failed attempt never removes another run's lock. The undo
 // is journaled before the lock is taken.
@@ -40,13 +43,6 @@ func (s *lockFileSpec) Do(ctx context.Context, t target.Target, env Runtime) (Re
 			res.Data["held_by_this_run"] = true
 			return res, nil
 		}
-		if prev == "" && !s.Force {
-			// The noclobber create and the write of the holder line are
-			// two system calls: another run is taking the lock right now.
-			return res, fmt.Errorf("%w: lock %s on %s is held: another run is taking it (the file is still empty); "+
-				"if no run is, one died taking it: remove the empty file, or use --force",
-				ErrRefused, s.Path, t.Name())
-		}
 		if !s.Force {
 			return res, fmt.Errorf("%w: lock %s on %s is held: %s (undo or finish that run first: sgerun rollback/resume, or --force)",
 				ErrRefused, s.Path, t.Name(), prev)
@@ -65,8 +61,7 @@ func (s *lockFileSpec) Do(ctx context.Context, t target.Target, env Runtime) (Re
 	if err := env.prepare(undo); err != nil {
 		return res, err
 	}
-	cmd := "set -C && umask 022 && printf '%s\\n' " + shell.Quote(s.Holder) + " > " + shell.Quote(s.Path)
-	out, err := t.Exec(ctx, cmd, nil)
+	out, err := t.Exec(ctx, lockCommand(s.Path, s.Holder), nil)
 	res.Output = out
 	if err != nil {
 		return res, err
@@ -76,6 +71,13 @@ func (s *lockFileSpec) Do(ctx context.Context, t target.Target, env Runtime) (Re
 	}
 	res.Changed, res.Undo = true, undo
 	return res, nil
+}
+
+// lockCommand writes holder's line to a temp file beside path and links it
+// to path; it exits non-zero, with ln's message, when path exists.
+func lockCommand(path, holder string) string {
+	return "p=" + shell.Quote(path) + `; t=$(mktemp "$p.tmp.XXXXXX") || exit 2; ` +
+		"printf '%s\\n' " + shell.Quote(holder) + ` > "$t" && chmod 0644 "$t" && ln "$t" "$p"; rc=$?; rm -f "$t"; exit $rc`
 }
 
 func unlockRecord(path, holder string) *target.UndoRecord {
@@ -116,7 +118,7 @@ func lockFileKind() Kind {
 	return Kind{
 		Name:     "lock_file",
 		Recheck:  true,
-		Doc:      "take a lock file with O_EXCL semantics (shared filesystem); refused (exit 3) when held by another run; undo removes it",
+		Doc:      "take a lock file (a temp file hard-linked into place, safe on NFS); refused (exit 3) when held by another run; undo removes it",
 		DataKeys: []string{"path", "previous", "held_by_this_run"},
 		New: func(n *yaml.Node) (Spec, error) {
 			s := &lockFileSpec{}

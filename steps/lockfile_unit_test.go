@@ -3,7 +3,9 @@ package steps
 import (
 	"context"
 	"errors"
-	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,24 +18,23 @@ func TestLockFile(t *testing.T) {
 	tests := []struct {
 		name, params string
 		held         string        // the lock's content; "" free
-		excl         target.Output // the noclobber write's result
+		excl         target.Output // the linking write's result
 		changed      bool
 		refused      bool
 		undo         string // the undo's kind; "" none
 		wantFile     string // the lock's content after the step
 	}{
-		{name: "free: taken with noclobber", params: "{path: " + lockPath + ", holder: run r1}", changed: true, undo: "unlock_file"},
+		{name: "free: taken by a link", params: "{path: " + lockPath + ", holder: run r1}", changed: true, undo: "unlock_file"},
 		{name: "taken meanwhile: refused", params: "{path: " + lockPath + ", holder: run r1}", excl: target.Output{ExitCode: 1, Stderr: "cannot overwrite existing file"},
 			refused: true},
 		{name: "held by another: refused", params: "{path: " + lockPath + ", holder: run r1}", held: "run r0\n", refused: true, wantFile: "run r0\n"},
-		{name: "being taken (still empty): refused", params: "{path: " + lockPath + ", holder: run r1}", held: "\n", refused: true},
 		{name: "own holder: accepted as it is", params: "{path: " + lockPath + ", holder: run r1}", held: "run r1\n", wantFile: "run r1\n"},
 		{name: "force takes it over", params: "{path: " + lockPath + ", holder: run r1, force: true}", held: "run r0\n", changed: true,
 			undo: "restore_file", wantFile: "run r1\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, "s").on("set -C", tt.excl)
+			f := newFake(t, "s").on(`ln "$t" "$p"`, tt.excl)
 			if tt.held != "" {
 				f.put(lockPath, tt.held, target.File{Mode: 0o640, UID: 398, GID: 398})
 			}
@@ -41,9 +42,6 @@ func TestLockFile(t *testing.T) {
 			res, err := kindSpec(t, "lock_file", tt.params).Do(context.Background(), f, Runtime{Prepare: j.prepare})
 			if tt.refused != errors.Is(err, ErrRefused) || !tt.refused && err != nil {
 				t.Fatalf("err = %v, refused %v", err, tt.refused)
-			}
-			if tt.held == "\n" && !strings.Contains(fmt.Sprint(err), "another run is taking it") {
-				t.Errorf("refusal of an empty lock %q does not say it is being taken", err)
 			}
 			if tt.refused && strings.TrimSpace(tt.held) != "" && !strings.Contains(err.Error(), "run r0") {
 				t.Errorf("refusal %q does not name the holder", err)
@@ -60,7 +58,7 @@ func TestLockFile(t *testing.T) {
 			execs := f.cmds("exec")
 			switch {
 			case tt.held == "":
-				if len(execs) != 1 || execs[0] != "set -C && umask 022 && printf '%s\\n' 'run r1' > "+lockPath {
+				if len(execs) != 1 || execs[0] != lockCommand(lockPath, "run r1") {
 					t.Errorf("lock command %q", execs)
 				}
 			case len(execs) != 0:
@@ -132,5 +130,33 @@ func TestUnlockFile(t *testing.T) {
 	f := newFake(t, "s").put("/l", "r1", target.File{}).on("rm -f", target.Output{ExitCode: 1, Stderr: "read-only file system"})
 	if _, err := kindSpec(t, "unlock_file", "{path: /l, holder: r1}").Do(context.Background(), f, Runtime{}); err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Errorf("failed removal: %v", err)
+	}
+}
+
+// The lock command run by a real sh: the first run takes the lock with its
+// holder's line, a second is refused and changes nothing, and no temp file
+// is left either way.
+func TestLockCommandRuns(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, ".sgerun-takeover.lock")
+	run := func(holder string) (string, error) {
+		out, err := exec.Command("sh", "-c", lockCommand(path, holder)).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("sgerun run r1: it's mine"); err != nil {
+		t.Fatalf("free lock: %v %s", err, out)
+	}
+	out, err := run("run r2")
+	if err == nil || !strings.Contains(out, "File exists") {
+		t.Errorf("a held lock was taken again: %v %q", err, out)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "sgerun run r1: it's mine\n" {
+		t.Errorf("lock holds %q", b)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("lock mode %v %v, want 0644", fi, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.tmp.*")); len(left) != 0 {
+		t.Errorf("temp files left: %v", left)
 	}
 }

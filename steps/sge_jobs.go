@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -128,7 +129,7 @@ func (s *sgeListJobsSpec) Do(ctx context.Context, t target.Target, _ Runtime) (R
 	if out.ExitCode != 0 {
 		return res, fmt.Errorf("qstat: exit status %d%s", out.ExitCode, lastLine(out.Stderr))
 	}
-	ids := sortedIDs(qstatJobs(out.Stdout))
+	ids := uniqueIDs(slices.Collect(maps.Keys(qstatJobs(out.Stdout))))
 	res.Data["jobs"] = ids
 	res.Stdout = strings.Join(ids, " ")
 	return res, nil
@@ -152,25 +153,10 @@ func (s *sgeJobsAccountedSpec) Do(ctx context.Context, t target.Target, _ Runtim
 	if err != nil {
 		return res, err
 	}
-	ids := sortedIDs(ended)
+	ids := uniqueIDs(slices.Collect(maps.Keys(ended)))
 	res.Data["jobs"] = ids
 	res.Stdout = strings.Join(ids, " ")
 	return res, nil
-}
-
-// sortedIDs returns the keys of ids in numeric order.
-func sortedIDs(ids map[string]bool) []string {
-	out := make([]string, 0, len(ids))
-	for id := range ids {
-		out = append(out, id)
-	}
-	slices.SortFunc(out, func(a, b string) int {
-		if len(a) != len(b) {
-			return len(a) - len(b)
-		}
-		return strings.Compare(a, b)
-	})
-	return out
 }
 
 // qstatJobs returns the job ids of qstat's table (after its two header

@@ -37,14 +37,12 @@ func (s *sgeStartQmasterSpec) Mutates() bool { return true }
 
 func (s *sgeStartQmasterSpec) Do(ctx context.Context, t target.Target, env Runtime) (Result, error) {
 	if s.IfNone {
-		q, err := t.Query(ctx, noQmasterScript, nil)
-		switch {
-		case err != nil:
+		q, running, err := qmasterRuns(ctx, t)
+		if err != nil {
 			return Result{Output: q}, err
-		case q.ExitCode == 1:
-			return Result{Output: target.Output{Stdout: strings.TrimSpace(q.Stdout) + ": none started\n"}}, nil
-		case q.ExitCode != 0:
-			return Result{Output: q}, fmt.Errorf("cannot look up processes on %s%s", t.Name(), lastLine(q.Stderr))
+		}
+		if running != "" {
+			return Result{Output: target.Output{Stdout: running + ": none started\n"}}, nil
 		}
 	}
 	undo := &target.UndoRecord{Kind: "sge_stop_qmaster", Params: map[string]any{
@@ -159,22 +157,29 @@ func (s *sgeShutdownQmasterSpec) shutdown(ctx context.Context, t target.Target, 
 		return res, nil
 	}
 	gone, err := pollUntil(ctx, s.Interval, deadline, func() (Result, string, error) {
-		q, err := t.Query(ctx, noQmasterScript, nil)
-		r := Result{Output: q}
-		switch {
-		case err != nil:
-			return r, "", err
-		case q.ExitCode == 2:
-			return r, "", fmt.Errorf("cannot look up processes on %s%s", t.Name(), lastLine(q.Stderr))
-		case q.ExitCode != 0:
-			return r, strings.TrimSpace(q.Stdout), nil
-		}
-		return r, "", nil
+		q, running, err := qmasterRuns(ctx, t)
+		return Result{Output: q}, running, err
 	})
 	res.Stdout += gone.Stdout
 	res.Stderr += gone.Stderr
 	res.Data = gone.Data
 	return res, err
+}
+
+// qmasterRuns looks up sge_qmaster processes on t itself (noQmasterScript):
+// running names them ("sge_qmaster still runs on HOST, pid ..."), "" when
+// there are none; an error when the host cannot tell.
+func qmasterRuns(ctx context.Context, t target.Target) (out target.Output, running string, err error) {
+	out, err = t.Query(ctx, noQmasterScript, nil)
+	switch {
+	case err != nil:
+		return out, "", err
+	case out.ExitCode == 1:
+		return out, strings.TrimSpace(out.Stdout), nil
+	case out.ExitCode != 0:
+		return out, "", fmt.Errorf("cannot look up processes on %s%s", t.Name(), lastLine(out.Stderr))
+	}
+	return out, "", nil
 }
 
 // noQmasterScript exits 0 when no sge_qmaster process runs on the host,
